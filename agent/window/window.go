@@ -1,0 +1,238 @@
+// Package window turns GPU samples into usage records: it integrates each sample over the time since the previous one
+// and cuts the result at aligned interval boundaries. It does no I/O and reads no clock; time comes in with samples.
+package window
+
+import (
+	"time"
+
+	"github.com/gpumeter/gpumeter/schema"
+)
+
+// Attribution says which workload a GPU serves. The zero value means unassigned.
+type Attribution struct {
+	Namespace string
+	Pod       string
+	Team      string
+}
+
+// GPU identifies a device (or MIG instance) on the node.
+type GPU struct {
+	UUID             string
+	Index            int
+	Model            string
+	MIGProfile       string
+	MemoryTotalBytes uint64
+}
+
+// Sample is one reading of one GPU. Pointers are nil where the device could not report the value.
+type Sample struct {
+	Time time.Time
+	GPU  GPU
+	Attribution
+
+	Utilization     *float64 // fraction of the last sample period a kernel ran, 0..1 (NVML's definition)
+	MemoryUsedBytes uint64
+	PowerWatts      *float64
+	EnergyMJ        *uint64 // NVML's total-energy counter: millijoules since the driver loaded
+}
+
+// Meta is what every record of this node carries.
+type Meta struct {
+	Node, Provider, Region, Zone, InstanceType, Account string
+}
+
+// Accumulator keeps the open windows of every GPU on a node. It is not safe for concurrent use: one sampling loop
+// owns it.
+type Accumulator struct {
+	interval time.Duration
+	maxGap   time.Duration
+	meta     Meta
+	gpus     map[string]*gpuState
+}
+
+type gpuState struct {
+	last Sample
+	open map[windowKey]*open
+}
+
+type windowKey struct {
+	Attribution
+	intervalStart int64 // unix nanoseconds
+}
+
+type open struct {
+	gpu           GPU
+	attr          Attribution
+	intervalStart time.Time
+	start, end    time.Time
+	provisioned   float64
+	allocated     float64
+	busy          float64
+	busyUnknown   bool
+	memWeighted   float64
+	memMax        uint64
+	energy        float64
+	energyUnknown bool
+	powerWeighted float64
+	powerSeconds  float64
+	samples       uint32
+}
+
+// New returns an Accumulator that reports intervals of the given length, aligned to multiples of it since the Unix
+// epoch. A gap between two samples of a GPU longer than maxGap is not integrated: time nobody measured stays a gap.
+func New(interval, maxGap time.Duration, meta Meta) *Accumulator {
+	return &Accumulator{interval: interval, maxGap: maxGap, meta: meta, gpus: map[string]*gpuState{}}
+}
+
+// AlignDown returns the start of the interval of length d that contains t, counting from the Unix epoch.
+func AlignDown(t time.Time, d time.Duration) time.Time {
+	ns := t.UnixNano()
+	rem := ns % int64(d)
+	if rem < 0 {
+		rem += int64(d)
+	}
+	return time.Unix(0, ns-rem).UTC()
+}
+
+// Add integrates s over the time since the same GPU's previous sample and returns the records of every window that
+// s.Time closed. A GPU's first sample only opens its window.
+func (a *Accumulator) Add(s Sample) []schema.Record {
+	st, ok := a.gpus[s.GPU.UUID]
+	if !ok {
+		a.gpus[s.GPU.UUID] = &gpuState{last: s, open: map[windowKey]*open{}}
+		return nil
+	}
+	prev := st.last
+	dt := s.Time.Sub(prev.Time)
+	if dt <= 0 {
+		return nil // a clock that stepped back: keep the earlier reading as the base
+	}
+	st.last = s
+	if dt > a.maxGap {
+		// Nobody measured (prev, s]: close what is open and start afresh from s.
+		return a.closeGPU(st, nil)
+	}
+	energy, energyKnown := energyJoules(prev, s, dt)
+	a.integrate(st, s, prev.Time, dt, energy, energyKnown)
+	return a.closeGPU(st, &s.Time)
+}
+
+// energyJoules is the energy spent in (prev, cur]: the counter's delta where the device has one and it did not reset
+// (a driver reload starts it from zero), else average power times dt.
+func energyJoules(prev, cur Sample, dt time.Duration) (float64, bool) {
+	if prev.EnergyMJ != nil && cur.EnergyMJ != nil && *cur.EnergyMJ >= *prev.EnergyMJ {
+		return float64(*cur.EnergyMJ-*prev.EnergyMJ) / 1000, true
+	}
+	if cur.PowerWatts != nil {
+		return *cur.PowerWatts * dt.Seconds(), true
+	}
+	return 0, false
+}
+
+// integrate spreads (from, s.Time] over the intervals it touches. NVML reports utilization averaged over the period
+// before the reading, so the reading at s.Time stands for the whole span since the previous sample.
+func (a *Accumulator) integrate(st *gpuState, s Sample, from time.Time, dt time.Duration, energy float64, energyKnown bool) {
+	total := dt.Seconds()
+	for segStart := from; segStart.Before(s.Time); {
+		iStart := AlignDown(segStart, a.interval)
+		segEnd := iStart.Add(a.interval)
+		if segEnd.After(s.Time) {
+			segEnd = s.Time
+		}
+		seg := segEnd.Sub(segStart).Seconds()
+		key := windowKey{Attribution: s.Attribution, intervalStart: iStart.UnixNano()}
+		w, ok := st.open[key]
+		if !ok {
+			w = &open{gpu: s.GPU, attr: s.Attribution, intervalStart: iStart, start: segStart}
+			st.open[key] = w
+		}
+		w.end = segEnd
+		w.provisioned += seg
+		if s.Pod != "" {
+			w.allocated += seg
+		}
+		if s.Utilization != nil {
+			w.busy += *s.Utilization * seg
+		} else {
+			w.busyUnknown = true
+		}
+		w.memWeighted += float64(s.MemoryUsedBytes) * seg
+		w.memMax = max(w.memMax, s.MemoryUsedBytes)
+		if energyKnown {
+			w.energy += energy * seg / total
+		} else {
+			w.energyUnknown = true
+		}
+		if s.PowerWatts != nil {
+			w.powerWeighted += *s.PowerWatts * seg
+			w.powerSeconds += seg
+		}
+		if !segEnd.Before(s.Time) {
+			w.samples++
+		}
+		segStart = segEnd
+	}
+}
+
+// closeGPU emits the GPU's windows whose interval ended at or before *now, or all of them when now is nil.
+func (a *Accumulator) closeGPU(st *gpuState, now *time.Time) []schema.Record {
+	var out []schema.Record
+	for key, w := range st.open {
+		if now != nil && w.intervalStart.Add(a.interval).After(*now) {
+			continue
+		}
+		delete(st.open, key)
+		if w.provisioned > 0 {
+			out = append(out, a.record(w))
+		}
+	}
+	return out
+}
+
+// Flush closes every open window, as at shutdown: the partial windows end at each GPU's last sample.
+func (a *Accumulator) Flush() []schema.Record {
+	var out []schema.Record
+	for _, st := range a.gpus {
+		out = append(out, a.closeGPU(st, nil)...)
+	}
+	return out
+}
+
+// Forget closes a GPU's windows and drops it, as when the device disappears.
+func (a *Accumulator) Forget(uuid string) []schema.Record {
+	st, ok := a.gpus[uuid]
+	if !ok {
+		return nil
+	}
+	delete(a.gpus, uuid)
+	return a.closeGPU(st, nil)
+}
+
+func (a *Accumulator) record(w *open) schema.Record {
+	r := schema.Record{
+		Version:  schema.Version,
+		Node:     a.meta.Node,
+		Provider: a.meta.Provider, Region: a.meta.Region, Zone: a.meta.Zone,
+		InstanceType: a.meta.InstanceType, Account: a.meta.Account,
+		GPUUUID: w.gpu.UUID, GPUIndex: w.gpu.Index, GPUModel: w.gpu.Model, MIGProfile: w.gpu.MIGProfile,
+		Namespace: w.attr.Namespace, Pod: w.attr.Pod, Team: w.attr.Team,
+		IntervalStart: w.intervalStart, IntervalEnd: w.intervalStart.Add(a.interval),
+		WindowStart: w.start.UTC(), WindowEnd: w.end.UTC(),
+		ProvisionedSeconds: w.provisioned,
+		AllocatedSeconds:   w.allocated,
+		MemoryUsedAvgBytes: w.memWeighted / w.provisioned,
+		MemoryUsedMaxBytes: w.memMax,
+		MemoryTotalBytes:   w.gpu.MemoryTotalBytes,
+		Samples:            w.samples,
+	}
+	if !w.busyUnknown {
+		r.BusySeconds = schema.Float(w.busy)
+	}
+	if !w.energyUnknown {
+		r.EnergyJoules = schema.Float(w.energy)
+		r.PowerAvgWatts = schema.Float(w.energy / w.provisioned)
+	} else if w.powerSeconds > 0 {
+		r.PowerAvgWatts = schema.Float(w.powerWeighted / w.powerSeconds)
+	}
+	return r
+}

@@ -1,0 +1,95 @@
+// Package clickhouse holds gpumeter's ClickHouse schema: ordered migrations as SQL templates, rendered for the
+// server's version (see Features) and applied by the collector.
+package clickhouse
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+	"text/template"
+)
+
+//go:embed migrations/*.sql
+var files embed.FS
+
+// Migration is one numbered step of the schema. Its statements are idempotent, so applying a step twice (two
+// collectors starting at once) is harmless.
+type Migration struct {
+	Version    int
+	Name       string
+	Statements []string
+}
+
+// Params are what the templates may use besides Features.
+type Params struct {
+	DB               string
+	RawRetentionDays int // 0 keeps raw rows forever
+}
+
+// Migrations renders every embedded migration for the given server features, in order.
+func Migrations(p Params, f Features) ([]Migration, error) {
+	names, err := fs.Glob(files, "migrations/*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	funcs := template.FuncMap{"lc": f.lowCardinality}
+	data := struct {
+		Params
+		Features
+		TTL bool
+	}{p, f, f.TTL && p.RawRetentionDays > 0}
+	var out []Migration
+	for _, name := range names {
+		base := path.Base(name)
+		num, label, ok := strings.Cut(strings.TrimSuffix(base, ".sql"), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name must be NNNN_label.sql", base)
+		}
+		src, err := files.ReadFile(name)
+		if err != nil {
+			return nil, fmt.Errorf("read migration %s: %w", base, err)
+		}
+		tmpl, err := template.New(base).Funcs(funcs).Option("missingkey=error").Parse(string(src))
+		if err != nil {
+			return nil, fmt.Errorf("parse migration %s: %w", base, err)
+		}
+		var buf bytes.Buffer
+		if err := tmpl.Execute(&buf, data); err != nil {
+			return nil, fmt.Errorf("render migration %s: %w", base, err)
+		}
+		out = append(out, Migration{Version: v, Name: label, Statements: splitStatements(buf.String())})
+	}
+	return out, nil
+}
+
+// splitStatements cuts a script at semicolons that end a line; our SQL never puts one inside a string literal.
+func splitStatements(script string) []string {
+	var out []string
+	var cur strings.Builder
+	for line := range strings.SplitSeq(script, "\n") {
+		trimmed := strings.TrimSpace(line)
+		if strings.HasPrefix(trimmed, "--") || (trimmed == "" && cur.Len() == 0) {
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+		if strings.HasSuffix(trimmed, ";") {
+			stmt := strings.TrimSuffix(strings.TrimSpace(cur.String()), ";")
+			if strings.TrimSpace(stmt) != "" {
+				out = append(out, stmt)
+			}
+			cur.Reset()
+		}
+	}
+	if s := strings.TrimSpace(cur.String()); s != "" {
+		out = append(out, s)
+	}
+	return out
+}
