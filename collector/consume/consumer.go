@@ -86,10 +86,12 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		// lines (DESIGN.md, kafka-go traps).
 		CommitInterval: 0,
 		StartOffset:    kafka.FirstOffset,
-		MinBytes:       1,
-		MaxBytes:       16 << 20,
-		MaxWait:        250 * time.Millisecond,
-		QueueCapacity:  cfg.BatchSize,
+		// Partitions added to the topic later get consumers too.
+		WatchPartitionChanges: true,
+		MinBytes:              1,
+		MaxBytes:              16 << 20,
+		MaxWait:               250 * time.Millisecond,
+		QueueCapacity:         cfg.BatchSize,
 		// A dead collector's partitions move to the others within seconds.
 		SessionTimeout:    10 * time.Second,
 		HeartbeatInterval: time.Second,

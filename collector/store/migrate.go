@@ -49,7 +49,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
-		record := fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, applied_at) VALUES (%d, '%s', now())",
+		record := fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, applied_at) SELECT %d, '%s', now()",
 			s.db, m.Version, m.Name)
 		if err := s.conn.Exec(ctx, record); err != nil {
 			return fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)

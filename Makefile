@@ -1,0 +1,47 @@
+# gpumeter: `make demo` runs the local stack and a simulated fleet; `make test` runs every test against real services.
+SHELL := /bin/bash
+export CGO_ENABLED := 1
+GO ?= go
+SERVICES := deploy/local/services.sh
+
+.PHONY: build test test-go demo services-start services-stop fmt vet lint check bench clean
+
+build:
+	$(GO) build -o bin/ ./agent/cmd/gpumeter-agent ./collector/cmd/gpumeter-collector
+
+# Every test, against the real Kafka and ClickHouse that the script starts (and stops again, whatever happens).
+test:
+	@$(SERVICES) start
+	@set -o pipefail; rc=0; eval "$$($(SERVICES) env)"; \
+	  $(MAKE) --no-print-directory check test-go || rc=$$?; \
+	  $(SERVICES) stop; exit $$rc
+
+test-go:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+check: fmt vet lint
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+lint:
+	$(GO) run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+demo: build
+	@deploy/local/demo.sh
+
+services-start:
+	@$(SERVICES) start
+
+services-stop:
+	@$(SERVICES) stop
+
+clean:
+	rm -rf bin out

@@ -1,0 +1,173 @@
+// Command gpumeter-agent meters the GPUs of one node and streams usage records to Kafka.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/gpumeter/gpumeter/agent"
+	"github.com/gpumeter/gpumeter/agent/attribution"
+	"github.com/gpumeter/gpumeter/agent/clock"
+	"github.com/gpumeter/gpumeter/agent/gpu"
+	"github.com/gpumeter/gpumeter/agent/provider"
+	"github.com/gpumeter/gpumeter/agent/send"
+	"github.com/gpumeter/gpumeter/agent/sim"
+	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/internal/flagenv"
+	"github.com/gpumeter/gpumeter/internal/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if errors.Is(err, flagenv.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gpumeter-agent:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	node, providerName, region, zone, instanceType, account string
+	detect                                                   bool
+	imdsTimeout                                              time.Duration
+	brokers                                                  flagenv.List
+	topic                                                    string
+	samplePeriod, interval, duration                         time.Duration
+	simulate, simUtil, simStart, simTeams                    string
+	simSpeed                                                 float64
+	log                                                      logging.Options
+}
+
+func parse(args []string) (*options, error) {
+	o := &options{brokers: flagenv.List{"127.0.0.1:9092"}}
+	host, _ := os.Hostname()
+	fs := flag.NewFlagSet("gpumeter-agent", flag.ContinueOnError)
+	fs.StringVar(&o.node, "node-name", host, "node name on every record (on Kubernetes: the downward API's spec.nodeName)")
+	fs.StringVar(&o.providerName, "provider", "", "cloud provider (azure, aws, gcp, oracle_cloud, coreweave, on_prem, ...); detected when empty")
+	fs.StringVar(&o.region, "region", "", "region; detected when empty")
+	fs.StringVar(&o.zone, "zone", "", "availability zone; detected when empty")
+	fs.StringVar(&o.instanceType, "instance-type", "", "instance type / VM size / shape; detected when empty")
+	fs.StringVar(&o.account, "account", "", "subscription / account / tenancy / project; detected when empty")
+	fs.BoolVar(&o.detect, "detect-provider", true, "probe the cloud instance metadata services for what the flags leave empty")
+	fs.DurationVar(&o.imdsTimeout, "metadata-timeout", 2*time.Second, "timeout of each instance metadata probe")
+	fs.Var(&o.brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers")
+	fs.StringVar(&o.topic, "topic", "gpumeter.usage.v1", "Kafka topic for usage records")
+	fs.DurationVar(&o.samplePeriod, "sample-period", time.Second, "how often GPUs are sampled")
+	fs.DurationVar(&o.interval, "interval", time.Minute, "reporting interval; records are cut at multiples of it since the epoch")
+	fs.DurationVar(&o.duration, "duration", 0, "stop after this much (simulated) time, after flushing everything; 0 runs until SIGTERM")
+	fs.StringVar(&o.simulate, "simulate", "", "simulate a machine instead of reading NVML: "+strings.Join(sim.Machines(), ", "))
+	fs.StringVar(&o.simUtil, "sim-util", "0.7", "simulated workload: 0.7, diurnal:low=0.2,high=0.9,peak=15h, bursty:base=0.1,burst=0.95,duty=0.3,period=2h, steps:0.9,0.5,0")
+	fs.Float64Var(&o.simSpeed, "sim-speed", 1, "simulated seconds per real second; 0 runs as fast as possible")
+	fs.StringVar(&o.simStart, "sim-start", "", "simulated start time, RFC 3339 (default: now, aligned down to --interval)")
+	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle)")
+	o.log.Register(fs)
+	fs.Usage = flagenv.Usage(fs, "gpumeter-agent meters this node's GPUs and sends usage records to Kafka.")
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+		return nil, err
+	}
+	var errs []error
+	if len(o.brokers) == 0 {
+		errs = append(errs, errors.New("--kafka-brokers: empty"))
+	}
+	if o.topic == "" {
+		errs = append(errs, errors.New("--topic: empty"))
+	}
+	if o.simSpeed < 0 {
+		errs = append(errs, fmt.Errorf("--sim-speed: must not be negative, got %g", o.simSpeed))
+	}
+	if o.simulate == "" && (o.simStart != "" || o.simTeams != "") {
+		errs = append(errs, errors.New("--sim-start and --sim-teams need --simulate"))
+	}
+	return o, errors.Join(errs...)
+}
+
+func run(ctx context.Context, args []string) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	log, err := o.log.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	meta, err := where(ctx, o, log)
+	if err != nil {
+		return err
+	}
+	cfg := agent.Config{Meta: meta, SamplePeriod: o.samplePeriod, Interval: o.interval, Duration: o.duration}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+
+	var (
+		lib   nvml.Interface
+		clk   clock.Clock = clock.Real{}
+		attr  attribution.Attributor
+		teams = attribution.Static{}
+	)
+	if o.simulate != "" {
+		start := window.AlignDown(time.Now(), o.interval)
+		if o.simStart != "" {
+			if start, err = time.Parse(time.RFC3339, o.simStart); err != nil {
+				return fmt.Errorf("--sim-start: %w", err)
+			}
+		}
+		workload, err := sim.ParseWorkload(o.simUtil)
+		if err != nil {
+			return fmt.Errorf("--sim-util: %w", err)
+		}
+		if teams, err = attribution.ParseTeams(o.simTeams, o.node); err != nil {
+			return fmt.Errorf("--sim-teams: %w", err)
+		}
+		vclk := clock.NewVirtual(start, o.simSpeed)
+		clk = vclk
+		if lib, err = sim.New(o.simulate, o.node, workload, vclk.Now); err != nil {
+			return fmt.Errorf("--simulate: %w", err)
+		}
+	} else {
+		lib = nvml.New()
+	}
+	attr = teams
+	src, err := gpu.Open(lib, log)
+	if err != nil {
+		return fmt.Errorf("%w (no NVIDIA driver on this machine? --simulate=dgxh100 runs a simulated one)", err)
+	}
+	defer func() { _ = src.Close() }()
+
+	sender := send.NewKafka(send.KafkaConfig{Brokers: o.brokers, Topic: o.topic}, log)
+	defer func() { _ = sender.Close() }()
+	return agent.New(cfg, clk, src, attr, sender, log).Run(ctx)
+}
+
+// where combines the flags with what the node's metadata service says; flags win.
+func where(ctx context.Context, o *options, log *slog.Logger) (window.Meta, error) {
+	flags := provider.Info{Provider: o.providerName, Region: o.region, Zone: o.zone, InstanceType: o.instanceType, Account: o.account}
+	info := flags
+	if o.detect && o.simulate == "" && (flags.Provider == "" || flags.Region == "" || flags.InstanceType == "") {
+		d := provider.Detector{Timeout: o.imdsTimeout}
+		detected, err := d.Detect(ctx)
+		if err != nil {
+			log.Warn("cloud provider not detected; set --provider/--region/--instance-type", "err", err)
+		}
+		info = detected.Merge(flags)
+	}
+	info = provider.Normalize(info)
+	log.Info("node identity", "node", o.node, "provider", info.Provider, "region", info.Region,
+		"instance_type", info.InstanceType, "account", info.Account)
+	return window.Meta{Node: o.node, Provider: info.Provider, Region: info.Region, Zone: info.Zone,
+		InstanceType: info.InstanceType, Account: info.Account}, nil
+}

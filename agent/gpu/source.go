@@ -1,0 +1,135 @@
+// Package gpu reads GPUs through NVML. It depends only on nvml.Interface, so the real library and the simulated
+// machines of agent/sim are interchangeable.
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/gpumeter/gpumeter/agent/window"
+)
+
+// Source enumerates a node's GPUs once and reads them on every sample.
+type Source struct {
+	lib     nvml.Interface
+	devices []device
+	log     *slog.Logger
+	// ErrorCounts counts failed reads by NVML error name, for the self-telemetry.
+	ErrorCounts map[string]int
+}
+
+type device struct {
+	handle nvml.Device
+	info   window.GPU
+}
+
+// Open initialises NVML and lists the GPUs.
+func Open(lib nvml.Interface, log *slog.Logger) (*Source, error) {
+	if ret := lib.Init(); ret != nvml.SUCCESS {
+		return nil, fmt.Errorf("nvml init: %w", ret)
+	}
+	s := &Source{lib: lib, log: log, ErrorCounts: map[string]int{}}
+	if err := s.enumerate(); err != nil {
+		_ = lib.Shutdown()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Source) enumerate() error {
+	n, ret := s.lib.DeviceGetCount()
+	if ret != nvml.SUCCESS {
+		return fmt.Errorf("nvml device count: %w", ret)
+	}
+	s.devices = s.devices[:0]
+	for i := range n {
+		h, ret := s.lib.DeviceGetHandleByIndex(i)
+		if ret != nvml.SUCCESS {
+			return fmt.Errorf("nvml device %d handle: %w", i, ret)
+		}
+		uuid, ret := h.GetUUID()
+		if ret != nvml.SUCCESS {
+			return fmt.Errorf("nvml device %d uuid: %w", i, ret)
+		}
+		name, ret := h.GetName()
+		if ret != nvml.SUCCESS {
+			name = "unknown"
+		}
+		var total uint64
+		if mem, ret := h.GetMemoryInfo(); ret == nvml.SUCCESS {
+			total = mem.Total
+		}
+		s.devices = append(s.devices, device{handle: h, info: window.GPU{UUID: uuid, Index: i, Model: name, MemoryTotalBytes: total}})
+	}
+	return nil
+}
+
+// GPUs lists the devices found at Open.
+func (s *Source) GPUs() []window.GPU {
+	out := make([]window.GPU, len(s.devices))
+	for i, d := range s.devices {
+		out[i] = d.info
+	}
+	return out
+}
+
+// Read samples every GPU at time now. A value the device cannot report is left nil; a device that fails outright
+// (lost, or the driver asks for re-initialisation) is skipped and its error returned so the caller can act on it.
+func (s *Source) Read(now time.Time) ([]window.Sample, error) {
+	out := make([]window.Sample, 0, len(s.devices))
+	var errs []error
+	for _, d := range s.devices {
+		smp := window.Sample{Time: now, GPU: d.info}
+		mem, ret := d.handle.GetMemoryInfo()
+		if fatal := s.check(d, "memory", ret); fatal != nil {
+			errs = append(errs, fatal)
+			continue
+		}
+		smp.MemoryUsedBytes = mem.Used
+		if util, ret := d.handle.GetUtilizationRates(); ret == nvml.SUCCESS {
+			smp.Utilization = new(float64(util.Gpu) / 100)
+		} else if fatal := s.check(d, "utilization", ret); fatal != nil {
+			errs = append(errs, fatal)
+			continue
+		}
+		if mw, ret := d.handle.GetPowerUsage(); ret == nvml.SUCCESS {
+			smp.PowerWatts = new(float64(mw) / 1000)
+		} else if fatal := s.check(d, "power", ret); fatal != nil {
+			errs = append(errs, fatal)
+			continue
+		}
+		if mj, ret := d.handle.GetTotalEnergyConsumption(); ret == nvml.SUCCESS {
+			smp.EnergyMJ = new(mj)
+		} else if fatal := s.check(d, "energy", ret); fatal != nil {
+			errs = append(errs, fatal)
+			continue
+		}
+		out = append(out, smp)
+	}
+	return out, errors.Join(errs...)
+}
+
+// check counts a failed read and returns an error only when the failure means the device cannot be read at all.
+func (s *Source) check(d device, field string, ret nvml.Return) error {
+	if ret == nvml.SUCCESS {
+		return nil
+	}
+	s.ErrorCounts[nvml.ErrorString(ret)]++
+	switch ret {
+	case nvml.ERROR_GPU_IS_LOST, nvml.ERROR_LIB_RM_VERSION_MISMATCH, nvml.ERROR_UNINITIALIZED, nvml.ERROR_DRIVER_NOT_LOADED:
+		return fmt.Errorf("gpu %d (%s) %s: %w", d.info.Index, d.info.UUID, field, ret)
+	}
+	return nil // NOT_SUPPORTED and transient errors: the value stays unknown for this sample
+}
+
+// Close shuts NVML down.
+func (s *Source) Close() error {
+	if ret := s.lib.Shutdown(); ret != nvml.SUCCESS {
+		return fmt.Errorf("nvml shutdown: %w", ret)
+	}
+	return nil
+}

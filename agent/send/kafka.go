@@ -1,0 +1,71 @@
+// Package send delivers closed usage records to Kafka.
+package send
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+
+	"github.com/gpumeter/gpumeter/schema"
+)
+
+// KafkaConfig configures the producer. Every kafka-go default we depend on is set here explicitly.
+type KafkaConfig struct {
+	Brokers   []string
+	Topic     string
+	Transport *kafka.Transport // TLS/SASL; nil for plain TCP
+}
+
+// Kafka writes records keyed by node, so one node's records stay in order on one partition.
+type Kafka struct {
+	w   *kafka.Writer
+	log *slog.Logger
+}
+
+// NewKafka builds the producer; it connects on first use.
+func NewKafka(cfg KafkaConfig, log *slog.Logger) *Kafka {
+	var transport kafka.RoundTripper = kafka.DefaultTransport
+	if cfg.Transport != nil {
+		transport = cfg.Transport
+	}
+	return &Kafka{log: log, w: &kafka.Writer{
+		Addr:     kafka.TCP(cfg.Brokers...),
+		Topic:    cfg.Topic,
+		Balancer: &kafka.Hash{},
+		// kafka-go defaults to no acks: a record is sent only when every in-sync replica has it.
+		RequiredAcks: kafka.RequireAll,
+		// The default 1 s BatchTimeout makes each synchronous write wait a second; we hand over whole batches.
+		BatchTimeout: 5 * time.Millisecond,
+		BatchSize:    5000,
+		BatchBytes:   8 << 20,
+		Compression:  compress.Lz4,
+		MaxAttempts:  3,
+		WriteTimeout: 10 * time.Second,
+		ReadTimeout:  10 * time.Second,
+		Transport:    transport,
+	}}
+}
+
+// Send encodes and writes recs, returning once Kafka acknowledged all of them. On error some may have been written;
+// resending all of them is safe because records are identified by content (schema/README.md).
+func (k *Kafka) Send(ctx context.Context, recs []schema.Record) error {
+	msgs := make([]kafka.Message, 0, len(recs))
+	for i := range recs {
+		b, err := schema.Encode(&recs[i])
+		if err != nil {
+			return err
+		}
+		msgs = append(msgs, kafka.Message{Key: recs[i].Key(), Value: b})
+	}
+	if err := k.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("write %d records to kafka topic %s: %w", len(msgs), k.w.Topic, err)
+	}
+	return nil
+}
+
+// Close flushes and closes the producer.
+func (k *Kafka) Close() error { return k.w.Close() }

@@ -1,0 +1,441 @@
+package sim
+
+import (
+	"crypto/sha1"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxa100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxb200"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh100"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/dgxh200"
+	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
+)
+
+// machineModel is one supported machine: the go-nvml mock that builds it and
+// the power envelope of its GPU (board power, watts).
+type machineModel struct {
+	build       func() *server.Server
+	idleW, maxW float64
+}
+
+// machineNames keeps Machines() in generation order rather than map order.
+var machineNames = []string{"dgxa100", "dgxh100", "dgxh200", "dgxb200"}
+
+// Idle/max figures are typical SXM board powers: what nvidia-smi shows for
+// an idle GPU and the default power limit. All ranges are multiples of 10 W
+// (see levelResolution).
+var machines = map[string]machineModel{
+	"dgxa100": {build: dgxa100.New, idleW: 50, maxW: 400},
+	"dgxh100": {build: dgxh100.New, idleW: 70, maxW: 700},
+	"dgxh200": {build: dgxh200.New, idleW: 70, maxW: 700},
+	"dgxb200": {build: dgxb200.New, idleW: 140, maxW: 1000},
+}
+
+// Machines lists the supported machine names.
+func Machines() []string { return append([]string(nil), machineNames...) }
+
+// Option changes a simulated machine, mostly to make GPUs misbehave in fault
+// tests.
+type Option func(*config)
+
+type config struct {
+	noUtil   map[int]bool
+	noEnergy map[int]bool
+	lostAt   map[int]time.Time
+}
+
+// UtilizationNotSupported makes GetUtilizationRates return
+// ERROR_NOT_SUPPORTED on the given GPU indices, as on MIG instances: the
+// agent must record busy time as unknown, not zero.
+func UtilizationNotSupported(gpus ...int) Option {
+	return func(c *config) {
+		for _, g := range gpus {
+			c.noUtil[g] = true
+		}
+	}
+}
+
+// EnergyNotSupported makes GetTotalEnergyConsumption return
+// ERROR_NOT_SUPPORTED on the given GPU indices (pre-Volta GPUs): the agent
+// must fall back to power × dt.
+func EnergyNotSupported(gpus ...int) Option {
+	return func(c *config) {
+		for _, g := range gpus {
+			c.noEnergy[g] = true
+		}
+	}
+}
+
+// LostAt makes GPU gpu fall off the bus at virtual time t: from then on every
+// call the simulator implements on that device (UUID, name, memory,
+// utilization, power, energy, limits, temperature, processes, PCI info)
+// returns ERROR_GPU_IS_LOST, for good, as a real lost GPU does until it is
+// reset. Handle lookups still succeed, and the mock's own static calls (index,
+// minor number, MIG mode, ...) keep answering.
+func LostAt(gpu int, t time.Time) Option {
+	return func(c *config) { c.lostAt[gpu] = t }
+}
+
+// New returns a simulated machine as nvml.Interface: go-nvml's mock of the
+// named machine with the measurement calls filled in from w. node seeds the
+// GPU UUIDs (together with machine and index), so a node keeps its UUIDs
+// across restarts and no two nodes share one. now is the clock every reading
+// uses, normally the agent's virtual clock; nil means time.Now. The energy
+// counters start at 0 at now() during New, as if the driver loaded then.
+func New(machine, node string, w Workload, now func() time.Time, opts ...Option) (nvml.Interface, error) {
+	name := strings.ToLower(strings.TrimSpace(machine))
+	model, ok := machines[name]
+	if !ok {
+		return nil, fmt.Errorf("sim machine %q: unknown (want one of %s)", machine, strings.Join(machineNames, ", "))
+	}
+	if node == "" {
+		return nil, errors.New("sim machine: node name is required, it seeds the GPU UUIDs")
+	}
+	if w == nil {
+		return nil, errors.New("sim machine: workload is nil")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	cfg := config{noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
+	for _, o := range opts {
+		o(&cfg)
+	}
+
+	srv := model.build()
+	n := len(srv.Devices)
+	for _, set := range []map[int]bool{cfg.noUtil, cfg.noEnergy} {
+		for g := range set {
+			if g < 0 || g >= n {
+				return nil, fmt.Errorf("sim machine %q: option names GPU %d, machine has GPUs 0..%d", name, g, n-1)
+			}
+		}
+	}
+	for g := range cfg.lostAt {
+		if g < 0 || g >= n {
+			return nil, fmt.Errorf("sim machine %q: option names GPU %d, machine has GPUs 0..%d", name, g, n-1)
+		}
+	}
+
+	m := &simMachine{Server: srv}
+	start := now()
+	for i, d := range srv.Devices {
+		sd, ok := d.(*server.Device)
+		if !ok {
+			return nil, fmt.Errorf("sim machine %q: mock device %d is %T, want *server.Device", name, i, d)
+		}
+		g := &gpu{
+			dev:      sd,
+			index:    i,
+			uuid:     gpuUUID(name, node, i),
+			name:     strings.TrimPrefix(sd.Config.Name, "Mock "),
+			totalMem: sd.MemoryInfo.Total,
+			idleMW:   model.idleW * 1000,
+			maxMW:    model.maxW * 1000,
+			w:        w,
+			now:      now,
+			noUtil:   cfg.noUtil[i],
+			noEnergy: cfg.noEnergy[i],
+			last:     start,
+		}
+		g.lostAt, g.canLose = cfg.lostAt[i]
+		// The mock's own DeviceGetHandleByUUID compares against this field.
+		sd.UUID = g.uuid
+		g.install()
+		m.gpus = append(m.gpus, g)
+	}
+	return m, nil
+}
+
+// uuidNamespace is a fixed, arbitrary namespace for gpumeter's simulated GPUs.
+var uuidNamespace = [16]byte{0x6b, 0x1f, 0x3c, 0x52, 0x0e, 0x8a, 0x4d, 0x2b, 0x9c, 0x71, 0x5e, 0x04, 0xd3, 0xa6, 0x18, 0xf9}
+
+// gpuUUID is a UUIDv5 (RFC 9562: SHA-1 of namespace and name) of
+// "machine/node/index", in NVML's "GPU-…" form: stable for a node across
+// restarts, distinct across nodes and GPUs. The mocks' own UUIDs are random
+// per construction, which would make every restart look like new hardware.
+func gpuUUID(machine, node string, index int) string {
+	h := sha1.New()
+	h.Write(uuidNamespace[:])
+	fmt.Fprintf(h, "%s/%s/%d", machine, node, index)
+	u := h.Sum(nil)[:16]
+	u[6] = u[6]&0x0f | 0x50 // version 5
+	u[8] = u[8]&0x3f | 0x80 // RFC variant
+	return fmt.Sprintf("GPU-%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
+}
+
+// simMachine wraps the mock server. The mocks record every call with its
+// arguments in ever-growing slices (moq's call log, no reset), so the handle
+// lookups an agent makes every sample are answered here instead, and the
+// library-style DeviceGetXxx(device) calls, which the mock leaves nil (they
+// panic), are forwarded to the device.
+type simMachine struct {
+	*server.Server
+	gpus []*gpu
+}
+
+var _ nvml.Interface = (*simMachine)(nil)
+
+func (m *simMachine) DeviceGetCount() (int, nvml.Return) { return len(m.gpus), nvml.SUCCESS }
+
+func (m *simMachine) DeviceGetHandleByIndex(i int) (nvml.Device, nvml.Return) {
+	if i < 0 || i >= len(m.gpus) {
+		return nil, nvml.ERROR_INVALID_ARGUMENT
+	}
+	return m.gpus[i].dev, nvml.SUCCESS
+}
+
+func (m *simMachine) DeviceGetHandleByUUID(uuid string) (nvml.Device, nvml.Return) {
+	for _, g := range m.gpus {
+		if g.uuid == uuid {
+			return g.dev, nvml.SUCCESS
+		}
+	}
+	return nil, nvml.ERROR_NOT_FOUND
+}
+
+func (m *simMachine) DeviceGetHandleByPciBusId(busID string) (nvml.Device, nvml.Return) {
+	for _, g := range m.gpus {
+		if strings.EqualFold(g.dev.PciBusID, busID) {
+			return g.dev, nvml.SUCCESS
+		}
+	}
+	return nil, nvml.ERROR_NOT_FOUND
+}
+
+func (m *simMachine) DeviceGetUUID(d nvml.Device) (string, nvml.Return) {
+	if d == nil {
+		return "", nvml.ERROR_INVALID_ARGUMENT
+	}
+	return d.GetUUID()
+}
+
+func (m *simMachine) DeviceGetName(d nvml.Device) (string, nvml.Return) {
+	if d == nil {
+		return "", nvml.ERROR_INVALID_ARGUMENT
+	}
+	return d.GetName()
+}
+
+func (m *simMachine) DeviceGetMemoryInfo(d nvml.Device) (nvml.Memory, nvml.Return) {
+	if d == nil {
+		return nvml.Memory{}, nvml.ERROR_INVALID_ARGUMENT
+	}
+	return d.GetMemoryInfo()
+}
+
+func (m *simMachine) DeviceGetMemoryInfo_v2(d nvml.Device) (nvml.Memory_v2, nvml.Return) {
+	if d == nil {
+		return nvml.Memory_v2{}, nvml.ERROR_INVALID_ARGUMENT
+	}
+	return d.GetMemoryInfo_v2()
+}
+
+func (m *simMachine) DeviceGetUtilizationRates(d nvml.Device) (nvml.Utilization, nvml.Return) {
+	if d == nil {
+		return nvml.Utilization{}, nvml.ERROR_INVALID_ARGUMENT
+	}
+	return d.GetUtilizationRates()
+}
+
+func (m *simMachine) DeviceGetPowerUsage(d nvml.Device) (uint32, nvml.Return) {
+	if d == nil {
+		return 0, nvml.ERROR_INVALID_ARGUMENT
+	}
+	return d.GetPowerUsage()
+}
+
+func (m *simMachine) DeviceGetTotalEnergyConsumption(d nvml.Device) (uint64, nvml.Return) {
+	if d == nil {
+		return 0, nvml.ERROR_INVALID_ARGUMENT
+	}
+	return d.GetTotalEnergyConsumption()
+}
+
+func (m *simMachine) DeviceGetEnforcedPowerLimit(d nvml.Device) (uint32, nvml.Return) {
+	if d == nil {
+		return 0, nvml.ERROR_INVALID_ARGUMENT
+	}
+	return d.GetEnforcedPowerLimit()
+}
+
+// gpu is one simulated device's state. Readings are pure functions of now();
+// only the energy counter has state, guarded by mu.
+type gpu struct {
+	dev              *server.Device
+	index            int
+	uuid, name       string
+	totalMem         uint64
+	idleMW, maxMW    float64
+	w                Workload
+	now              func() time.Time
+	noUtil, noEnergy bool
+	lostAt           time.Time
+	canLose          bool
+
+	mu       sync.Mutex
+	last     time.Time // virtual time the counter is integrated up to
+	energyMJ float64   // ∫ power dt since New, millijoules, unrounded
+}
+
+func (g *gpu) lost(t time.Time) bool { return g.canLose && !t.Before(g.lostAt) }
+
+func (g *gpu) util(t time.Time) float64 { return clampUtil(g.w.Utilization(g.index, t)) }
+
+// powerMW is the power curve: linear in utilization between idle and max,
+// which is close enough to real boards for metering purposes.
+func (g *gpu) powerMW(u float64) float64 { return g.idleMW + u*(g.maxMW-g.idleMW) }
+
+// memUsed follows utilization (5 % resident at idle, up to 90 %), rounded to
+// MiB as allocations are.
+func (g *gpu) memUsed(u float64) uint64 {
+	const mib = 1 << 20
+	used := math.Round(float64(g.totalMem)*(0.05+0.85*u)/mib) * mib
+	return min(uint64(used), g.totalMem)
+}
+
+// energy advances the counter to t and returns it in whole millijoules.
+//
+// Rule: the counter is the exact integral of the (unrounded) power curve,
+// energy(a,b) = idle·(b−a) + (max−idle)·∫util, with ∫util from the workload's
+// Integrator, so the total does not depend on how often it is read. It is
+// accumulated unrounded and rounded only on output, so rounding never drifts
+// and deltas telescope. For a constant (or piecewise-constant) workload the
+// delta between two reads is exactly the reported power × dt whenever that is
+// a whole number of mJ (e.g. dt in whole seconds). A clock that steps back
+// leaves the counter where it is (it is monotone, as the driver's is).
+func (g *gpu) energy(t time.Time) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.After(g.last) {
+		dt := t.Sub(g.last).Seconds()
+		busy := busySeconds(g.w, g.index, g.last, t)
+		g.energyMJ += g.idleMW*dt + (g.maxMW-g.idleMW)*busy
+		g.last = t
+	}
+	return uint64(math.Round(g.energyMJ))
+}
+
+// install sets the mock's Func fields this simulator owns. Each reads the
+// clock once, so a reading is consistent within itself.
+func (g *gpu) install() {
+	d := g.dev
+	d.GetUUIDFunc = func() (string, nvml.Return) {
+		if g.lost(g.now()) {
+			return "", nvml.ERROR_GPU_IS_LOST
+		}
+		return g.uuid, nvml.SUCCESS
+	}
+	d.GetNameFunc = func() (string, nvml.Return) {
+		if g.lost(g.now()) {
+			return "", nvml.ERROR_GPU_IS_LOST
+		}
+		return g.name, nvml.SUCCESS
+	}
+	d.GetMemoryInfoFunc = func() (nvml.Memory, nvml.Return) {
+		t := g.now()
+		if g.lost(t) {
+			return nvml.Memory{}, nvml.ERROR_GPU_IS_LOST
+		}
+		used := g.memUsed(g.util(t))
+		return nvml.Memory{Total: g.totalMem, Used: used, Free: g.totalMem - used}, nvml.SUCCESS
+	}
+	d.GetMemoryInfo_v2Func = func() (nvml.Memory_v2, nvml.Return) {
+		t := g.now()
+		if g.lost(t) {
+			return nvml.Memory_v2{}, nvml.ERROR_GPU_IS_LOST
+		}
+		used := g.memUsed(g.util(t))
+		var m nvml.Memory_v2
+		m.Version = nvml.STRUCT_VERSION(m, 2)
+		m.Total, m.Used, m.Free = g.totalMem, used, g.totalMem-used
+		return m, nvml.SUCCESS
+	}
+	d.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) {
+		t := g.now()
+		if g.lost(t) {
+			return nvml.Utilization{}, nvml.ERROR_GPU_IS_LOST
+		}
+		if g.noUtil {
+			return nvml.Utilization{}, nvml.ERROR_NOT_SUPPORTED
+		}
+		u := g.util(t)
+		// NVML reports whole percent; memory is the memory controller's busy
+		// share, which tracks compute at roughly 60 % on training loads.
+		return nvml.Utilization{Gpu: uint32(math.Round(100 * u)), Memory: uint32(math.Round(60 * u))}, nvml.SUCCESS
+	}
+	d.GetPowerUsageFunc = func() (uint32, nvml.Return) {
+		t := g.now()
+		if g.lost(t) {
+			return 0, nvml.ERROR_GPU_IS_LOST
+		}
+		return uint32(math.Round(g.powerMW(g.util(t)))), nvml.SUCCESS
+	}
+	d.GetTotalEnergyConsumptionFunc = func() (uint64, nvml.Return) {
+		t := g.now()
+		if g.lost(t) {
+			return 0, nvml.ERROR_GPU_IS_LOST
+		}
+		if g.noEnergy {
+			return 0, nvml.ERROR_NOT_SUPPORTED
+		}
+		return g.energy(t), nvml.SUCCESS
+	}
+	limit := func() (uint32, nvml.Return) {
+		if g.lost(g.now()) {
+			return 0, nvml.ERROR_GPU_IS_LOST
+		}
+		return uint32(g.maxMW), nvml.SUCCESS
+	}
+	d.GetEnforcedPowerLimitFunc = limit
+	d.GetPowerManagementLimitFunc = limit
+	d.GetPowerManagementDefaultLimitFunc = limit
+	d.GetTemperatureFunc = func(s nvml.TemperatureSensors) (uint32, nvml.Return) {
+		t := g.now()
+		if g.lost(t) {
+			return 0, nvml.ERROR_GPU_IS_LOST
+		}
+		if s != nvml.TEMPERATURE_GPU {
+			return 0, nvml.ERROR_INVALID_ARGUMENT
+		}
+		return uint32(math.Round(30 + 45*g.util(t))), nvml.SUCCESS
+	}
+	// No processes are simulated: attribution comes from the kubelet, and an
+	// empty list is what a real GPU without CUDA contexts returns.
+	noProcs := func() ([]nvml.ProcessInfo, nvml.Return) {
+		if g.lost(g.now()) {
+			return nil, nvml.ERROR_GPU_IS_LOST
+		}
+		return []nvml.ProcessInfo{}, nvml.SUCCESS
+	}
+	d.GetComputeRunningProcessesFunc = noProcs
+	d.GetGraphicsRunningProcessesFunc = noProcs
+	d.GetProcessUtilizationFunc = func(uint64) ([]nvml.ProcessUtilizationSample, nvml.Return) {
+		if g.lost(g.now()) {
+			return nil, nvml.ERROR_GPU_IS_LOST
+		}
+		return nil, nvml.ERROR_NOT_FOUND // what NVML says when no process ran
+	}
+	d.IsMigDeviceHandleFunc = func() (bool, nvml.Return) { return false, nvml.SUCCESS }
+	// The mock's PciInfo carries only the device id; fill in the bus id the
+	// mock already invented so that it matches DeviceGetHandleByPciBusId.
+	d.GetPciInfoFunc = func() (nvml.PciInfo, nvml.Return) {
+		if g.lost(g.now()) {
+			return nvml.PciInfo{}, nvml.ERROR_GPU_IS_LOST
+		}
+		p := nvml.PciInfo{PciDeviceId: d.Config.PciDeviceId, Bus: uint32(g.index)}
+		for i := 0; i < len(d.PciBusID) && i < len(p.BusId)-1; i++ {
+			p.BusId[i] = int8(d.PciBusID[i])
+		}
+		for i := 0; i < len(d.PciBusID) && i < len(p.BusIdLegacy)-1; i++ {
+			p.BusIdLegacy[i] = int8(d.PciBusID[i])
+		}
+		return p, nvml.SUCCESS
+	}
+}

@@ -1,0 +1,262 @@
+// Command gpumeter-collector consumes usage records from Kafka into ClickHouse, and reports on them.
+//
+//	gpumeter-collector [run] [flags]   consume until SIGTERM
+//	gpumeter-collector migrate [flags] create or upgrade the ClickHouse schema, then exit
+//	gpumeter-collector report [flags]  print GPU-hours per provider and day
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gpumeter/gpumeter/collector/consume"
+	"github.com/gpumeter/gpumeter/collector/report"
+	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/flagenv"
+	"github.com/gpumeter/gpumeter/internal/logging"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if errors.Is(err, flagenv.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gpumeter-collector:", strings.ReplaceAll(err.Error(), "\n", "; "))
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cmd := "run"
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return runConsume(ctx, args)
+	case "migrate":
+		return runMigrate(ctx, args)
+	case "report":
+		return runReport(ctx, args)
+	}
+	return fmt.Errorf("unknown command %q (want run, migrate or report)", cmd)
+}
+
+// clickhouseFlags are shared by every command.
+type clickhouseFlags struct {
+	addr         flagenv.List
+	database     string
+	user         string
+	password     string
+	passwordFile string
+	retentionDay int
+}
+
+var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+func (c *clickhouseFlags) register(fs *flag.FlagSet) {
+	c.addr = flagenv.List{"127.0.0.1:9000"}
+	fs.Var(&c.addr, "clickhouse-addr", "ClickHouse native-protocol addresses, comma-separated")
+	fs.StringVar(&c.database, "clickhouse-database", "gpumeter", "ClickHouse database (created when missing)")
+	fs.StringVar(&c.user, "clickhouse-user", "default", "ClickHouse user")
+	fs.StringVar(&c.password, "clickhouse-password", "", "ClickHouse password; prefer GPUMETER_CLICKHOUSE_PASSWORD or --clickhouse-password-file")
+	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password")
+	fs.IntVar(&c.retentionDay, "raw-retention-days", 0, "expire raw rows after this many days where the server has TTL (19.6+); 0 keeps them")
+}
+
+func (c *clickhouseFlags) config() (store.Config, error) {
+	var errs []error
+	if len(c.addr) == 0 {
+		errs = append(errs, errors.New("--clickhouse-addr: empty"))
+	}
+	if !identifier.MatchString(c.database) {
+		errs = append(errs, fmt.Errorf("--clickhouse-database: %q is not a plain identifier", c.database))
+	}
+	if c.retentionDay < 0 {
+		errs = append(errs, fmt.Errorf("--raw-retention-days: must not be negative, got %d", c.retentionDay))
+	}
+	password := c.password
+	if c.passwordFile != "" {
+		b, err := os.ReadFile(c.passwordFile)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--clickhouse-password-file: %w", err))
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	return store.Config{Addr: c.addr, Database: c.database, User: c.user, Password: password,
+		RawRetentionDays: c.retentionDay}, errors.Join(errs...)
+}
+
+func openStore(ctx context.Context, c *clickhouseFlags, log *slog.Logger, migrate bool) (*store.Store, error) {
+	cfg, err := c.config()
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		if err := st.Migrate(ctx); err != nil {
+			_ = st.Close()
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+func newFlagSet(name, synopsis string, lo *logging.Options, ch *clickhouseFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("gpumeter-collector "+name, flag.ContinueOnError)
+	fs.Usage = flagenv.Usage(fs, synopsis)
+	lo.Register(fs)
+	ch.register(fs)
+	return fs
+}
+
+func runConsume(ctx context.Context, args []string) error {
+	var (
+		lo      logging.Options
+		ch      clickhouseFlags
+		cfg     consume.Config
+		brokers = flagenv.List{"127.0.0.1:9092"}
+
+		partitions, replication int
+	)
+	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &lo, &ch)
+	fs.Var(&brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers")
+	fs.StringVar(&cfg.Topic, "topic", "gpumeter.usage.v1", "Kafka topic of usage records")
+	fs.StringVar(&cfg.DLQTopic, "dlq-topic", "gpumeter.usage.dlq", "Kafka topic for records that cannot be stored")
+	fs.StringVar(&cfg.Group, "group", "gpumeter-collector", "Kafka consumer group; run more collectors in it to scale out")
+	fs.IntVar(&cfg.BatchSize, "batch-size", 50000, "records per ClickHouse insert")
+	fs.DurationVar(&cfg.BatchWait, "batch-wait", 2*time.Second, "longest a record waits for its batch to fill")
+	fs.IntVar(&partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
+	fs.IntVar(&replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
+	fs.DurationVar(&cfg.FlushTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM may spend flushing the last batch")
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+		return err
+	}
+	var errs []error
+	if len(brokers) == 0 {
+		errs = append(errs, errors.New("--kafka-brokers: empty"))
+	}
+	for name, v := range map[string]string{"topic": cfg.Topic, "dlq-topic": cfg.DLQTopic, "group": cfg.Group} {
+		if v == "" {
+			errs = append(errs, fmt.Errorf("--%s: empty", name))
+		}
+	}
+	if cfg.Topic == cfg.DLQTopic && cfg.Topic != "" {
+		errs = append(errs, errors.New("--dlq-topic: must differ from --topic"))
+	}
+	if partitions <= 0 || replication <= 0 {
+		errs = append(errs, fmt.Errorf("--topic-partitions and --topic-replication: must be positive, got %d and %d", partitions, replication))
+	}
+	if cfg.BatchSize <= 0 {
+		errs = append(errs, fmt.Errorf("--batch-size: must be positive, got %d", cfg.BatchSize))
+	}
+	if cfg.BatchWait <= 0 {
+		errs = append(errs, fmt.Errorf("--batch-wait: must be positive, got %s", cfg.BatchWait))
+	}
+	if _, err := ch.config(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	cfg.Brokers = brokers
+	log, err := lo.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	if err := consume.EnsureTopics(ctx, brokers, cfg.Dialer, partitions, replication, cfg.Topic, cfg.DLQTopic); err != nil {
+		return err
+	}
+	st, err := openStoreWaiting(ctx, &ch, log)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	log.Info("collector consuming", "brokers", cfg.Brokers, "topic", cfg.Topic, "group", cfg.Group,
+		"database", st.Database())
+	return consume.New(cfg, st, log).Run(ctx)
+}
+
+// openStoreWaiting retries until ClickHouse answers and the schema is in place: a collector that starts before its
+// database should wait for it, not crash-loop.
+func openStoreWaiting(ctx context.Context, ch *clickhouseFlags, log *slog.Logger) (*store.Store, error) {
+	backoff := time.Second
+	for {
+		st, err := openStore(ctx, ch, log, true)
+		if err == nil {
+			return st, nil
+		}
+		if _, cfgErr := ch.config(); cfgErr != nil {
+			return nil, cfgErr
+		}
+		log.Warn("clickhouse not ready; retrying", "backoff", backoff, "err", err)
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("stopped while waiting for clickhouse: %w", err)
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func runMigrate(ctx context.Context, args []string) error {
+	var (
+		lo logging.Options
+		ch clickhouseFlags
+	)
+	fs := newFlagSet("migrate", "gpumeter-collector migrate creates or upgrades the ClickHouse schema.", &lo, &ch)
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+		return err
+	}
+	log, err := lo.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, &ch, log, true)
+	if err != nil {
+		return err
+	}
+	return st.Close()
+}
+
+func runReport(ctx context.Context, args []string) error {
+	var (
+		lo logging.Options
+		ch clickhouseFlags
+	)
+	fs := newFlagSet("report", "gpumeter-collector report prints GPU-hours per provider and day.", &lo, &ch)
+	lo.Level = "warn"
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+		return err
+	}
+	log, err := lo.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, &ch, log, false)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	rows, err := report.Daily(ctx, st.Conn(), st.Database())
+	if err != nil {
+		return err
+	}
+	fmt.Println("GPU-hours per provider and day (from the gpu_usage view):")
+	return report.WriteDaily(os.Stdout, rows)
+}

@@ -1,0 +1,32 @@
+package consume
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+)
+
+// EnsureTopics creates the topics that do not exist yet. A consumer group that joins before its topic exists does not
+// notice the topic's partitions appear, and producers should not depend on broker-side auto-creation, so the
+// collector makes both topics at start.
+func EnsureTopics(ctx context.Context, brokers []string, d *kafka.Dialer, partitions, replication int, topics ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport(d), Timeout: 30 * time.Second}
+	req := &kafka.CreateTopicsRequest{}
+	for _, t := range topics {
+		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication})
+	}
+	resp, err := client.CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create kafka topics %v: %w", topics, err)
+	}
+	var errs []error
+	for topic, err := range resp.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("create kafka topic %s: %w", topic, err))
+		}
+	}
+	return errors.Join(errs...)
+}

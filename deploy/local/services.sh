@@ -1,0 +1,419 @@
+#!/usr/bin/env bash
+# Real ClickHouse 18.16 and Kafka 4.1 (KRaft, one node) on loopback, for `make demo`, `make test`
+# and CI. No systemd needed: the servers run in the background with pid files.
+#
+#   deploy/local/services.sh install                 install what is missing (apt, maven)
+#   deploy/local/services.sh start  [clickhouse|kafka]   start (default both), wait until ready
+#   deploy/local/services.sh stop   [clickhouse|kafka]   stop, leaving no process behind
+#   deploy/local/services.sh status                  one line per service (exit 3 if one is down)
+#   deploy/local/services.sh env                     export lines for the tests
+#   deploy/local/services.sh reset [--all]           stop and delete the state (--all: the jars too)
+#   deploy/local/services.sh logs  [clickhouse|kafka]    tail the service logs
+#
+# State lives in <repo>/.local (GPUMETER_LOCAL_DIR overrides). Ports: GPUMETER_CH_PORT (19000),
+# GPUMETER_CH_HTTP_PORT (18123), GPUMETER_KAFKA_PORT (19092), GPUMETER_KAFKA_CONTROLLER_PORT (19093).
+set -euo pipefail
+shopt -u patsub_replacement 2>/dev/null || true # bash 5.2: '&' in ${x//a/b} stays literal
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO="$(cd "$HERE/../.." && pwd -P)"
+
+STATE="${GPUMETER_LOCAL_DIR:-$REPO/.local}"
+CH_PORT="${GPUMETER_CH_PORT:-19000}"
+CH_HTTP_PORT="${GPUMETER_CH_HTTP_PORT:-18123}"
+KAFKA_PORT="${GPUMETER_KAFKA_PORT:-19092}"
+KAFKA_CONTROLLER_PORT="${GPUMETER_KAFKA_CONTROLLER_PORT:-19093}"
+KAFKA_HEAP="${GPUMETER_KAFKA_HEAP:--Xms256m -Xmx768m}"
+
+CH_DIR="$STATE/clickhouse"
+KAFKA_DIR="$STATE/kafka"
+KAFKA_LIBS="$KAFKA_DIR/libs"
+KAFKA_LIBS_MARKER="$KAFKA_LIBS/.complete"
+KAFKA_POM="$HERE/kafka/pom.xml"
+
+CH_START_TIMEOUT=60
+KAFKA_START_TIMEOUT=120
+STOP_TIMEOUT=20
+
+log() { printf '[services] %s\n' "$*" >&2; }
+die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+}
+
+# ---------------------------------------------------------------------------------------------
+# helpers
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else die "need root for: $*"; fi
+}
+
+# One services.sh at a time per state dir (make test and make demo may overlap).
+lock_state() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/.lock"
+  if ! flock -w 300 9; then die "another services.sh holds $STATE/.lock for 300s"; fi
+}
+
+# render TEMPLATE OUT KEY=VALUE... : replaces @KEY@ by VALUE, pure bash (no sed escaping issues).
+render() {
+  local tmpl="$1" out="$2" text kv
+  shift 2
+  text="$(<"$tmpl")"
+  for kv in "$@"; do
+    text="${text//"@${kv%%=*}@"/"${kv#*=}"}"
+  done
+  printf '%s\n' "$text" >"$out.tmp"
+  mv -f "$out.tmp" "$out"
+}
+
+# port_open PORT: something accepts TCP connections on 127.0.0.1:PORT (no Java, no clients).
+port_open() {
+  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+# is_ours PID PATTERN: PID is alive, runs clickhouse-server or java, and its command line holds
+# PATTERN (our own config path). Checked in bash, so a grep/pgrep holding PATTERN never matches.
+is_ours() {
+  local pid="$1" pattern="$2" args=() exe
+  [[ "$pid" =~ ^[0-9]+$ ]] && kill -0 "$pid" 2>/dev/null || return 1
+  mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || return 1
+  [ "${#args[@]}" -gt 0 ] || return 1
+  exe="${args[0]##*/}"
+  case "$exe" in clickhouse-server | clickhouse | java) ;; *) return 1 ;; esac
+  [[ " ${args[*]} " == *" $pattern "* ]]
+}
+
+# pid_of NAME PATTERN: prints the pid of our running server, from the pid file or, if that is
+# missing or stale, from the process table (pattern = our own config path, never a broad name).
+pid_of() {
+  local name="$1" pattern="$2" pidfile="$STATE/$1/$1.pid" pid=""
+  if [ -s "$pidfile" ]; then
+    pid="$(<"$pidfile")"
+    if is_ours "$pid" "$pattern"; then echo "$pid"; return 0; fi
+  fi
+  for pid in $(pgrep -f -- "$pattern" 2>/dev/null || true); do
+    if is_ours "$pid" "$pattern"; then
+      if [ -d "$STATE/$name" ]; then echo "$pid" >"$pidfile"; fi
+      echo "$pid"; return 0
+    fi
+  done
+  rm -f "$pidfile"
+  return 1
+}
+
+ch_pattern() { printf '%s' "--config-file=$CH_DIR/config.xml"; }
+kafka_pattern() { printf '%s' "kafka.Kafka $KAFKA_DIR/server.properties"; }
+
+tail_log() {
+  local f
+  for f in "$@"; do
+    [ -s "$f" ] || continue
+    printf -- '----- last lines of %s -----\n' "$f" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+# stop_pid NAME PID: TERM the server's process group, wait, then KILL.
+stop_pid() {
+  local name="$1" pid="$2" target i
+  target="$pid"
+  # setsid made the server its own process group leader: signal the whole group.
+  if [ "$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" = "$pid" ]; then target="-$pid"; fi
+  log "stopping $name (pid $pid)"
+  kill -TERM -- "$target" 2>/dev/null || true
+  for ((i = 0; i < STOP_TIMEOUT * 5; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.2
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name did not stop in ${STOP_TIMEOUT}s: KILL"
+    kill -KILL -- "$target" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  # Anything left in the group (should be nothing).
+  if [ "$target" != "$pid" ]; then kill -KILL -- "$target" 2>/dev/null || true; fi
+  kill -0 "$pid" 2>/dev/null && die "$name (pid $pid) is still alive"
+  return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# install
+
+apt_install_missing() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ "${#missing[@]}" -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  # Keep package scripts from starting a system ClickHouse (port 9000) where an init could.
+  local policy=/usr/sbin/policy-rc.d ours=""
+  if [ ! -e "$policy" ]; then
+    as_root sh -c "printf '#!/bin/sh\nexit 101\n' >$policy && chmod 755 $policy"
+    ours=1
+  fi
+  local rc=0
+  {
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q \
+      && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+  } >&2 || rc=$?
+  if [ -n "$ours" ]; then as_root rm -f "$policy"; fi
+  [ "$rc" -eq 0 ] || die "apt-get install ${missing[*]} failed (rc $rc)"
+}
+
+kafka_libs_complete() {
+  [ -f "$KAFKA_LIBS_MARKER" ] && [ "$(<"$KAFKA_LIBS_MARKER")" = "$(sha256sum <"$KAFKA_POM" | cut -d' ' -f1)" ]
+}
+
+install_kafka_libs() {
+  kafka_libs_complete && return 0
+  command -v mvn >/dev/null 2>&1 || apt_install_missing maven
+  log "fetching Kafka broker jars with maven into $KAFKA_LIBS"
+  rm -rf "$KAFKA_LIBS"
+  mkdir -p "$KAFKA_LIBS"
+  local mlog="$KAFKA_DIR/mvn.log"
+  if ! mvn -q -B dependency:copy-dependencies -DincludeScope=runtime \
+      -DoutputDirectory="$KAFKA_LIBS" -f "$KAFKA_POM" >"$mlog" 2>&1; then
+    tail_log "$mlog"
+    die "maven could not fetch the Kafka jars"
+  fi
+  ls "$KAFKA_LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || die "no kafka_2.13 jar in $KAFKA_LIBS"
+  sha256sum <"$KAFKA_POM" | cut -d' ' -f1 >"$KAFKA_LIBS_MARKER"
+}
+
+install_clickhouse() {
+  apt_install_missing clickhouse-server clickhouse-client
+}
+
+install_kafka() {
+  local pkgs=(kcat)
+  command -v java >/dev/null 2>&1 || pkgs+=(openjdk-17-jre-headless)
+  apt_install_missing "${pkgs[@]}"
+  mkdir -p "$KAFKA_DIR"
+  install_kafka_libs
+}
+
+installed_clickhouse() { command -v clickhouse-server >/dev/null 2>&1 && command -v clickhouse-client >/dev/null 2>&1; }
+installed_kafka() { command -v kcat >/dev/null 2>&1 && command -v java >/dev/null 2>&1 && kafka_libs_complete; }
+
+# ---------------------------------------------------------------------------------------------
+# ClickHouse
+
+start_clickhouse() {
+  local pid
+  installed_clickhouse || install_clickhouse
+  mkdir -p "$CH_DIR/log" "$CH_DIR/data/tmp" "$CH_DIR/data/user_files" "$CH_DIR/data/format_schemas"
+  if pid="$(pid_of clickhouse "$(ch_pattern)")"; then
+    log "clickhouse already running (pid $pid)"
+  else
+    port_open "$CH_PORT" && die "port 127.0.0.1:$CH_PORT is taken by another process (not ours); stop it or set GPUMETER_CH_PORT"
+    port_open "$CH_HTTP_PORT" && die "port 127.0.0.1:$CH_HTTP_PORT is taken by another process (not ours); stop it or set GPUMETER_CH_HTTP_PORT"
+    render "$HERE/clickhouse/config.xml" "$CH_DIR/config.xml" \
+      "CH_DIR=$CH_DIR" "CH_PORT=$CH_PORT" "CH_HTTP_PORT=$CH_HTTP_PORT"
+    cp -f "$HERE/clickhouse/users.xml" "$CH_DIR/users.xml"
+    log "starting clickhouse on 127.0.0.1:$CH_PORT (http $CH_HTTP_PORT)"
+    (exec 9>&-; cd "$CH_DIR" && exec setsid nohup clickhouse-server --config-file="$CH_DIR/config.xml" \
+      </dev/null >>"$CH_DIR/log/stdout.log" 2>&1) &
+    pid=$!
+    echo "$pid" >"$CH_DIR/clickhouse.pid"
+  fi
+  local deadline=$((SECONDS + CH_START_TIMEOUT))
+  until clickhouse-client --host 127.0.0.1 --port "$CH_PORT" -q 'SELECT 1' >/dev/null 2>&1; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail_log "$CH_DIR/log/stdout.log" "$CH_DIR/log/server.err.log"
+      rm -f "$CH_DIR/clickhouse.pid"
+      die "clickhouse exited during start"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail_log "$CH_DIR/log/stdout.log" "$CH_DIR/log/server.err.log"
+      die "clickhouse not ready after ${CH_START_TIMEOUT}s (pid $pid still running; see $CH_DIR/log)"
+    fi
+    sleep 0.5
+  done
+  log "clickhouse ready: 127.0.0.1:$CH_PORT"
+}
+
+stop_clickhouse() {
+  local pid
+  if pid="$(pid_of clickhouse "$(ch_pattern)")"; then
+    stop_pid clickhouse "$pid"
+  fi
+  rm -f "$CH_DIR/clickhouse.pid"
+}
+
+status_clickhouse() {
+  local pid
+  if pid="$(pid_of clickhouse "$(ch_pattern)")"; then
+    if clickhouse-client --host 127.0.0.1 --port "$CH_PORT" -q 'SELECT version()' >/dev/null 2>&1; then
+      echo "clickhouse: running (pid $pid) native 127.0.0.1:$CH_PORT http 127.0.0.1:$CH_HTTP_PORT data $CH_DIR/data"
+    else
+      echo "clickhouse: starting or unhealthy (pid $pid, 127.0.0.1:$CH_PORT does not answer)"
+      return 1
+    fi
+  else
+    echo "clickhouse: stopped"
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Kafka
+
+kafka_java() {
+  java -Djava.awt.headless=true -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.xml" \
+    -cp "$KAFKA_LIBS/*" "$@"
+}
+
+kafka_ready() {
+  local md
+  port_open "$KAFKA_PORT" || return 1
+  md="$(timeout 15 kcat -b "127.0.0.1:$KAFKA_PORT" -L -m 10 2>/dev/null)" || return 1
+  [[ "$md" == *"broker 1 at 127.0.0.1:$KAFKA_PORT"* ]]
+}
+
+start_kafka() {
+  local pid
+  installed_kafka || install_kafka
+  mkdir -p "$KAFKA_DIR/log" "$KAFKA_DIR/data"
+  if pid="$(pid_of kafka "$(kafka_pattern)")"; then
+    log "kafka already running (pid $pid)"
+  else
+    port_open "$KAFKA_PORT" && die "port 127.0.0.1:$KAFKA_PORT is taken by another process (not ours); stop it or set GPUMETER_KAFKA_PORT"
+    port_open "$KAFKA_CONTROLLER_PORT" && die "port 127.0.0.1:$KAFKA_CONTROLLER_PORT is taken by another process (not ours); stop it or set GPUMETER_KAFKA_CONTROLLER_PORT"
+    render "$HERE/kafka/server.properties" "$KAFKA_DIR/server.properties" \
+      "KAFKA_DIR=$KAFKA_DIR" "KAFKA_PORT=$KAFKA_PORT" "KAFKA_CONTROLLER_PORT=$KAFKA_CONTROLLER_PORT"
+    render "$HERE/kafka/log4j2.xml" "$KAFKA_DIR/log4j2.xml" "KAFKA_LOG=$KAFKA_DIR/log/server.log"
+    if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+      local cluster_id
+      cluster_id="$(kafka_java kafka.tools.StorageTool random-uuid 2>>"$KAFKA_DIR/log/format.log")" \
+        || { tail_log "$KAFKA_DIR/log/format.log"; die "kafka StorageTool random-uuid failed"; }
+      log "formatting kafka storage (cluster id $cluster_id)"
+      if ! kafka_java kafka.tools.StorageTool format -t "$cluster_id" \
+          -c "$KAFKA_DIR/server.properties" >>"$KAFKA_DIR/log/format.log" 2>&1; then
+        tail_log "$KAFKA_DIR/log/format.log"
+        die "kafka storage format failed"
+      fi
+    fi
+    log "starting kafka on 127.0.0.1:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT)"
+    # shellcheck disable=SC2086 # KAFKA_HEAP is a list of JVM options
+    (exec 9>&-; cd "$KAFKA_DIR" && exec setsid nohup java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+      -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+      -Dlog4j2.configurationFile="$KAFKA_DIR/log4j2.xml" -Dkafka.logs.dir="$KAFKA_DIR/log" \
+      -cp "$KAFKA_LIBS/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
+      </dev/null >>"$KAFKA_DIR/log/stdout.log" 2>&1) &
+    pid=$!
+    echo "$pid" >"$KAFKA_DIR/kafka.pid"
+  fi
+  local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
+  until kafka_ready; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail_log "$KAFKA_DIR/log/stdout.log" "$KAFKA_DIR/log/server.log"
+      rm -f "$KAFKA_DIR/kafka.pid"
+      die "kafka exited during start"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail_log "$KAFKA_DIR/log/stdout.log" "$KAFKA_DIR/log/server.log"
+      die "kafka not ready after ${KAFKA_START_TIMEOUT}s (pid $pid still running; see $KAFKA_DIR/log)"
+    fi
+    sleep 1
+  done
+  log "kafka ready: 127.0.0.1:$KAFKA_PORT"
+}
+
+stop_kafka() {
+  local pid
+  if pid="$(pid_of kafka "$(kafka_pattern)")"; then
+    stop_pid kafka "$pid"
+  fi
+  rm -f "$KAFKA_DIR/kafka.pid"
+}
+
+status_kafka() {
+  local pid
+  if pid="$(pid_of kafka "$(kafka_pattern)")"; then
+    if kafka_ready; then
+      echo "kafka: running (pid $pid) broker 127.0.0.1:$KAFKA_PORT controller 127.0.0.1:$KAFKA_CONTROLLER_PORT data $KAFKA_DIR/data"
+    else
+      echo "kafka: starting or unhealthy (pid $pid, 127.0.0.1:$KAFKA_PORT does not answer metadata)"
+      return 1
+    fi
+  else
+    echo "kafka: stopped"
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+
+services_from_args() {
+  case "${1:-all}" in
+    all | "") echo "clickhouse kafka" ;;
+    clickhouse | ch) echo clickhouse ;;
+    kafka) echo kafka ;;
+    *) die "unknown service '$1' (clickhouse|kafka)" ;;
+  esac
+}
+
+cmd="${1:-}"
+[ $# -gt 0 ] && shift
+case "$cmd" in
+  install)
+    lock_state
+    install_clickhouse
+    install_kafka
+    log "installed: $(clickhouse-client --version 2>/dev/null | head -n1), kafka jars in $KAFKA_LIBS, $(kcat -V 2>/dev/null | head -n1)"
+    ;;
+  start)
+    lock_state
+    for s in $(services_from_args "${1:-}"); do "start_$s"; done
+    ;;
+  stop)
+    lock_state
+    for s in $(services_from_args "${1:-}"); do "stop_$s"; done
+    ;;
+  restart)
+    lock_state
+    for s in $(services_from_args "${1:-}"); do "stop_$s"; "start_$s"; done
+    ;;
+  status)
+    rc=0
+    status_clickhouse || rc=3
+    status_kafka || rc=3
+    exit "$rc"
+    ;;
+  env)
+    echo "export GPUMETER_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
+    echo "export GPUMETER_TEST_CLICKHOUSE=127.0.0.1:$CH_PORT"
+    ;;
+  reset)
+    lock_state
+    stop_clickhouse
+    stop_kafka
+    log "deleting state in $STATE"
+    rm -rf "$CH_DIR"
+    if [ "${1:-}" = "--all" ]; then
+      rm -rf "$KAFKA_DIR"
+    else
+      # Keep the downloaded jars (GPUMETER: `reset --all` removes them too).
+      find "$KAFKA_DIR" -mindepth 1 -maxdepth 1 ! -name libs -exec rm -rf {} + 2>/dev/null || true
+    fi
+    ;;
+  logs)
+    for s in $(services_from_args "${1:-}"); do
+      if [ "$s" = clickhouse ]; then tail_log "$CH_DIR/log/stdout.log" "$CH_DIR/log/server.err.log" "$CH_DIR/log/server.log" 2>&1
+      else tail_log "$KAFKA_DIR/log/stdout.log" "$KAFKA_DIR/log/server.log" 2>&1; fi
+    done
+    ;;
+  -h | --help | help | "")
+    usage
+    [ -n "$cmd" ] || exit 2
+    ;;
+  *)
+    usage >&2
+    die "unknown command '$cmd'"
+    ;;
+esac
