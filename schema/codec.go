@@ -21,7 +21,9 @@ type InvalidError struct {
 	Reason string
 }
 
-func (e *InvalidError) Error() string { return fmt.Sprintf("invalid record: %s: %s", e.Field, e.Reason) }
+func (e *InvalidError) Error() string {
+	return fmt.Sprintf("invalid record: %s: %s", e.Field, e.Reason)
+}
 
 // Encode writes r as one line of JSON. JSON because people read records with kcat while debugging, and because
 // encoding/json decodes a record in a few microseconds: far from the bottleneck next to a ClickHouse insert (see

@@ -42,14 +42,14 @@ func main() {
 
 type options struct {
 	node, providerName, region, zone, instanceType, account string
-	detect                                                   bool
-	imdsTimeout                                              time.Duration
-	brokers                                                  flagenv.List
-	topic                                                    string
-	samplePeriod, interval, duration                         time.Duration
-	simulate, simUtil, simStart, simTeams                    string
-	simSpeed                                                 float64
-	log                                                      logging.Options
+	detect                                                  bool
+	imdsTimeout                                             time.Duration
+	brokers                                                 flagenv.List
+	topic                                                   string
+	samplePeriod, interval, duration                        time.Duration
+	simulate, simUtil, simStart, simTeams                   string
+	simSpeed                                                float64
+	log                                                     logging.Options
 }
 
 func parse(args []string) (*options, error) {
