@@ -28,7 +28,8 @@ type Kafka struct {
 
 // NewKafka builds the producer; it connects on first use.
 func NewKafka(cfg KafkaConfig, log *slog.Logger) *Kafka {
-	var transport kafka.RoundTripper = kafka.DefaultTransport
+	// Not kafka.DefaultTransport: it is shared process-wide and caches metadata across writers.
+	var transport kafka.RoundTripper = &kafka.Transport{}
 	if cfg.Transport != nil {
 		transport = cfg.Transport
 	}

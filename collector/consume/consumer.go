@@ -112,9 +112,11 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 	return &Consumer{cfg: cfg, reader: reader, dlq: dlq, store: ins, log: log}
 }
 
+// transport is never kafka.DefaultTransport: that one is shared process-wide and caches topic metadata, so a topic
+// created a moment ago looks missing to every writer for seconds.
 func transport(d *kafka.Dialer) kafka.RoundTripper {
 	if d == nil {
-		return kafka.DefaultTransport
+		return &kafka.Transport{}
 	}
 	return &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, DialTimeout: d.Timeout}
 }
