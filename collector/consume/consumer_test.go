@@ -227,5 +227,3 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 		}
 	}
 }
-
-

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The main job (`make demo`): local ClickHouse + Kafka, the collector, and a simulated fleet of GPU nodes on three
+# providers, several simulated days sped up into about a minute; then the report from ClickHouse.
+# Stops everything it started. Knobs: GPUMETER_DEMO_DAYS (3), GPUMETER_DEMO_SECONDS (60).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
+REPO="$(cd "$HERE/../.." && pwd -P)"
+BIN="$REPO/bin"
+SERVICES="$HERE/services.sh"
+DAYS="${GPUMETER_DEMO_DAYS:-3}"
+SECONDS_WANTED="${GPUMETER_DEMO_SECONDS:-60}"
+OUT="$REPO/out/demo"
+RUN_ID="$(date -u +%Y%m%dT%H%M%S)"
+
+say() { printf '\033[1m[demo]\033[0m %s\n' "$*"; }
+
+services_were_up=false
+"$SERVICES" status >/dev/null 2>&1 && services_were_up=true
+pids=()
+cleanup() {
+  local rc=$?
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  if ! $services_were_up; then "$SERVICES" stop || true; fi
+  exit $rc
+}
+trap cleanup EXIT INT TERM
+
+say "starting ClickHouse and Kafka on loopback (first run installs them)"
+"$SERVICES" start
+eval "$("$SERVICES" env)"
+
+export GPUMETER_KAFKA_BROKERS="$GPUMETER_TEST_KAFKA"
+export GPUMETER_CLICKHOUSE_ADDR="$GPUMETER_TEST_CLICKHOUSE"
+export GPUMETER_CLICKHOUSE_DATABASE=gpumeter_demo
+# A topic of this run's own, so earlier demos' records do not flow into the fresh database.
+export GPUMETER_TOPIC="gpumeter.demo.$RUN_ID.usage.v1"
+mkdir -p "$OUT"
+ch() { clickhouse-client --port "${GPUMETER_TEST_CLICKHOUSE##*:}" "$@"; }
+ch -q "DROP DATABASE IF EXISTS gpumeter_demo"
+
+say "collector: consuming $GPUMETER_TOPIC into ClickHouse database gpumeter_demo (logs: out/demo/collector.log)"
+"$BIN/gpumeter-collector" --group "gpumeter-demo-$RUN_ID" --dlq-topic "gpumeter.demo.$RUN_ID.usage.dlq" \
+  --batch-wait 1s >"$OUT/collector.log" 2>&1 &
+collector=$!
+pids+=("$collector")
+for _ in $(seq 60); do
+  ch -q "EXISTS TABLE gpumeter_demo.gpu_usage" 2>/dev/null | grep -q 1 && break
+  sleep 0.5
+done
+
+# The fleet: name provider region instance-type workload teams.
+fleet=(
+  "aks-ndh100-0 azure eastus Standard_ND96isr_H100_v5 diurnal:low=0.25,high=0.85,peak=15h research:6,inference:2"
+  "aks-ndh100-1 azure eastus Standard_ND96isr_H100_v5 diurnal:low=0.1,high=0.6,peak=14h research:4"
+  "aks-ndh100-2 azure eastus Standard_ND96isr_H100_v5 0.35 inference:8"
+  "oke-h100-0 oracle_cloud us-ashburn-1 BM.GPU.H100.8 bursty:base=0.2,burst=0.95,duty=0.5,period=2h,seed=3 research:8"
+  "oke-h100-1 oracle_cloud us-ashburn-1 BM.GPU.H100.8 bursty:base=0.3,burst=0.9,duty=0.4,period=3h,seed=9 research:8"
+  "eks-p5-0 aws us-east-1 p5.48xlarge 0.8 inference:8"
+)
+hours=$((DAYS * 24))
+speed=$((DAYS * 86400 / SECONDS_WANTED))
+start="$(date -u -d "@$(( $(date +%s) / 3600 * 3600 - DAYS * 86400 ))" +%Y-%m-%dT%H:%M:%SZ)"
+say "fleet: ${#fleet[@]} simulated DGX H100 nodes (8 GPUs each) on azure, oracle_cloud and aws"
+say "       ${DAYS} simulated days from $start at ${speed}x (about ${SECONDS_WANTED}s)"
+agents=()
+for spec in "${fleet[@]}"; do
+  read -r name provider region itype util teams <<<"$spec"
+  "$BIN/gpumeter-agent" --simulate dgxh100 --node-name "$name" --provider "$provider" --region "$region" \
+    --instance-type "$itype" --sim-util "$util" --sim-teams "$teams" --sim-start "$start" --sim-speed "$speed" \
+    --sample-period 10s --duration "${hours}h" >"$OUT/agent-$name.log" 2>&1 &
+  agents+=("$!")
+  pids+=("$!")
+done
+
+expected=$(( ${#fleet[@]} * 8 * hours * 60 ))
+progress() {
+  ch -q "SELECT count(), replaceOne(toString(max(interval_end)), ' ', 'T'), round(sum(provisioned_seconds)/3600) FROM gpumeter_demo.gpu_usage" \
+    2>/dev/null | tr '\t' ' '
+}
+while :; do
+  running=0
+  for p in "${agents[@]}"; do kill -0 "$p" 2>/dev/null && running=$((running + 1)); done
+  read -r rows upto gpuh <<<"$(progress)"
+  say "$(printf 'agents running %d/%d  records stored %7s/%d  simulated clock %s  GPU-hours %s' \
+    "$running" "${#agents[@]}" "${rows:-0}" "$expected" "${upto:-?}" "${gpuh:-0}")"
+  [ "$running" -eq 0 ] && break
+  sleep 5
+done
+for p in "${agents[@]}"; do
+  wait "$p" || { say "an agent failed; see $OUT/agent-*.log"; exit 1; }
+done
+for _ in $(seq 120); do
+  read -r rows _ _ <<<"$(progress)"
+  [ "${rows:-0}" -ge "$expected" ] && break
+  sleep 0.5
+done
+say "collector caught up: ${rows:-0} records; stopping it (SIGTERM flushes and commits)"
+kill -TERM "$collector"
+wait "$collector" || { say "collector exited with an error; see $OUT/collector.log"; exit 1; }
+
+echo
+"$BIN/gpumeter-collector" report | tee "$OUT/report.txt"
+echo
+say "report saved to out/demo/report.txt; query it yourself: clickhouse-client --port ${GPUMETER_TEST_CLICKHOUSE##*:} -d gpumeter_demo"
