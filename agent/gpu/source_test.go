@@ -1,0 +1,58 @@
+package gpu
+
+import (
+	"errors"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/NVIDIA/go-nvml/pkg/nvml"
+
+	"github.com/gpumeter/gpumeter/agent/sim"
+)
+
+func TestReadSimulatedMachine(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	w, _ := sim.ParseWorkload("0.7")
+	lib, err := sim.New("dgxh100", "node-a", w, clock,
+		sim.UtilizationNotSupported(1), sim.EnergyNotSupported(2), sim.LostAt(3, now.Add(time.Minute)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	if n := len(src.GPUs()); n != 8 {
+		t.Fatalf("%d GPUs, want 8", n)
+	}
+	samples, err := src.Read(now)
+	if err != nil || len(samples) != 8 {
+		t.Fatalf("read: %d samples, %v", len(samples), err)
+	}
+	if u := samples[0].Utilization; u == nil || *u != 0.7 {
+		t.Errorf("GPU 0 utilization %v, want 0.7", u)
+	}
+	if samples[1].Utilization != nil {
+		t.Errorf("GPU 1 utilization %v, want unknown (NOT_SUPPORTED)", *samples[1].Utilization)
+	}
+	if samples[2].EnergyMJ != nil || samples[2].PowerWatts == nil {
+		t.Errorf("GPU 2 energy %v power %v, want unknown energy and a power reading", samples[2].EnergyMJ, samples[2].PowerWatts)
+	}
+
+	now = now.Add(2 * time.Minute)
+	samples, err = src.Read(now)
+	if !errors.Is(err, nvml.ERROR_GPU_IS_LOST) {
+		t.Errorf("read after GPU 3 was lost: %v, want GPU_IS_LOST", err)
+	}
+	if len(samples) != 7 {
+		t.Errorf("%d samples after GPU 3 was lost, want the other 7", len(samples))
+	}
+	for _, s := range samples {
+		if s.GPU.Index == 3 {
+			t.Error("lost GPU still reported")
+		}
+	}
+}
