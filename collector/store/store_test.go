@@ -80,4 +80,3 @@ func TestOpenUnreachableNamesAddress(t *testing.T) {
 		t.Fatalf("error %v does not name the address", err)
 	}
 }
-
