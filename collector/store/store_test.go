@@ -80,3 +80,49 @@ func TestOpenUnreachableNamesAddress(t *testing.T) {
 		t.Fatalf("error %v does not name the address", err)
 	}
 }
+
+func TestRollupsCountLateDataOnceAndIgnoreDuplicates(t *testing.T) {
+	st := open(t)
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
+	mk := func(gpu string, minute int) Row {
+		is := hour.Add(time.Duration(minute) * time.Minute)
+		return Row{Record: schema.Record{Version: 1, Node: "n", Provider: "azure", Region: "eastus", InstanceType: "nd",
+			GPUUUID: gpu, GPUModel: "H100", Team: "research", IntervalStart: is, IntervalEnd: is.Add(time.Minute),
+			WindowStart: is, WindowEnd: is.Add(time.Minute), ProvisionedSeconds: 60, AllocatedSeconds: 60,
+			BusySeconds: schema.Float(30), EnergyJoules: schema.Float(36000)}}
+	}
+	var first, late []Row
+	for m := range 60 {
+		first = append(first, mk("GPU-a", m))
+		late = append(late, mk("GPU-b", m))
+	}
+	steps := []struct {
+		name  string
+		rows  []Row
+		hours float64
+	}{
+		{"first GPU", first, 1},
+		{"same rows again (redelivery)", first, 1},
+		{"a second GPU's records arrive late", late, 2},
+		{"everything again", append(append([]Row{}, first...), late...), 2},
+	}
+	for _, step := range steps {
+		if err := st.Insert(t.Context(), step.rows); err != nil {
+			t.Fatal(err)
+		}
+		for _, table := range []string{"gpu_usage_hourly", "gpu_usage_daily"} {
+			var prov, busy, energy float64
+			q := fmt.Sprintf("SELECT sum(provisioned_gpu_hours), sum(busy_gpu_hours), sum(energy_kwh) FROM %s.%s", st.Database(), table)
+			if err := st.Conn().QueryRow(t.Context(), q).Scan(&prov, &busy, &energy); err != nil {
+				t.Fatal(err)
+			}
+			if prov != step.hours || busy != step.hours/2 || energy != step.hours*0.6 {
+				t.Errorf("%s: %s = %g GPU-h, %g busy, %g kWh; want %g, %g, %g", step.name, table, prov, busy, energy,
+					step.hours, step.hours/2, step.hours*0.6)
+			}
+		}
+	}
+}
