@@ -61,21 +61,22 @@ type windowKey struct {
 }
 
 type open struct {
-	gpu           GPU
-	attr          Attribution
-	intervalStart time.Time
-	start, end    time.Time
-	provisioned   float64
-	allocated     float64
-	busy          float64
-	busyUnknown   bool
-	memWeighted   float64
-	memMax        uint64
-	energy        float64
-	energyUnknown bool
-	powerWeighted float64
-	powerSeconds  float64
-	samples       uint32
+	GPU           GPU         `json:"gpu"`
+	Attr          Attribution `json:"attribution"`
+	IntervalStart time.Time   `json:"interval_start"`
+	Start         time.Time   `json:"start"`
+	End           time.Time   `json:"end"`
+	Provisioned   float64     `json:"provisioned"`
+	Allocated     float64     `json:"allocated"`
+	Busy          float64     `json:"busy"`
+	BusyUnknown   bool        `json:"busy_unknown"`
+	MemWeighted   float64     `json:"mem_weighted"`
+	MemMax        uint64      `json:"mem_max"`
+	Energy        float64     `json:"energy"`
+	EnergyUnknown bool        `json:"energy_unknown"`
+	PowerWeighted float64     `json:"power_weighted"`
+	PowerSeconds  float64     `json:"power_seconds"`
+	Samples       uint32      `json:"samples"`
 }
 
 // New returns an Accumulator that reports intervals of the given length, aligned to multiples of it since the Unix
@@ -143,32 +144,32 @@ func (a *Accumulator) integrate(st *gpuState, s Sample, from time.Time, dt time.
 		key := windowKey{Attribution: s.Attribution, intervalStart: iStart.UnixNano()}
 		w, ok := st.open[key]
 		if !ok {
-			w = &open{gpu: s.GPU, attr: s.Attribution, intervalStart: iStart, start: segStart}
+			w = &open{GPU: s.GPU, Attr: s.Attribution, IntervalStart: iStart, Start: segStart}
 			st.open[key] = w
 		}
-		w.end = segEnd
-		w.provisioned += seg
+		w.End = segEnd
+		w.Provisioned += seg
 		if s.Pod != "" {
-			w.allocated += seg
+			w.Allocated += seg
 		}
 		if s.Utilization != nil {
-			w.busy += *s.Utilization * seg
+			w.Busy += *s.Utilization * seg
 		} else {
-			w.busyUnknown = true
+			w.BusyUnknown = true
 		}
-		w.memWeighted += float64(s.MemoryUsedBytes) * seg
-		w.memMax = max(w.memMax, s.MemoryUsedBytes)
+		w.MemWeighted += float64(s.MemoryUsedBytes) * seg
+		w.MemMax = max(w.MemMax, s.MemoryUsedBytes)
 		if energyKnown {
-			w.energy += energy * seg / total
+			w.Energy += energy * seg / total
 		} else {
-			w.energyUnknown = true
+			w.EnergyUnknown = true
 		}
 		if s.PowerWatts != nil {
-			w.powerWeighted += *s.PowerWatts * seg
-			w.powerSeconds += seg
+			w.PowerWeighted += *s.PowerWatts * seg
+			w.PowerSeconds += seg
 		}
 		if !segEnd.Before(s.Time) {
-			w.samples++
+			w.Samples++
 		}
 		segStart = segEnd
 	}
@@ -178,11 +179,11 @@ func (a *Accumulator) integrate(st *gpuState, s Sample, from time.Time, dt time.
 func (a *Accumulator) closeGPU(st *gpuState, now *time.Time) []schema.Record {
 	var out []schema.Record
 	for key, w := range st.open {
-		if now != nil && w.intervalStart.Add(a.interval).After(*now) {
+		if now != nil && w.IntervalStart.Add(a.interval).After(*now) {
 			continue
 		}
 		delete(st.open, key)
-		if w.provisioned > 0 {
+		if w.Provisioned > 0 {
 			out = append(out, a.record(w))
 		}
 	}
@@ -214,25 +215,25 @@ func (a *Accumulator) record(w *open) schema.Record {
 		Node:     a.meta.Node,
 		Provider: a.meta.Provider, Region: a.meta.Region, Zone: a.meta.Zone,
 		InstanceType: a.meta.InstanceType, Account: a.meta.Account,
-		GPUUUID: w.gpu.UUID, GPUIndex: w.gpu.Index, GPUModel: w.gpu.Model, MIGProfile: w.gpu.MIGProfile,
-		Namespace: w.attr.Namespace, Pod: w.attr.Pod, Team: w.attr.Team,
-		IntervalStart: w.intervalStart, IntervalEnd: w.intervalStart.Add(a.interval),
-		WindowStart: w.start.UTC(), WindowEnd: w.end.UTC(),
-		ProvisionedSeconds: w.provisioned,
-		AllocatedSeconds:   w.allocated,
-		MemoryUsedAvgBytes: w.memWeighted / w.provisioned,
-		MemoryUsedMaxBytes: w.memMax,
-		MemoryTotalBytes:   w.gpu.MemoryTotalBytes,
-		Samples:            w.samples,
+		GPUUUID: w.GPU.UUID, GPUIndex: w.GPU.Index, GPUModel: w.GPU.Model, MIGProfile: w.GPU.MIGProfile,
+		Namespace: w.Attr.Namespace, Pod: w.Attr.Pod, Team: w.Attr.Team,
+		IntervalStart: w.IntervalStart, IntervalEnd: w.IntervalStart.Add(a.interval),
+		WindowStart: w.Start.UTC(), WindowEnd: w.End.UTC(),
+		ProvisionedSeconds: w.Provisioned,
+		AllocatedSeconds:   w.Allocated,
+		MemoryUsedAvgBytes: w.MemWeighted / w.Provisioned,
+		MemoryUsedMaxBytes: w.MemMax,
+		MemoryTotalBytes:   w.GPU.MemoryTotalBytes,
+		Samples:            w.Samples,
 	}
-	if !w.busyUnknown {
-		r.BusySeconds = schema.Float(w.busy)
+	if !w.BusyUnknown {
+		r.BusySeconds = schema.Float(w.Busy)
 	}
-	if !w.energyUnknown {
-		r.EnergyJoules = schema.Float(w.energy)
-		r.PowerAvgWatts = schema.Float(w.energy / w.provisioned)
-	} else if w.powerSeconds > 0 {
-		r.PowerAvgWatts = schema.Float(w.powerWeighted / w.powerSeconds)
+	if !w.EnergyUnknown {
+		r.EnergyJoules = schema.Float(w.Energy)
+		r.PowerAvgWatts = schema.Float(w.Energy / w.Provisioned)
+	} else if w.PowerSeconds > 0 {
+		r.PowerAvgWatts = schema.Float(w.PowerWeighted / w.PowerSeconds)
 	}
 	return r
 }
