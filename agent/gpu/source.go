@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"sync"
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
@@ -18,8 +20,9 @@ type Source struct {
 	lib     nvml.Interface
 	devices []device
 	log     *slog.Logger
-	// ErrorCounts counts failed reads by NVML error name, for the self-telemetry.
-	ErrorCounts map[string]int
+
+	mu     sync.Mutex
+	errors map[string]int64 // failed reads by NVML error name, for the self-telemetry
 }
 
 type device struct {
@@ -32,7 +35,7 @@ func Open(lib nvml.Interface, log *slog.Logger) (*Source, error) {
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		return nil, fmt.Errorf("nvml init: %w", ret)
 	}
-	s := &Source{lib: lib, log: log, ErrorCounts: map[string]int{}}
+	s := &Source{lib: lib, log: log, errors: map[string]int64{}}
 	if err := s.enumerate(); err != nil {
 		_ = lib.Shutdown()
 		return nil, err
@@ -118,12 +121,21 @@ func (s *Source) check(d device, field string, ret nvml.Return) error {
 	if ret == nvml.SUCCESS {
 		return nil
 	}
-	s.ErrorCounts[nvml.ErrorString(ret)]++
+	s.mu.Lock()
+	s.errors[nvml.ErrorString(ret)]++
+	s.mu.Unlock()
 	switch ret {
 	case nvml.ERROR_GPU_IS_LOST, nvml.ERROR_LIB_RM_VERSION_MISMATCH, nvml.ERROR_UNINITIALIZED, nvml.ERROR_DRIVER_NOT_LOADED:
 		return fmt.Errorf("gpu %d (%s) %s: %w", d.info.Index, d.info.UUID, field, ret)
 	}
 	return nil // NOT_SUPPORTED and transient errors: the value stays unknown for this sample
+}
+
+// ErrorCounts returns how many reads failed, by NVML error name.
+func (s *Source) ErrorCounts() map[string]int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.errors)
 }
 
 // Close shuts NVML down.

@@ -69,6 +69,8 @@ type Consumer struct {
 	log    *slog.Logger
 	Stats  Stats
 
+	metrics instruments
+
 	// afterInsert, when set, runs between the insert and the commit; an error ends Run without committing. Tests
 	// use it to crash the consumer at the worst moment.
 	afterInsert func() error
@@ -109,7 +111,7 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		// The dead-letter topic is ours to create: a fresh cluster should not lose its first poison message.
 		AllowAutoTopicCreation: true,
 	}
-	return &Consumer{cfg: cfg, reader: reader, dlq: dlq, store: ins, log: log}
+	return &Consumer{cfg: cfg, reader: reader, dlq: dlq, store: ins, log: log, metrics: noInstruments()}
 }
 
 // transport is never kafka.DefaultTransport: that one is shared process-wide and caches topic metadata, so a topic
@@ -209,6 +211,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
 	if err := c.retry(ctx, "insert into clickhouse", func(ctx context.Context) error { return c.store.Insert(ctx, rows) }); err != nil {
 		return err
 	}
+	c.observeBatch(ctx, len(rows), time.Since(start).Seconds())
 	c.log.Debug("batch inserted", "rows", len(rows), "took", time.Since(start))
 	if len(dead) > 0 {
 		if err := c.retry(ctx, "write dead letters", func(ctx context.Context) error { return c.dlq.WriteMessages(ctx, dead...) }); err != nil {

@@ -1,0 +1,292 @@
+package commitment
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// The columns a load writes, in the order Append takes them.
+const commitmentColumns = `id, name, provider, scope_account, scope_region, scope_instance_type, scope_gpu_model,
+kind, quantity, unit, currency, term_start, term_end, team, label_keys, label_values,
+alert_projected_shortfall_pct, alert_min_utilization_pct, alert_max_leakage_gpu_hours_24h`
+
+// Sync makes db's commitments tables (migration 0003) say exactly what cs says: every commitment in cs is written,
+// and every id the table holds live but cs lacks is marked deleted. When the table already holds exactly cs it
+// writes nothing, so running it at every start, or on a timer, adds no rows.
+//
+// A load is one INSERT into commitments (the rate cards go first, into commitment_rates), so a reader sees the old
+// set or the new one, never a mix. Two collectors syncing the same commitments at once write identical rows with the
+// same version, which collapse. Two collectors syncing different files at once (a rolling change) can leave a union
+// of both until either syncs again; every replica reads the same thing meanwhile, since versions are deterministic.
+func Sync(ctx context.Context, conn driver.Conn, db string, cs []Commitment) error {
+	if err := checkSet(cs); err != nil {
+		return err
+	}
+	sum := setHash(cs)
+	hash := hex.EncodeToString(sum[:])
+	live, err := readLive(ctx, conn, db)
+	if err != nil {
+		return err
+	}
+	if upToDate(live, len(cs), hash) {
+		return nil
+	}
+	var top uint64
+	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT max(version) FROM %s.commitments", db)).Scan(&top); err != nil {
+		return fmt.Errorf("commitments: read the latest version in %s.commitments: %w", db, err)
+	}
+	generation := top>>32 + 1
+	version := generation<<32 | uint64(binary.BigEndian.Uint32(sum[:4]))
+
+	inFile := make(map[string]bool, len(cs))
+	for _, c := range cs {
+		inFile[c.ID] = true
+	}
+	var gone []Commitment
+	for _, l := range live {
+		if !inFile[l.ID] {
+			gone = append(gone, l.Commitment)
+		}
+	}
+	return write(ctx, conn, db, cs, gone, hash, version)
+}
+
+// Current reads the live commitments back from db, ordered by id, with their rate cards.
+func Current(ctx context.Context, conn driver.Conn, db string) ([]Commitment, error) {
+	live, err := readLive(ctx, conn, db)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Commitment, len(live))
+	idx := make(map[string]int, len(live))
+	var versions []string
+	seen := map[uint64]bool{}
+	for i, l := range live {
+		out[i] = l.Commitment
+		idx[l.ID] = i
+		if !seen[l.version] {
+			seen[l.version] = true
+			versions = append(versions, fmt.Sprint(l.version))
+		}
+	}
+	if len(versions) == 0 {
+		return out, nil
+	}
+	// Rates are read by the versions just read (numbers, safe to inline; 18.16 has no query parameters), not through
+	// commitment_rates_current, so a load landing between the two queries cannot mismatch them.
+	q := fmt.Sprintf(`SELECT commitment_id, version, instance_type, gpu_model, price_per_gpu_hour
+	FROM %s.commitment_rates FINAL WHERE version IN (%s) ORDER BY commitment_id, position`, db, strings.Join(versions, ", "))
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("commitments: read %s.commitment_rates: %w", db, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id      string
+			version uint64
+			r       Rate
+		)
+		if err := rows.Scan(&id, &version, &r.InstanceType, &r.GPUModel, &r.PricePerGPUHour); err != nil {
+			return nil, fmt.Errorf("commitments: read %s.commitment_rates: %w", db, err)
+		}
+		if i, ok := idx[id]; ok && live[i].version == version {
+			out[i].RateCard = append(out[i].RateCard, r)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("commitments: read %s.commitment_rates: %w", db, err)
+	}
+	return out, nil
+}
+
+// stored is a live row: the commitment (without its rate card) and the load that wrote it.
+type stored struct {
+	Commitment
+	hash    string
+	version uint64
+}
+
+func readLive(ctx context.Context, conn driver.Conn, db string) ([]stored, error) {
+	q := fmt.Sprintf("SELECT %s, set_hash, version FROM %s.commitments_current ORDER BY id", commitmentColumns, db)
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("commitments: read %s.commitments_current: %w", db, err)
+	}
+	defer rows.Close()
+	var out []stored
+	for rows.Next() {
+		var (
+			s          stored
+			kind       string
+			keys, vals []string
+		)
+		c := &s.Commitment
+		if err := rows.Scan(&c.ID, &c.Name, &c.Provider, &c.Scope.Account, &c.Scope.Region, &c.Scope.InstanceType,
+			&c.Scope.GPUModel, &kind, &c.Quantity, &c.Unit, &c.Currency, &c.Start, &c.End, &c.Team, &keys, &vals,
+			&c.Alerts.ProjectedShortfallPct, &c.Alerts.MinUtilizationPct, &c.Alerts.MaxLeakageGPUHours24h,
+			&s.hash, &s.version); err != nil {
+			return nil, fmt.Errorf("commitments: read %s.commitments_current: %w", db, err)
+		}
+		c.Kind = Kind(kind)
+		c.Start, c.End = c.Start.UTC(), c.End.UTC()
+		if len(keys) != len(vals) {
+			return nil, fmt.Errorf("commitments: %s.commitments row %s has %d label keys but %d values", db, c.ID, len(keys), len(vals))
+		}
+		if len(keys) > 0 {
+			c.Labels = make(map[string]string, len(keys))
+			for i, k := range keys {
+				c.Labels[k] = vals[i]
+			}
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("commitments: read %s.commitments_current: %w", db, err)
+	}
+	return out, nil
+}
+
+// upToDate says the table's live rows are exactly one load of the set with this hash.
+func upToDate(live []stored, n int, hash string) bool {
+	if len(live) != n {
+		return false
+	}
+	for _, l := range live {
+		if l.hash != hash {
+			return false
+		}
+	}
+	return true
+}
+
+func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitment, hash string, version uint64) error {
+	var rates int
+	for _, c := range cs {
+		rates += len(c.RateCard)
+	}
+	if rates > 0 {
+		batch, err := conn.PrepareBatch(ctx, fmt.Sprintf(
+			"INSERT INTO %s.commitment_rates (commitment_id, version, position, instance_type, gpu_model, price_per_gpu_hour)", db))
+		if err != nil {
+			return fmt.Errorf("commitments: prepare insert into %s.commitment_rates: %w", db, err)
+		}
+		defer func() { _ = batch.Abort() }()
+		for _, c := range cs {
+			for j, r := range c.RateCard {
+				if err := batch.Append(c.ID, version, uint16(j), r.InstanceType, r.GPUModel, r.PricePerGPUHour); err != nil {
+					return fmt.Errorf("commitments: rate card of %s: %w", c.ID, err)
+				}
+			}
+		}
+		if err := batch.Send(); err != nil {
+			return fmt.Errorf("commitments: insert %d rate card lines into %s.commitment_rates: %w", rates, db, err)
+		}
+	}
+
+	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.commitments (%s, deleted, set_hash, version)",
+		db, commitmentColumns))
+	if err != nil {
+		return fmt.Errorf("commitments: prepare insert into %s.commitments: %w", db, err)
+	}
+	defer func() { _ = batch.Abort() }()
+	add := func(c Commitment, deleted uint8) error {
+		keys := slices.Sorted(maps.Keys(c.Labels))
+		vals := make([]string, len(keys))
+		for i, k := range keys {
+			vals[i] = c.Labels[k]
+		}
+		if keys == nil {
+			keys = []string{}
+		}
+		err := batch.Append(c.ID, c.Name, c.Provider, c.Scope.Account, c.Scope.Region, c.Scope.InstanceType,
+			c.Scope.GPUModel, string(c.Kind), c.Quantity, c.Unit, c.Currency, c.Start.UTC(), c.End.UTC(), c.Team,
+			keys, vals, c.Alerts.ProjectedShortfallPct, c.Alerts.MinUtilizationPct, c.Alerts.MaxLeakageGPUHours24h,
+			deleted, hash, version)
+		if err != nil {
+			return fmt.Errorf("commitments: row for %s: %w", c.ID, err)
+		}
+		return nil
+	}
+	for _, c := range cs {
+		if err := add(c, 0); err != nil {
+			return err
+		}
+	}
+	for _, c := range gone {
+		if err := add(c, 1); err != nil {
+			return err
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("commitments: insert %d rows (%d deleted) into %s.commitments: %w", len(cs)+len(gone), len(gone), db, err)
+	}
+	return nil
+}
+
+// checkSet catches what Parse would have, for commitments built by hand: Sync's bookkeeping relies on unique ids,
+// and DateTime holds only 1970..2106.
+func checkSet(cs []Commitment) error {
+	seen := make(map[string]bool, len(cs))
+	for i, c := range cs {
+		switch {
+		case c.ID == "":
+			return fmt.Errorf("commitments: commitments[%d] has no id", i)
+		case seen[c.ID]:
+			return fmt.Errorf("commitments: id %s appears twice", c.ID)
+		case !inDateTime(c.Start) || !inDateTime(c.End):
+			return fmt.Errorf("commitments: %s: term %s..%s is outside ClickHouse DateTime", c.ID, c.Start, c.End)
+		}
+		seen[c.ID] = true
+	}
+	return nil
+}
+
+func inDateTime(t time.Time) bool { return t.Unix() >= 0 && t.Unix() <= math.MaxUint32 }
+
+// setHash is the SHA-256 of the commitments in a canonical form: sorted by id, times as Unix seconds, labels sorted
+// (encoding/json sorts map keys), empty and absent collections alike. Reordering the file changes nothing.
+func setHash(cs []Commitment) [sha256.Size]byte {
+	type canon struct {
+		ID, Name, Provider string
+		Scope              Scope
+		Kind               Kind
+		Quantity           float64
+		Unit               string
+		Start, End         int64
+		Currency           string
+		RateCard           []Rate
+		Team               string
+		Labels             map[string]string
+		Alerts             Thresholds
+	}
+	list := make([]canon, len(cs))
+	for i, c := range cs {
+		list[i] = canon{c.ID, c.Name, c.Provider, c.Scope, c.Kind, c.Quantity, c.Unit, c.Start.Unix(), c.End.Unix(),
+			c.Currency, c.RateCard, c.Team, c.Labels, c.Alerts}
+		if len(c.RateCard) == 0 {
+			list[i].RateCard = nil
+		}
+		if len(c.Labels) == 0 {
+			list[i].Labels = nil
+		}
+	}
+	slices.SortFunc(list, func(a, b canon) int { return cmp.Compare(a.ID, b.ID) })
+	data, err := json.Marshal(list)
+	if err != nil { // only NaN or Inf quantities, which Parse rejects; hash their text instead of failing
+		data = fmt.Appendf(nil, "%#v", list)
+	}
+	return sha256.Sum256(append([]byte("gpumeter commitments v1\n"), data...))
+}
