@@ -10,14 +10,14 @@ import (
 	"github.com/segmentio/kafka-go"
 	"github.com/segmentio/kafka-go/compress"
 
-	"github.com/gpumeter/gpumeter/schema"
+	"github.com/gpumeter/gpumeter/agent"
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 )
 
 // KafkaConfig configures the producer. Every kafka-go default we depend on is set here explicitly.
 type KafkaConfig struct {
-	Brokers   []string
-	Topic     string
-	Transport *kafka.Transport // TLS/SASL; nil for plain TCP
+	Conn  kafkaconf.Conn
+	Topic string
 }
 
 // Kafka writes records keyed by node, so one node's records stay in order on one partition.
@@ -28,13 +28,8 @@ type Kafka struct {
 
 // NewKafka builds the producer; it connects on first use.
 func NewKafka(cfg KafkaConfig, log *slog.Logger) *Kafka {
-	// Not kafka.DefaultTransport: it is shared process-wide and caches metadata across writers.
-	var transport kafka.RoundTripper = &kafka.Transport{}
-	if cfg.Transport != nil {
-		transport = cfg.Transport
-	}
 	return &Kafka{log: log, w: &kafka.Writer{
-		Addr:     kafka.TCP(cfg.Brokers...),
+		Addr:     kafka.TCP(cfg.Conn.Brokers...),
 		Topic:    cfg.Topic,
 		Balancer: &kafka.Hash{},
 		// kafka-go defaults to no acks: a record is sent only when every in-sync replica has it.
@@ -47,23 +42,22 @@ func NewKafka(cfg KafkaConfig, log *slog.Logger) *Kafka {
 		MaxAttempts:  3,
 		WriteTimeout: 10 * time.Second,
 		ReadTimeout:  10 * time.Second,
-		Transport:    transport,
+		Transport:    cfg.Conn.Transport(),
+		// Topics are the collector's to create (with the partitions it is configured for); a typo in --topic should
+		// fail loudly rather than create a topic nobody reads.
+		AllowAutoTopicCreation: false,
 	}}
 }
 
-// Send encodes and writes recs, returning once Kafka acknowledged all of them. On error some may have been written;
-// resending all of them is safe because records are identified by content (schema/README.md).
-func (k *Kafka) Send(ctx context.Context, recs []schema.Record) error {
-	msgs := make([]kafka.Message, 0, len(recs))
-	for i := range recs {
-		b, err := schema.Encode(&recs[i])
-		if err != nil {
-			return err
-		}
-		msgs = append(msgs, kafka.Message{Key: recs[i].Key(), Value: b})
+// Send writes msgs, returning once Kafka acknowledged all of them. On error some may have been written; resending
+// all of them is safe because records are identified by content (schema/README.md).
+func (k *Kafka) Send(ctx context.Context, msgs []agent.Message) error {
+	out := make([]kafka.Message, len(msgs))
+	for i, m := range msgs {
+		out[i] = kafka.Message{Key: m.Key, Value: m.Value}
 	}
-	if err := k.w.WriteMessages(ctx, msgs...); err != nil {
-		return fmt.Errorf("write %d records to kafka topic %s: %w", len(msgs), k.w.Topic, err)
+	if err := k.w.WriteMessages(ctx, out...); err != nil {
+		return fmt.Errorf("write %d records to kafka topic %s: %w", len(out), k.w.Topic, err)
 	}
 	return nil
 }

@@ -17,16 +17,16 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
 // Config configures a Consumer. Zero durations and sizes take the defaults noted.
 type Config struct {
-	Brokers  []string
+	Conn     kafkaconf.Conn // brokers, TLS, SASL
 	Topic    string
 	Group    string
 	DLQTopic string
-	Dialer   *kafka.Dialer // TLS/SASL; nil for plain TCP
 
 	BatchSize    int           // records per ClickHouse insert; default 50000
 	BatchWait    time.Duration // longest a record waits for its batch to fill; default 2s
@@ -80,10 +80,10 @@ type Consumer struct {
 func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 	cfg.setDefaults()
 	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: cfg.Brokers,
+		Brokers: cfg.Conn.Brokers,
 		GroupID: cfg.Group,
 		Topic:   cfg.Topic,
-		Dialer:  cfg.Dialer,
+		Dialer:  cfg.Conn.Dialer(),
 		// Commit only by hand, synchronously, after the insert: CommitInterval > 0 would turn commit errors into log
 		// lines (DESIGN.md, kafka-go traps).
 		CommitInterval: 0,
@@ -101,26 +101,17 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Warn("kafka reader: " + fmt.Sprintf(msg, args...)) }),
 	})
 	dlq := &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Brokers...),
+		Addr:         kafka.TCP(cfg.Conn.Brokers...),
 		Topic:        cfg.DLQTopic,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 10 * time.Millisecond,
 		MaxAttempts:  5,
-		Transport:    transport(cfg.Dialer),
+		Transport:    cfg.Conn.Transport(),
 		// The dead-letter topic is ours to create: a fresh cluster should not lose its first poison message.
 		AllowAutoTopicCreation: true,
 	}
 	return &Consumer{cfg: cfg, reader: reader, dlq: dlq, store: ins, log: log, metrics: noInstruments()}
-}
-
-// transport is never kafka.DefaultTransport: that one is shared process-wide and caches topic metadata, so a topic
-// created a moment ago looks missing to every writer for seconds.
-func transport(d *kafka.Dialer) kafka.RoundTripper {
-	if d == nil {
-		return &kafka.Transport{}
-	}
-	return &kafka.Transport{TLS: d.TLS, SASL: d.SASLMechanism, DialTimeout: d.Timeout}
 }
 
 // Run consumes until ctx is cancelled, then flushes the batch in hand (bounded by FlushTimeout), commits it and

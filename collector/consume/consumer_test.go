@@ -12,6 +12,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 	"github.com/gpumeter/gpumeter/schema"
 )
@@ -41,7 +42,7 @@ func newFixture(t *testing.T) *fixture {
 }
 
 func (f *fixture) consumer(t *testing.T, group string) *Consumer {
-	return New(Config{Brokers: f.brokers, Topic: f.topic, Group: group, DLQTopic: f.dlq, BatchSize: 500,
+	return New(Config{Conn: kafkaconf.Conn{Brokers: f.brokers}, Topic: f.topic, Group: group, DLQTopic: f.dlq, BatchSize: 500,
 		BatchWait: 200 * time.Millisecond}, f.store, testenv.Logger(t))
 }
 

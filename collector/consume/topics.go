@@ -7,13 +7,15 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 )
 
 // EnsureTopics creates the topics that do not exist yet. A consumer group that joins before its topic exists does not
 // notice the topic's partitions appear, and producers should not depend on broker-side auto-creation, so the
 // collector makes both topics at start.
-func EnsureTopics(ctx context.Context, brokers []string, d *kafka.Dialer, partitions, replication int, topics ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(brokers...), Transport: transport(d), Timeout: 30 * time.Second}
+func EnsureTopics(ctx context.Context, conn kafkaconf.Conn, partitions, replication int, topics ...string) error {
+	client := &kafka.Client{Addr: kafka.TCP(conn.Brokers...), Transport: conn.Transport(), Timeout: 30 * time.Second}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication})

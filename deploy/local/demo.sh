@@ -36,6 +36,7 @@ export GPUMETER_CLICKHOUSE_ADDR="$GPUMETER_TEST_CLICKHOUSE"
 export GPUMETER_CLICKHOUSE_DATABASE=gpumeter_demo
 # A topic of this run's own, so earlier demos' records do not flow into the fresh database.
 export GPUMETER_TOPIC="gpumeter.demo.$RUN_ID.usage.v1"
+rm -rf "$OUT/spool"
 mkdir -p "$OUT"
 ch() { clickhouse-client --port "${GPUMETER_TEST_CLICKHOUSE##*:}" "$@"; }
 ch -q "DROP DATABASE IF EXISTS gpumeter_demo"
@@ -69,7 +70,8 @@ for spec in "${fleet[@]}"; do
   read -r name provider region itype util teams <<<"$spec"
   "$BIN/gpumeter-agent" --simulate dgxh100 --node-name "$name" --provider "$provider" --region "$region" \
     --instance-type "$itype" --sim-util "$util" --sim-teams "$teams" --sim-start "$start" --sim-speed "$speed" \
-    --sample-period 10s --duration "${hours}h" >"$OUT/agent-$name.log" 2>&1 &
+    --sample-period 10s --duration "${hours}h" --spool-dir "$OUT/spool/$name" --metrics-addr "" \
+    >"$OUT/agent-$name.log" 2>&1 &
   agents+=("$!")
   pids+=("$!")
 done

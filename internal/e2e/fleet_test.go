@@ -14,9 +14,11 @@ import (
 	"github.com/gpumeter/gpumeter/agent/gpu"
 	"github.com/gpumeter/gpumeter/agent/send"
 	"github.com/gpumeter/gpumeter/agent/sim"
+	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
 	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 )
 
@@ -62,16 +64,22 @@ func runNode(ctx context.Context, t *testing.T, n node, start time.Time, brokers
 	if err != nil {
 		return err
 	}
-	sender := send.NewKafka(send.KafkaConfig{Brokers: brokers, Topic: topic}, log)
+	sender := send.NewKafka(send.KafkaConfig{Conn: kafkaconf.Conn{Brokers: brokers}, Topic: topic}, log)
 	defer sender.Close()
+	dir := t.TempDir()
+	sp, err := spool.Open(spool.Options{Dir: dir, MaxBytes: 64 << 20, Log: log})
+	if err != nil {
+		return err
+	}
+	defer sp.Close()
 	cfg := agent.Config{
 		Meta:         window.Meta{Node: n.name, Provider: n.provider, Region: n.region, InstanceType: n.instanceType},
-		SamplePeriod: samplePeriod, Interval: interval, Duration: runFor,
+		SamplePeriod: samplePeriod, Interval: interval, Duration: runFor, StateDir: dir,
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	return agent.New(cfg, vclk, src, teams, sender, log).Run(ctx)
+	return agent.New(cfg, vclk, src, teams, sp, sender, log).Run(ctx)
 }
 
 func TestFleetEndToEnd(t *testing.T) {
@@ -101,7 +109,7 @@ func TestFleetEndToEnd(t *testing.T) {
 
 	// Every GPU closes one record per interval (GPUs keep one attribution for the whole run).
 	wantRecords := int64(len(fleet) * gpusPerNode * int(runFor/interval))
-	c := consume.New(consume.Config{Brokers: brokers, Topic: topic, Group: "e2e", DLQTopic: dlq, BatchSize: 2000,
+	c := consume.New(consume.Config{Conn: kafkaconf.Conn{Brokers: brokers}, Topic: topic, Group: "e2e", DLQTopic: dlq, BatchSize: 2000,
 		BatchWait: 300 * time.Millisecond}, st, testenv.Logger(t))
 	ctx, cancel := context.WithCancel(t.Context())
 	var runErr error

@@ -22,9 +22,12 @@ import (
 	"github.com/gpumeter/gpumeter/agent/provider"
 	"github.com/gpumeter/gpumeter/agent/send"
 	"github.com/gpumeter/gpumeter/agent/sim"
+	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
+	"github.com/gpumeter/gpumeter/internal/telemetry"
 )
 
 func main() {
@@ -44,8 +47,10 @@ type options struct {
 	node, providerName, region, zone, instanceType, account string
 	detect                                                  bool
 	imdsTimeout                                             time.Duration
-	brokers                                                 flagenv.List
-	topic                                                   string
+	kafka                                                   kafkaconf.Flags
+	topic, spoolDir, metricsAddr, otlpEndpoint              string
+	spoolMaxBytes                                           int64
+	checkpointPeriod, flushTimeout                          time.Duration
 	samplePeriod, interval, duration                        time.Duration
 	simulate, simUtil, simStart, simTeams                   string
 	simSpeed                                                float64
@@ -53,7 +58,7 @@ type options struct {
 }
 
 func parse(args []string) (*options, error) {
-	o := &options{brokers: flagenv.List{"127.0.0.1:9092"}}
+	o := &options{}
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("gpumeter-agent", flag.ContinueOnError)
 	fs.StringVar(&o.node, "node-name", host, "node name on every record (on Kubernetes: the downward API's spec.nodeName)")
@@ -64,7 +69,13 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.account, "account", "", "subscription / account / tenancy / project; detected when empty")
 	fs.BoolVar(&o.detect, "detect-provider", true, "probe the cloud instance metadata services for what the flags leave empty")
 	fs.DurationVar(&o.imdsTimeout, "metadata-timeout", 2*time.Second, "timeout of each instance metadata probe")
-	fs.Var(&o.brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers")
+	o.kafka.Register(fs)
+	fs.StringVar(&o.spoolDir, "spool-dir", "/var/lib/gpumeter-agent", "directory for the spool and the checkpoint (must survive restarts: a hostPath on Kubernetes)")
+	fs.Int64Var(&o.spoolMaxBytes, "spool-max-bytes", 1<<30, "disk the spool may use; when full the oldest records are dropped (and counted)")
+	fs.DurationVar(&o.checkpointPeriod, "checkpoint-period", 10*time.Second, "how often open windows are checkpointed; a kill -9 loses at most this much measurement")
+	fs.DurationVar(&o.flushTimeout, "flush-timeout", 30*time.Second, "how long SIGTERM waits for Kafka to take the spooled records (the rest is sent at the next start)")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9400", "listen address for /metrics, /healthz and /readyz; empty disables")
+	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	fs.StringVar(&o.topic, "topic", "gpumeter.usage.v1", "Kafka topic for usage records")
 	fs.DurationVar(&o.samplePeriod, "sample-period", time.Second, "how often GPUs are sampled")
 	fs.DurationVar(&o.interval, "interval", time.Minute, "reporting interval; records are cut at multiples of it since the epoch")
@@ -80,8 +91,17 @@ func parse(args []string) (*options, error) {
 		return nil, err
 	}
 	var errs []error
-	if len(o.brokers) == 0 {
-		errs = append(errs, errors.New("--kafka-brokers: empty"))
+	if _, err := o.kafka.Connect(); err != nil {
+		errs = append(errs, err)
+	}
+	if o.spoolDir == "" {
+		errs = append(errs, errors.New("--spool-dir: empty"))
+	}
+	if o.spoolMaxBytes < 1<<20 {
+		errs = append(errs, fmt.Errorf("--spool-max-bytes: %d is below 1 MiB", o.spoolMaxBytes))
+	}
+	if o.flushTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("--flush-timeout: must be positive, got %s", o.flushTimeout))
 	}
 	if o.topic == "" {
 		errs = append(errs, errors.New("--topic: empty"))
@@ -108,7 +128,8 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg := agent.Config{Meta: meta, SamplePeriod: o.samplePeriod, Interval: o.interval, Duration: o.duration}
+	cfg := agent.Config{Meta: meta, SamplePeriod: o.samplePeriod, Interval: o.interval, Duration: o.duration,
+		FlushTimeout: o.flushTimeout, CheckpointPeriod: o.checkpointPeriod, StateDir: o.spoolDir}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -148,9 +169,30 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer func() { _ = src.Close() }()
 
-	sender := send.NewKafka(send.KafkaConfig{Brokers: o.brokers, Topic: o.topic}, log)
+	sp, err := spool.Open(spool.Options{Dir: o.spoolDir, MaxBytes: o.spoolMaxBytes, Log: log})
+	if err != nil {
+		return fmt.Errorf("--spool-dir: %w", err)
+	}
+	defer func() { _ = sp.Close() }()
+	conn, _ := o.kafka.Connect() // validated in parse
+	sender := send.NewKafka(send.KafkaConfig{Conn: conn, Topic: o.topic}, log)
 	defer func() { _ = sender.Close() }()
-	return agent.New(cfg, clk, src, attr, sender, log).Run(ctx)
+
+	a := agent.New(cfg, clk, src, attr, sp, sender, log)
+	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-agent", MetricsAddr: o.metricsAddr,
+		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true}, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	if err := a.RegisterMetrics(tel.Meter("gpumeter-agent")); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	return a.Run(ctx)
 }
 
 // where combines the flags with what the node's metadata service says; flags win.

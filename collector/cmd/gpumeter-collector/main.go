@@ -18,11 +18,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/collector/report"
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
+	"github.com/gpumeter/gpumeter/internal/telemetry"
 )
 
 func main() {
@@ -127,15 +130,20 @@ func newFlagSet(name, synopsis string, lo *logging.Options, ch *clickhouseFlags)
 
 func runConsume(ctx context.Context, args []string) error {
 	var (
-		lo      logging.Options
-		ch      clickhouseFlags
-		cfg     consume.Config
-		brokers = flagenv.List{"127.0.0.1:9092"}
+		lo     logging.Options
+		ch     clickhouseFlags
+		cfg    consume.Config
+		kf     kafkaconf.Flags
+		commit string
 
-		partitions, replication int
+		partitions, replication   int
+		metricsAddr, otlpEndpoint string
 	)
 	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &lo, &ch)
-	fs.Var(&brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers")
+	kf.Register(fs)
+	fs.StringVar(&commit, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
+	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	fs.StringVar(&cfg.Topic, "topic", "gpumeter.usage.v1", "Kafka topic of usage records")
 	fs.StringVar(&cfg.DLQTopic, "dlq-topic", "gpumeter.usage.dlq", "Kafka topic for records that cannot be stored")
 	fs.StringVar(&cfg.Group, "group", "gpumeter-collector", "Kafka consumer group; run more collectors in it to scale out")
@@ -148,8 +156,15 @@ func runConsume(ctx context.Context, args []string) error {
 		return err
 	}
 	var errs []error
-	if len(brokers) == 0 {
-		errs = append(errs, errors.New("--kafka-brokers: empty"))
+	conn, err := kf.Connect()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	var commitments []commitment.Commitment
+	if commit != "" {
+		if commitments, err = commitment.Load(commit); err != nil {
+			errs = append(errs, fmt.Errorf("--commitments: %w", err))
+		}
 	}
 	for name, v := range map[string]string{"topic": cfg.Topic, "dlq-topic": cfg.DLQTopic, "group": cfg.Group} {
 		if v == "" {
@@ -174,12 +189,24 @@ func runConsume(ctx context.Context, args []string) error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	cfg.Brokers = brokers
+	cfg.Conn = conn
 	log, err := lo.Logger(os.Stderr)
 	if err != nil {
 		return err
 	}
-	if err := consume.EnsureTopics(ctx, brokers, cfg.Dialer, partitions, replication, cfg.Topic, cfg.DLQTopic); err != nil {
+	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: metricsAddr,
+		OTLPEndpoint: otlpEndpoint, OTLPInsecure: true}, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tel.Shutdown(sctx)
+	}()
+	if err := waitFor(ctx, log, "kafka", func() error {
+		return consume.EnsureTopics(ctx, conn, partitions, replication, cfg.Topic, cfg.DLQTopic)
+	}); err != nil {
 		return err
 	}
 	st, err := openStoreWaiting(ctx, &ch, log)
@@ -187,31 +214,54 @@ func runConsume(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	log.Info("collector consuming", "brokers", cfg.Brokers, "topic", cfg.Topic, "group", cfg.Group,
+	if commit != "" {
+		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
+		}
+		log.Info("commitments loaded", "file", commit, "count", len(commitments))
+	}
+	c := consume.New(cfg, st, log)
+	if err := c.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	// Ready means able to write: ClickHouse answers.
+	tel.AddReadiness("clickhouse", st.Ping)
+	log.Info("collector consuming", "brokers", conn.Brokers, "topic", cfg.Topic, "group", cfg.Group,
 		"database", st.Database())
-	return consume.New(cfg, st, log).Run(ctx)
+	return c.Run(ctx)
 }
 
-// openStoreWaiting retries until ClickHouse answers and the schema is in place: a collector that starts before its
-// database should wait for it, not crash-loop.
-func openStoreWaiting(ctx context.Context, ch *clickhouseFlags, log *slog.Logger) (*store.Store, error) {
+// waitFor retries op with backoff until it succeeds or ctx ends: a dependency that is not up yet is waited for, not
+// crash-looped on.
+func waitFor(ctx context.Context, log *slog.Logger, what string, op func() error) error {
 	backoff := time.Second
 	for {
-		st, err := openStore(ctx, ch, log, true)
+		err := op()
 		if err == nil {
-			return st, nil
+			return nil
 		}
-		if _, cfgErr := ch.config(); cfgErr != nil {
-			return nil, cfgErr
-		}
-		log.Warn("clickhouse not ready; retrying", "backoff", backoff, "err", err)
+		log.Warn(what+" not ready; retrying", "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("stopped while waiting for clickhouse: %w", err)
+			return fmt.Errorf("stopped while waiting for %s: %w", what, err)
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 30*time.Second)
 	}
+}
+
+// openStoreWaiting waits until ClickHouse answers and the schema is in place: a collector that starts before its
+// database should wait for it, not crash-loop. Bad configuration fails at once.
+func openStoreWaiting(ctx context.Context, ch *clickhouseFlags, log *slog.Logger) (*store.Store, error) {
+	if _, err := ch.config(); err != nil {
+		return nil, err
+	}
+	var st *store.Store
+	err := waitFor(ctx, log, "clickhouse", func() (err error) {
+		st, err = openStore(ctx, ch, log, true)
+		return err
+	})
+	return st, err
 }
 
 func runMigrate(ctx context.Context, args []string) error {

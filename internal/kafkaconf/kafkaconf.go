@@ -1,0 +1,154 @@
+// Package kafkaconf holds the Kafka connection flags both binaries share: brokers, TLS and SASL.
+package kafkaconf
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/sasl"
+	"github.com/segmentio/kafka-go/sasl/plain"
+	"github.com/segmentio/kafka-go/sasl/scram"
+
+	"github.com/gpumeter/gpumeter/internal/flagenv"
+)
+
+// Flags are the connection settings. Register them on a FlagSet, parse, then call Connect.
+type Flags struct {
+	Brokers       flagenv.List
+	TLS           bool
+	CAFile        string
+	CertFile      string
+	KeyFile       string
+	TLSServerName string
+	SASLMechanism string
+	Username      string
+	Password      string
+	PasswordFile  string
+}
+
+// Register adds the flags. The password is never given a default, so --help cannot show it.
+func (f *Flags) Register(fs *flag.FlagSet) {
+	f.Brokers = flagenv.List{"127.0.0.1:9092"}
+	fs.Var(&f.Brokers, "kafka-brokers", "comma-separated Kafka bootstrap brokers")
+	fs.BoolVar(&f.TLS, "kafka-tls", false, "connect to Kafka over TLS")
+	fs.StringVar(&f.CAFile, "kafka-ca-file", "", "PEM file of CAs that sign the brokers' certificates (default: the system's)")
+	fs.StringVar(&f.CertFile, "kafka-cert-file", "", "PEM client certificate for mutual TLS")
+	fs.StringVar(&f.KeyFile, "kafka-key-file", "", "PEM client key for mutual TLS")
+	fs.StringVar(&f.TLSServerName, "kafka-tls-server-name", "", "name to verify in the brokers' certificates (default: the host dialled)")
+	fs.StringVar(&f.SASLMechanism, "kafka-sasl-mechanism", "", "SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (empty: no SASL)")
+	fs.StringVar(&f.Username, "kafka-username", "", "SASL user name")
+	fs.StringVar(&f.Password, "kafka-password", "", "SASL password; prefer GPUMETER_KAFKA_PASSWORD or --kafka-password-file")
+	fs.StringVar(&f.PasswordFile, "kafka-password-file", "", "file holding the SASL password")
+}
+
+// Conn is what a producer or consumer needs to connect.
+type Conn struct {
+	Brokers []string
+	TLS     *tls.Config
+	SASL    sasl.Mechanism
+}
+
+// Transport is for kafka.Writer and kafka.Client. It is never kafka.DefaultTransport, which is shared process-wide
+// and caches topic metadata across writers.
+func (c Conn) Transport() *kafka.Transport {
+	return &kafka.Transport{TLS: c.TLS, SASL: c.SASL, DialTimeout: 10 * time.Second}
+}
+
+// Dialer is for kafka.Reader.
+func (c Conn) Dialer() *kafka.Dialer {
+	return &kafka.Dialer{TLS: c.TLS, SASLMechanism: c.SASL, Timeout: 10 * time.Second, DualStack: true}
+}
+
+// Connect validates the flags and builds the connection settings; every problem is reported, each naming its flag.
+func (f *Flags) Connect() (Conn, error) {
+	var errs []error
+	c := Conn{Brokers: f.Brokers}
+	if len(f.Brokers) == 0 {
+		errs = append(errs, errors.New("--kafka-brokers: empty"))
+	}
+	if f.TLS {
+		cfg, err := f.tlsConfig()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		c.TLS = cfg
+	} else if f.CAFile != "" || f.CertFile != "" || f.KeyFile != "" {
+		errs = append(errs, errors.New("--kafka-ca-file/--kafka-cert-file/--kafka-key-file: set --kafka-tls too"))
+	}
+	mech, err := f.sasl()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.SASL = mech
+	return c, errors.Join(errs...)
+}
+
+func (f *Flags) tlsConfig() (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.TLSServerName}
+	if f.CAFile != "" {
+		pem, err := os.ReadFile(f.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--kafka-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--kafka-ca-file: %s holds no PEM certificate", f.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	if (f.CertFile == "") != (f.KeyFile == "") {
+		return nil, errors.New("--kafka-cert-file and --kafka-key-file: give both or neither")
+	}
+	if f.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("--kafka-cert-file/--kafka-key-file: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+func (f *Flags) sasl() (sasl.Mechanism, error) {
+	if f.SASLMechanism == "" {
+		if f.Username != "" {
+			return nil, errors.New("--kafka-username: set --kafka-sasl-mechanism too")
+		}
+		return nil, nil
+	}
+	password := f.Password
+	if f.PasswordFile != "" {
+		b, err := os.ReadFile(f.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("--kafka-password-file: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	if f.Username == "" || password == "" {
+		return nil, fmt.Errorf("--kafka-sasl-mechanism %s: needs --kafka-username and a password (GPUMETER_KAFKA_PASSWORD or --kafka-password-file)", f.SASLMechanism)
+	}
+	switch strings.ToUpper(f.SASLMechanism) {
+	case "PLAIN":
+		return plain.Mechanism{Username: f.Username, Password: password}, nil
+	case "SCRAM-SHA-256":
+		m, err := scram.Mechanism(scram.SHA256, f.Username, password)
+		if err != nil {
+			return nil, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
+		}
+		return m, nil
+	case "SCRAM-SHA-512":
+		m, err := scram.Mechanism(scram.SHA512, f.Username, password)
+		if err != nil {
+			return nil, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
+		}
+		return m, nil
+	}
+	return nil, fmt.Errorf("--kafka-sasl-mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", f.SASLMechanism)
+}
