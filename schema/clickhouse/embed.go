@@ -38,7 +38,13 @@ func Migrations(p Params, f Features) ([]Migration, error) {
 		return nil, fmt.Errorf("list migrations: %w", err)
 	}
 	sort.Strings(names)
-	funcs := template.FuncMap{"lc": f.lowCardinality}
+	funcs := template.FuncMap{
+		"lc": f.lowCardinality,
+		// A view that is a query of queries/ rendered for "now()", so the view and the report share one text.
+		"query": func(name, db, at string) (string, error) {
+			return Query(name, map[string]string{"DB": db, "At": at})
+		},
+	}
 	data := struct {
 		Params
 		Features

@@ -1,0 +1,98 @@
+package report
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
+)
+
+// Status is one commitment's figures at a moment. Amounts are in the commitment's unit: GPU-hours for capacity and
+// usage commitments, money for spend ones. Definitions: schema/README.md, "Commitment figures".
+type Status struct {
+	ID, Name, Provider, Kind, Unit, Team string
+	Quantity                             float64
+	TermStart, TermEnd                   time.Time
+	TermHours, HoursElapsed, HoursLeft   float64
+
+	CommitmentTotal          float64
+	CommittedToDate          float64
+	UsedToDate               float64
+	Utilization              float64
+	ShortfallToDate          float64
+	RateLinear, Rate7d       float64
+	ForecastLinear           float64
+	Forecast7d               float64
+	ProjectedShortfallLinear float64
+	ProjectedShortfall7d     float64
+	RequiredRate             float64
+
+	UsedGPUHours       float64
+	OverflowGPUHours   float64
+	LeakageGPUHours    float64
+	Leakage24hGPUHours float64
+	Efficiency         float64
+	// OverflowByProvider splits OverflowGPUHours by provider.
+	OverflowByProvider map[string]float64
+
+	AlertProjectedShortfallPct float64
+	AlertMinUtilizationPct     float64
+	AlertMaxLeakageGPUHours24h float64
+}
+
+// Commitments reads every current commitment's figures as of at, over the complete hours of its term before at.
+func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time) ([]Status, error) {
+	q, err := chschema.Query("commitment_status", map[string]string{"DB": db, "At": chschema.DateTime(at)})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := conn.Query(ctx, q+" ORDER BY commitment_id")
+	if err != nil {
+		return nil, fmt.Errorf("query commitment figures from %s: %w", db, err)
+	}
+	defer rows.Close()
+	var out []Status
+	for rows.Next() {
+		var s Status
+		var hoursElapsed uint64
+		if err := rows.Scan(&s.ID, &s.Name, &s.Provider, &s.Kind, &s.Unit, &s.Quantity, &s.TermStart, &s.TermEnd, &s.Team,
+			&s.TermHours, &hoursElapsed, &s.HoursLeft, &s.CommitmentTotal, &s.CommittedToDate, &s.UsedToDate,
+			&s.Utilization, &s.ShortfallToDate, &s.RateLinear, &s.Rate7d, &s.ForecastLinear, &s.Forecast7d,
+			&s.ProjectedShortfallLinear, &s.ProjectedShortfall7d, &s.RequiredRate, &s.UsedGPUHours,
+			&s.OverflowGPUHours, &s.LeakageGPUHours, &s.Leakage24hGPUHours, &s.Efficiency,
+			&s.AlertProjectedShortfallPct, &s.AlertMinUtilizationPct, &s.AlertMaxLeakageGPUHours24h); err != nil {
+			return nil, fmt.Errorf("read commitment figures: %w", err)
+		}
+		s.HoursElapsed = float64(hoursElapsed)
+		s.OverflowByProvider = map[string]float64{}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read commitment figures: %w", err)
+	}
+	byID := map[string]*Status{}
+	for i := range out {
+		byID[out[i].ID] = &out[i]
+	}
+	q = fmt.Sprintf(`SELECT commitment_id, provider, sum(gpu_hours) FROM %s.commitment_overflow_hourly
+		WHERE hour < toStartOfHour(%s) AND hour >= toDateTime(0) GROUP BY commitment_id, provider`, db, chschema.DateTime(at))
+	orows, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("query overflow by provider: %w", err)
+	}
+	defer orows.Close()
+	for orows.Next() {
+		var id, provider string
+		var hours float64
+		if err := orows.Scan(&id, &provider, &hours); err != nil {
+			return nil, fmt.Errorf("read overflow by provider: %w", err)
+		}
+		if s, ok := byID[id]; ok {
+			s.OverflowByProvider[provider] = hours
+		}
+	}
+	return out, orows.Err()
+}
