@@ -40,12 +40,17 @@ func reachable(t testing.TB, env, def, what string) string {
 	if addr == "" {
 		addr = def
 	}
+	dial(t, env, addr, what)
+	return addr
+}
+
+func dial(t testing.TB, env, addr, what string) {
+	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 	if err != nil {
 		t.Fatalf("%s is not reachable at %s (%s=%q): %v; %s", what, addr, env, os.Getenv(env), err, hint)
 	}
 	_ = c.Close()
-	return addr
 }
 
 // Name makes a unique, identifier-safe name for a test's topic or database.
@@ -152,4 +157,15 @@ func (w tWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// AlertmanagerURL is the test Alertmanager's base URL: GPUMETER_TEST_ALERTMANAGER, or the local stack's default.
+func AlertmanagerURL(t testing.TB) string {
+	t.Helper()
+	url := os.Getenv("GPUMETER_TEST_ALERTMANAGER")
+	if url == "" {
+		url = "http://127.0.0.1:19094"
+	}
+	dial(t, "GPUMETER_TEST_ALERTMANAGER", strings.TrimPrefix(strings.TrimPrefix(url, "http://"), "https://"), "Alertmanager")
+	return url
 }

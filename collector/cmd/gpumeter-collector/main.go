@@ -11,15 +11,19 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/gpumeter/gpumeter/collector/alert"
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/consume"
+	"github.com/gpumeter/gpumeter/collector/evaluate"
 	"github.com/gpumeter/gpumeter/collector/report"
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
@@ -138,10 +142,14 @@ func runConsume(ctx context.Context, args []string) error {
 
 		partitions, replication   int
 		metricsAddr, otlpEndpoint string
+		alertInterval             time.Duration
+		alertmanagerURL           string
 	)
 	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &lo, &ch)
 	kf.Register(fs)
 	fs.StringVar(&commit, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
+	fs.DurationVar(&alertInterval, "alert-interval", 5*time.Minute, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
+	fs.StringVar(&alertmanagerURL, "alertmanager-url", "", "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
 	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	fs.StringVar(&cfg.Topic, "topic", "gpumeter.usage.v1", "Kafka topic of usage records")
@@ -173,6 +181,14 @@ func runConsume(ctx context.Context, args []string) error {
 	}
 	if cfg.Topic == cfg.DLQTopic && cfg.Topic != "" {
 		errs = append(errs, errors.New("--dlq-topic: must differ from --topic"))
+	}
+	if alertInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--alert-interval: must be positive, got %s", alertInterval))
+	}
+	if alertmanagerURL != "" {
+		if u, err := url.Parse(alertmanagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", alertmanagerURL))
+		}
 	}
 	if partitions <= 0 || replication <= 0 {
 		errs = append(errs, fmt.Errorf("--topic-partitions and --topic-replication: must be positive, got %d and %d", partitions, replication))
@@ -226,8 +242,23 @@ func runConsume(ctx context.Context, args []string) error {
 	}
 	// Ready means able to write: ClickHouse answers.
 	tel.AddReadiness("clickhouse", st.Ping)
+
+	var notifier evaluate.Notifier
+	if alertmanagerURL != "" {
+		notifier = alert.NewNotifier(&alert.Client{URL: alertmanagerURL, Log: log}, alertInterval, log)
+	}
+	ev := evaluate.New(st.Conn(), st.Database(), notifier, log)
+	if err := ev.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	// Evaluation runs beside ingestion and never blocks it: a dead Alertmanager is only logged.
+	evalCtx, stopEval := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { ev.Run(evalCtx, alertInterval) })
+	defer func() { stopEval(); wg.Wait() }()
+
 	log.Info("collector consuming", "brokers", conn.Brokers, "topic", cfg.Topic, "group", cfg.Group,
-		"database", st.Database())
+		"database", st.Database(), "alertmanager", alertmanagerURL)
 	return c.Run(ctx)
 }
 
