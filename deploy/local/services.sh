@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# Real ClickHouse 18.16 and Kafka 4.1 (KRaft, one node) on loopback, for `make demo`, `make test`
-# and CI. No systemd needed: the servers run in the background with pid files.
+# Real ClickHouse 18.16, Kafka 4.1 (KRaft, one node) and Alertmanager 0.28 on loopback, for
+# `make demo`, `make test` and CI. No systemd needed: the servers run in the background with pid files.
 #
-#   deploy/local/services.sh install                 install what is missing (apt, maven)
-#   deploy/local/services.sh start  [clickhouse|kafka]   start (default both), wait until ready
-#   deploy/local/services.sh stop   [clickhouse|kafka]   stop, leaving no process behind
+#   deploy/local/services.sh install                 install what is missing (apt, maven, go install)
+#   deploy/local/services.sh start  [clickhouse|kafka|alertmanager]   start (default all), wait until ready
+#   deploy/local/services.sh stop   [clickhouse|kafka|alertmanager]   stop, leaving no process behind
 #   deploy/local/services.sh status                  one line per service (exit 3 if one is down)
 #   deploy/local/services.sh env                     export lines for the tests
-#   deploy/local/services.sh reset [--all]           stop and delete the state (--all: the jars too)
-#   deploy/local/services.sh logs  [clickhouse|kafka]    tail the service logs
+#   deploy/local/services.sh reset [--all]           stop and delete the state (--all: jars, binaries too)
+#   deploy/local/services.sh logs  [clickhouse|kafka|alertmanager]    tail the service logs
 #
 # State lives in <repo>/.local (GPUMETER_LOCAL_DIR overrides). Ports: GPUMETER_CH_PORT (19000),
-# GPUMETER_CH_HTTP_PORT (18123), GPUMETER_KAFKA_PORT (19092), GPUMETER_KAFKA_CONTROLLER_PORT (19093).
+# GPUMETER_CH_HTTP_PORT (18123), GPUMETER_KAFKA_PORT (19092), GPUMETER_KAFKA_CONTROLLER_PORT (19093),
+# GPUMETER_ALERTMANAGER_PORT (19094).
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true # bash 5.2: '&' in ${x//a/b} stays literal
 
@@ -24,22 +25,32 @@ CH_HTTP_PORT="${GPUMETER_CH_HTTP_PORT:-18123}"
 KAFKA_PORT="${GPUMETER_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${GPUMETER_KAFKA_CONTROLLER_PORT:-19093}"
 KAFKA_HEAP="${GPUMETER_KAFKA_HEAP:--Xms256m -Xmx768m}"
+AM_PORT="${GPUMETER_ALERTMANAGER_PORT:-19094}"
 
 CH_DIR="$STATE/clickhouse"
 KAFKA_DIR="$STATE/kafka"
 KAFKA_LIBS="$KAFKA_DIR/libs"
 KAFKA_LIBS_MARKER="$KAFKA_LIBS/.complete"
 KAFKA_POM="$HERE/kafka/pom.xml"
+AM_DIR="$STATE/alertmanager"
+# Alertmanager is built from source (github.com/prometheus/alertmanager); module versions >= 0.32
+# do not build with `go install` (their UI assets are not in the module). Debian's
+# prometheus-alertmanager (0.25) is the fallback when the build fails.
+AM_MODULE="github.com/prometheus/alertmanager"
+AM_VERSION="v0.28.1"
+AM_BIN="$STATE/bin/alertmanager"
+AM_MARKER="$STATE/bin/.alertmanager.version"
 
 CH_START_TIMEOUT=60
 KAFKA_START_TIMEOUT=120
+AM_START_TIMEOUT=30
 STOP_TIMEOUT=20
 
 log() { printf '[services] %s\n' "$*" >&2; }
 die() { printf '[services] ERROR: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -75,7 +86,7 @@ port_open() {
   timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
 }
 
-# is_ours PID PATTERN: PID is alive, runs clickhouse-server or java, and its command line holds
+# is_ours PID PATTERN: PID is alive, runs clickhouse-server, java or alertmanager, and its command line holds
 # PATTERN (our own config path). Checked in bash, so a grep/pgrep holding PATTERN never matches.
 is_ours() {
   local pid="$1" pattern="$2" args=() exe
@@ -83,7 +94,7 @@ is_ours() {
   mapfile -d '' -t args <"/proc/$pid/cmdline" 2>/dev/null || return 1
   [ "${#args[@]}" -gt 0 ] || return 1
   exe="${args[0]##*/}"
-  case "$exe" in clickhouse-server | clickhouse | java) ;; *) return 1 ;; esac
+  case "$exe" in clickhouse-server | clickhouse | java | alertmanager | prometheus-alertmanager) ;; *) return 1 ;; esac
   [[ " ${args[*]} " == *" $pattern "* ]]
 }
 
@@ -107,6 +118,17 @@ pid_of() {
 
 ch_pattern() { printf '%s' "--config-file=$CH_DIR/config.xml"; }
 kafka_pattern() { printf '%s' "kafka.Kafka $KAFKA_DIR/server.properties"; }
+am_pattern() { printf '%s' "--config.file=$AM_DIR/alertmanager.yml"; }
+
+# http_ok PORT PATH: GET http://127.0.0.1:PORT/PATH answers 200 (pure bash, no curl needed).
+http_ok() {
+  # shellcheck disable=SC2016 # $1 and $2 are the inner bash's arguments
+  timeout 3 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n" "$2" "$1" >&3
+    IFS= read -r line <&3 || exit 1
+    [[ "$line" == "HTTP/1."?" 200"* ]]' http_ok "$1" "$2" 2>/dev/null
+}
 
 tail_log() {
   local f
@@ -195,6 +217,40 @@ install_kafka() {
   apt_install_missing "${pkgs[@]}"
   mkdir -p "$KAFKA_DIR"
   install_kafka_libs
+}
+
+# The binary in <state>/bin is used while its marker names the pinned version ("debian" after the
+# fallback): `reset --all` (or deleting <state>/bin/alertmanager) makes the next start rebuild it.
+installed_alertmanager() {
+  [ -x "$AM_BIN" ] && [ -f "$AM_MARKER" ] || return 1
+  case "$(<"$AM_MARKER")" in "$AM_VERSION" | debian) return 0 ;; *) return 1 ;; esac
+}
+
+install_alertmanager() {
+  installed_alertmanager && return 0
+  mkdir -p "$STATE/bin" "$AM_DIR/log"
+  rm -f "$AM_MARKER"
+  local blog="$AM_DIR/log/install.log" t0=$SECONDS
+  if command -v go >/dev/null 2>&1; then
+    log "building alertmanager $AM_VERSION with go install into $STATE/bin (about a minute the first time)"
+    # GOFLAGS cleared so that a caller's -mod=vendor or the like cannot break a module-mode install;
+    # the -X sets what `alertmanager --version` reports (go install does not).
+    if (cd "$STATE/bin" && GOBIN="$STATE/bin" GOFLAGS=-buildvcs=false go install \
+        -ldflags "-X github.com/prometheus/common/version.Version=${AM_VERSION#v} -X github.com/prometheus/common/version.Branch=go-install" \
+        "$AM_MODULE/cmd/alertmanager@$AM_VERSION") >"$blog" 2>&1 && [ -x "$AM_BIN" ]; then
+      echo "$AM_VERSION" >"$AM_MARKER"
+      log "built $AM_BIN in $((SECONDS - t0))s"
+      return 0
+    fi
+    tail_log "$blog"
+    log "go install $AM_MODULE/cmd/alertmanager@$AM_VERSION failed: falling back to Debian's prometheus-alertmanager"
+  else
+    log "no go toolchain: falling back to Debian's prometheus-alertmanager"
+  fi
+  apt_install_missing prometheus-alertmanager
+  [ -x /usr/bin/prometheus-alertmanager ] || die "no /usr/bin/prometheus-alertmanager after apt-get install"
+  ln -sfn /usr/bin/prometheus-alertmanager "$AM_BIN"
+  echo debian >"$AM_MARKER"
 }
 
 installed_clickhouse() { command -v clickhouse-server >/dev/null 2>&1 && command -v clickhouse-client >/dev/null 2>&1; }
@@ -348,13 +404,74 @@ status_kafka() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Alertmanager
+
+start_alertmanager() {
+  local pid
+  installed_alertmanager || install_alertmanager
+  mkdir -p "$AM_DIR/log" "$AM_DIR/data"
+  if pid="$(pid_of alertmanager "$(am_pattern)")"; then
+    log "alertmanager already running (pid $pid)"
+  else
+    port_open "$AM_PORT" && die "port 127.0.0.1:$AM_PORT is taken by another process (not ours); stop it or set GPUMETER_ALERTMANAGER_PORT"
+    render "$HERE/alertmanager/alertmanager.yml" "$AM_DIR/alertmanager.yml"
+    log "starting alertmanager on 127.0.0.1:$AM_PORT ($(<"$AM_MARKER"))"
+    # --cluster.listen-address= (empty) turns gossip off: one node, no port 9094 on 0.0.0.0.
+    (exec 9>&-; cd "$AM_DIR" && exec setsid nohup "$AM_BIN" --config.file="$AM_DIR/alertmanager.yml" \
+      --storage.path="$AM_DIR/data" --web.listen-address="127.0.0.1:$AM_PORT" \
+      --web.external-url="http://127.0.0.1:$AM_PORT" --cluster.listen-address= \
+      </dev/null >>"$AM_DIR/log/stdout.log" 2>&1) &
+    pid=$!
+    echo "$pid" >"$AM_DIR/alertmanager.pid"
+  fi
+  local deadline=$((SECONDS + AM_START_TIMEOUT))
+  until http_ok "$AM_PORT" /-/ready; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      tail_log "$AM_DIR/log/stdout.log"
+      rm -f "$AM_DIR/alertmanager.pid"
+      die "alertmanager exited during start"
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      tail_log "$AM_DIR/log/stdout.log"
+      die "alertmanager not ready after ${AM_START_TIMEOUT}s (pid $pid still running; see $AM_DIR/log)"
+    fi
+    sleep 0.2
+  done
+  log "alertmanager ready: http://127.0.0.1:$AM_PORT"
+}
+
+stop_alertmanager() {
+  local pid
+  if pid="$(pid_of alertmanager "$(am_pattern)")"; then
+    stop_pid alertmanager "$pid"
+  fi
+  rm -f "$AM_DIR/alertmanager.pid"
+}
+
+status_alertmanager() {
+  local pid
+  if pid="$(pid_of alertmanager "$(am_pattern)")"; then
+    if http_ok "$AM_PORT" /-/ready; then
+      echo "alertmanager: running (pid $pid) http://127.0.0.1:$AM_PORT data $AM_DIR/data"
+    else
+      echo "alertmanager: starting or unhealthy (pid $pid, http://127.0.0.1:$AM_PORT/-/ready does not answer 200)"
+      return 1
+    fi
+  else
+    echo "alertmanager: stopped"
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
 
 services_from_args() {
   case "${1:-all}" in
-    all | "") echo "clickhouse kafka" ;;
+    all | "") echo "clickhouse kafka alertmanager" ;;
     clickhouse | ch) echo clickhouse ;;
     kafka) echo kafka ;;
-    *) die "unknown service '$1' (clickhouse|kafka)" ;;
+    alertmanager | am) echo alertmanager ;;
+    *) die "unknown service '$1' (clickhouse|kafka|alertmanager)" ;;
   esac
 }
 
@@ -365,7 +482,8 @@ case "$cmd" in
     lock_state
     install_clickhouse
     install_kafka
-    log "installed: $(clickhouse-client --version 2>/dev/null | head -n1), kafka jars in $KAFKA_LIBS, $(kcat -V 2>/dev/null | head -n1)"
+    install_alertmanager
+    log "installed: $(clickhouse-client --version 2>/dev/null | head -n1), kafka jars in $KAFKA_LIBS, $(kcat -V 2>/dev/null | head -n1), $("$AM_BIN" --version 2>&1 | head -n1)"
     ;;
   start)
     lock_state
@@ -383,20 +501,25 @@ case "$cmd" in
     rc=0
     status_clickhouse || rc=3
     status_kafka || rc=3
+    status_alertmanager || rc=3
     exit "$rc"
     ;;
   env)
     echo "export GPUMETER_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
     echo "export GPUMETER_TEST_CLICKHOUSE=127.0.0.1:$CH_PORT"
+    echo "export GPUMETER_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT"
     ;;
   reset)
     lock_state
     stop_clickhouse
     stop_kafka
+    stop_alertmanager
     log "deleting state in $STATE"
-    rm -rf "$CH_DIR"
+    rm -rf "$CH_DIR" "$AM_DIR"
     if [ "${1:-}" = "--all" ]; then
       rm -rf "$KAFKA_DIR"
+      rm -f "$AM_BIN" "$AM_MARKER"
+      rmdir "$STATE/bin" 2>/dev/null || true
     else
       # Keep the downloaded jars (GPUMETER: `reset --all` removes them too).
       find "$KAFKA_DIR" -mindepth 1 -maxdepth 1 ! -name libs -exec rm -rf {} + 2>/dev/null || true
@@ -404,8 +527,11 @@ case "$cmd" in
     ;;
   logs)
     for s in $(services_from_args "${1:-}"); do
-      if [ "$s" = clickhouse ]; then tail_log "$CH_DIR/log/stdout.log" "$CH_DIR/log/server.err.log" "$CH_DIR/log/server.log" 2>&1
-      else tail_log "$KAFKA_DIR/log/stdout.log" "$KAFKA_DIR/log/server.log" 2>&1; fi
+      case "$s" in
+        clickhouse) tail_log "$CH_DIR/log/stdout.log" "$CH_DIR/log/server.err.log" "$CH_DIR/log/server.log" 2>&1 ;;
+        kafka) tail_log "$KAFKA_DIR/log/stdout.log" "$KAFKA_DIR/log/server.log" 2>&1 ;;
+        alertmanager) tail_log "$AM_DIR/log/stdout.log" 2>&1 ;;
+      esac
     done
     ;;
   -h | --help | help | "")

@@ -1,0 +1,188 @@
+// Package alert sends gpumeter's alerts (commitment shortfalls and the like) to Prometheus
+// Alertmanager through its v2 HTTP API (POST /api/v2/alerts, plain JSON), and keeps track of what
+// it fired so that alerts which stop being active are resolved.
+//
+// Alertmanager identifies an alert by its label set (alertname included); annotations are not part
+// of the identity. A firing alert is posted with endsAt = now + 3×the evaluation interval, so that
+// Alertmanager resolves it by itself when the collector stops re-posting it (collector down); a
+// resolved alert is posted with endsAt = now.
+package alert
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"maps"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Alert is one alert as gpumeter sends it.
+type Alert struct {
+	Name        string            // alertname label, e.g. GPUCommitmentProjectedShortfall
+	Labels      map[string]string // routing labels: commitment, provider, team, severity, ...
+	Annotations map[string]string // summary, description, figures as text
+}
+
+// AlertNameLabel is the label that carries Alert.Name; Name overrides a Labels entry of that name.
+const AlertNameLabel = "alertname"
+
+// TTLFactor is how many evaluation intervals a firing alert stays active in Alertmanager
+// without being posted again.
+const TTLFactor = 3
+
+// labelName is the classic Prometheus label-name syntax: Alertmanager 0.25 (Debian) accepts no
+// other, and newer releases accept it too.
+var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// labelSet is the alert's identity as Alertmanager sees it: Labels plus alertname=Name, without
+// empty values (Alertmanager, like Prometheus, treats an empty label as an absent one).
+func (a Alert) labelSet() (map[string]string, error) {
+	if a.Name == "" {
+		return nil, errors.New("alert without a name")
+	}
+	ls := make(map[string]string, len(a.Labels)+1)
+	for k, v := range a.Labels {
+		if !labelName.MatchString(k) {
+			return nil, fmt.Errorf("alert %s: invalid label name %q", a.Name, k)
+		}
+		if v != "" {
+			ls[k] = v
+		}
+	}
+	ls[AlertNameLabel] = a.Name
+	return ls, nil
+}
+
+// key is a canonical string form of a label set.
+func key(ls map[string]string) string {
+	var b strings.Builder
+	for _, k := range slices.Sorted(maps.Keys(ls)) {
+		fmt.Fprintf(&b, "%s=%q,", k, ls[k])
+	}
+	return b.String()
+}
+
+// postable is one element of the body of POST /api/v2/alerts (Alertmanager's postableAlert).
+type postable struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"startsAt"`
+	EndsAt       time.Time         `json:"endsAt"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+// Client talks to one Alertmanager.
+type Client struct {
+	URL  string       // base URL, like http://127.0.0.1:19094 (a path prefix is kept: http://host/alertmanager)
+	HTTP *http.Client // nil: a client with a 10 s timeout per request
+	Log  *slog.Logger // nil: slog.Default()
+
+	// GeneratorURL, when set, is sent with every alert (Alertmanager links it as the alert's source).
+	GeneratorURL string
+}
+
+var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
+
+func (c *Client) httpClient() *http.Client {
+	if c.HTTP != nil {
+		return c.HTTP
+	}
+	return defaultHTTP
+}
+
+func (c *Client) logger() *slog.Logger {
+	if c.Log != nil {
+		return c.Log
+	}
+	return slog.Default()
+}
+
+// Post sends alerts to POST {URL}/api/v2/alerts in one request: firing ones with startsAt = now
+// and endsAt = now + 3×ttl (ttl is the evaluation interval; Alertmanager keeps the earliest startsAt
+// of an alert that is still active), resolved ones with endsAt = now. It makes one attempt; see
+// Notifier for retries. An alert with an invalid label name is left out and reported in the
+// error, the others are still sent.
+func (c *Client) Post(ctx context.Context, firing []Alert, resolved []Alert, now time.Time, ttl time.Duration) error {
+	var body []postable
+	var errs []error
+	for _, a := range firing {
+		p, err := c.postable(a, now, now.Add(TTLFactor*ttl))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		body = append(body, p)
+	}
+	for _, a := range resolved {
+		p, err := c.postable(a, now, now)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		body = append(body, p)
+	}
+	if len(body) > 0 {
+		errs = append(errs, c.post(ctx, body))
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Client) postable(a Alert, startsAt, endsAt time.Time) (postable, error) {
+	ls, err := a.labelSet()
+	if err != nil {
+		return postable{}, err
+	}
+	return postable{Labels: ls, Annotations: a.Annotations, StartsAt: startsAt.UTC(), EndsAt: endsAt.UTC(),
+		GeneratorURL: c.GeneratorURL}, nil
+}
+
+// StatusError is a non-2xx answer from Alertmanager.
+type StatusError struct {
+	Code int
+	Body string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("alertmanager answered %d: %s", e.Code, e.Body)
+}
+
+// permanent reports whether retrying cannot help: Alertmanager rejected the request itself
+// (400: invalid alerts, which it reports after accepting the valid ones).
+func permanent(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code >= 400 && se.Code < 500 && se.Code != http.StatusRequestTimeout &&
+		se.Code != http.StatusTooManyRequests
+}
+
+// post makes one POST /api/v2/alerts.
+func (c *Client) post(ctx context.Context, body []postable) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("encode alerts: %w", err)
+	}
+	url := strings.TrimRight(c.URL, "/") + "/api/v2/alerts"
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if err != nil {
+		return fmt.Errorf("alertmanager request: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.httpClient().Do(req)
+	if err != nil {
+		return fmt.Errorf("post %d alerts to alertmanager: %w", len(body), err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return &StatusError{Code: resp.StatusCode, Body: strings.TrimSpace(string(msg))}
+	}
+	return nil
+}
