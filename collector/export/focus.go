@@ -1,0 +1,555 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/gpumeter/gpumeter/collector/commitment"
+	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
+)
+
+// Output formats of Options.Format.
+const (
+	FormatCSV   = "csv"   // RFC 4180 with a header row of Columns
+	FormatJSONL = "jsonl" // one JSON object per line, keys in Columns order, numbers as numbers, empty as null
+)
+
+// ErrBadOptions is wrapped by every error FOCUS returns for Options it refuses before touching ClickHouse.
+var ErrBadOptions = errors.New("export: bad options")
+
+// Options says what to export and how.
+type Options struct {
+	From, To time.Time // [From, To), both on whole UTC hours
+	Format   string    // FormatCSV or FormatJSONL
+}
+
+// Validate checks the options as FOCUS does, so that a command can refuse bad flags before it connects anywhere.
+// Its errors wrap ErrBadOptions.
+func (o Options) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadOptions, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case o.From.IsZero() || o.To.IsZero():
+		return bad("from and to are both required")
+	case !o.From.Equal(o.From.Truncate(time.Hour)):
+		return bad("from %s is not on a whole UTC hour", o.From.UTC().Format(time.RFC3339Nano))
+	case !o.To.Equal(o.To.Truncate(time.Hour)):
+		return bad("to %s is not on a whole UTC hour", o.To.UTC().Format(time.RFC3339Nano))
+	case !o.To.After(o.From):
+		return bad("to %s is not after from %s", o.To.UTC().Format(time.RFC3339), o.From.UTC().Format(time.RFC3339))
+	case o.From.Unix() < 0 || o.To.Unix() > math.MaxUint32:
+		return bad("%s..%s is outside what ClickHouse DateTime holds (1970..2106)",
+			o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339))
+	case o.Format != FormatCSV && o.Format != FormatJSONL:
+		return bad("format %q is neither %q nor %q", o.Format, FormatCSV, FormatJSONL)
+	}
+	return nil
+}
+
+// ParseTime reads a --from/--to value: RFC 3339 ("2026-11-01T00:00:00Z"), "2026-11-01T13" (an hour, UTC) or
+// "2026-11-01" (midnight UTC).
+func ParseTime(s string) (time.Time, error) {
+	for _, layout := range []string{time.RFC3339, "2006-01-02T15", time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: want RFC 3339 (2026-11-01T13:00:00Z), 2026-11-01T13 or 2026-11-01", s)
+}
+
+// FOCUS writes usage and commitment rows for [From, To) (hour-aligned) to w, in FOCUS 1.1 column names (Columns;
+// doc.go has the mapping), ordered by hour: each hour's usage rows, then its unused-commitment rows. It returns the
+// number of rows written, not counting the CSV header.
+func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.Writer) (rows int, err error) {
+	if err := opt.Validate(); err != nil {
+		return 0, err
+	}
+	from, to := opt.From.UTC(), opt.To.UTC()
+	cs, err := commitment.Current(ctx, conn, db)
+	if err != nil {
+		return 0, fmt.Errorf("export: %w", err)
+	}
+	byID := make(map[string]*commitment.Commitment, len(cs))
+	for i := range cs {
+		byID[cs[i].ID] = &cs[i]
+	}
+	unused, err := readUnused(ctx, conn, db, from, to)
+	if err != nil {
+		return 0, err
+	}
+
+	var out sink
+	if opt.Format == FormatCSV {
+		out = newCSVSink(w)
+	} else {
+		out = newJSONLSink(w)
+	}
+	if err := out.header(); err != nil {
+		return 0, fmt.Errorf("export: write header: %w", err)
+	}
+	emit := func(r row) error {
+		if err := out.write(r); err != nil {
+			return fmt.Errorf("export: write row %d: %w", rows+1, err)
+		}
+		rows++
+		return nil
+	}
+	// Unused rows are few (commitments × hours) and read up front; usage rows stream hour by hour.
+	next := 0
+	emitUnusedBefore := func(t time.Time) error {
+		for ; next < len(unused) && unused[next].Hour.Before(t); next++ {
+			if err := emit(unusedRow(unused[next], byID[unused[next].ID])); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var hour []usage
+	flush := func() error {
+		for _, p := range allocate(hour, cs) {
+			if err := emit(usageRow(p)); err != nil {
+				return err
+			}
+		}
+		hour = hour[:0]
+		return nil
+	}
+
+	q := fmt.Sprintf(`SELECT hour, provider, region, instance_type, account, gpu_model, team,
+		provisioned_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
+	FROM %s.gpu_usage_hourly
+	WHERE hour >= %s AND hour < %s
+	ORDER BY hour, provider, region, instance_type, account, gpu_model, team`, db, chschema.DateTime(from), chschema.DateTime(to))
+	rs, err := conn.Query(ctx, q)
+	if err != nil {
+		return 0, fmt.Errorf("export: query %s.gpu_usage_hourly: %w", db, err)
+	}
+	defer rs.Close()
+	for rs.Next() {
+		var u usage
+		if err := rs.Scan(&u.Hour, &u.Provider, &u.Region, &u.InstanceType, &u.Account, &u.GPUModel, &u.Team,
+			&u.GPUHours, &u.BusyGPUHours, &u.BusyKnownGPUHours, &u.EnergyKWh); err != nil {
+			return rows, fmt.Errorf("export: read %s.gpu_usage_hourly: %w", db, err)
+		}
+		u.Hour = u.Hour.UTC()
+		if len(hour) > 0 && !u.Hour.Equal(hour[0].Hour) {
+			if err := flush(); err != nil {
+				return rows, err
+			}
+		}
+		if len(hour) == 0 {
+			if err := emitUnusedBefore(u.Hour); err != nil {
+				return rows, err
+			}
+		}
+		hour = append(hour, u)
+	}
+	if err := rs.Err(); err != nil {
+		return rows, fmt.Errorf("export: read %s.gpu_usage_hourly: %w", db, err)
+	}
+	if err := flush(); err != nil {
+		return rows, err
+	}
+	if err := emitUnusedBefore(to); err != nil {
+		return rows, err
+	}
+	if err := out.flush(); err != nil {
+		return rows, fmt.Errorf("export: %w", err)
+	}
+	return rows, nil
+}
+
+// usage is one row of gpu_usage_hourly.
+type usage struct {
+	Hour                                      time.Time
+	Provider, Region, InstanceType, Account   string
+	GPUModel, Team                            string
+	GPUHours, BusyGPUHours, BusyKnownGPUHours float64
+	EnergyKWh                                 float64
+}
+
+// unusedHour is one row of commitment_hourly with something left unused. Amounts are in the commitment's unit:
+// GPU-hours (capacity, usage) or money (spend).
+type unusedHour struct {
+	ID                      string
+	Hour                    time.Time
+	Kind, Provider, Unit    string
+	Committed, Used, Unused float64
+}
+
+// eps is the smallest amount (GPU-hours or money) worth a row; float sums leave crumbs below it.
+const eps = 1e-9
+
+func readUnused(ctx context.Context, conn driver.Conn, db string, from, to time.Time) ([]unusedHour, error) {
+	q := fmt.Sprintf(`SELECT commitment_id, hour, kind, provider, unit, committed, used, unused
+	FROM %s.commitment_hourly
+	WHERE hour >= %s AND hour < %s AND unused > %g
+	ORDER BY hour, commitment_id`, db, chschema.DateTime(from), chschema.DateTime(to), eps)
+	rs, err := conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("export: query %s.commitment_hourly: %w", db, err)
+	}
+	defer rs.Close()
+	var out []unusedHour
+	for rs.Next() {
+		var u unusedHour
+		if err := rs.Scan(&u.ID, &u.Hour, &u.Kind, &u.Provider, &u.Unit, &u.Committed, &u.Used, &u.Unused); err != nil {
+			return nil, fmt.Errorf("export: read %s.commitment_hourly: %w", db, err)
+		}
+		u.Hour = u.Hour.UTC()
+		out = append(out, u)
+	}
+	if err := rs.Err(); err != nil {
+		return nil, fmt.Errorf("export: read %s.commitment_hourly: %w", db, err)
+	}
+	return out, nil
+}
+
+// part is a usage row, or the share of one that a single commitment covers.
+type part struct {
+	usage
+	gpuHours float64                // this part's GPU-hours
+	c        *commitment.Commitment // nil when no commitment covers it
+	price    float64                // per GPU-hour, when a spend commitment's rate card priced it
+}
+
+// allocate assigns one hour's usage rows to commitments, each GPU-hour to at most one, so that no FOCUS total counts
+// it twice. Capacity reservations are consumed first (N GPU-hours per hour between them; a row that exceeds what is
+// left is split into a covered and an uncovered part), then usage commitments, then spend commitments whose rate card
+// prices the row; ties go to the lowest id (cs is ordered by id). Every part of a row adds up to the row.
+func allocate(hour []usage, cs []commitment.Commitment) []part {
+	if len(hour) == 0 {
+		return nil
+	}
+	h := hour[0].Hour
+	left := map[string]float64{}
+	for _, c := range cs {
+		if c.Kind == commitment.KindCapacity && c.Active(h) {
+			left[c.ID] = c.Quantity
+		}
+	}
+	matches := func(c *commitment.Commitment, u usage) bool {
+		return c.Provider == u.Provider && c.Active(u.Hour) && c.Scope.Matches(u.Account, u.Region, u.InstanceType, u.GPUModel)
+	}
+	var out []part
+	for _, u := range hour {
+		rem := u.GPUHours
+		covered := false
+		for i := range cs {
+			c := &cs[i]
+			if rem <= eps || c.Kind != commitment.KindCapacity || !matches(c, u) {
+				continue
+			}
+			take := math.Min(rem, left[c.ID])
+			if rem-take <= eps {
+				take = rem
+			}
+			if take <= eps {
+				continue
+			}
+			out = append(out, part{usage: u, gpuHours: take, c: c})
+			left[c.ID] -= take
+			rem -= take
+			covered = true
+		}
+		if rem <= eps && covered {
+			continue
+		}
+		p := part{usage: u, gpuHours: rem}
+		for i := range cs {
+			if c := &cs[i]; c.Kind == commitment.KindUsage && matches(c, u) {
+				p.c = c
+				break
+			}
+		}
+		if p.c == nil {
+			for i := range cs {
+				c := &cs[i]
+				if c.Kind != commitment.KindSpend || !matches(c, u) {
+					continue
+				}
+				if price, ok := c.PricePerGPUHour(u.InstanceType, u.GPUModel); ok {
+					p.c, p.price = c, price
+					break
+				}
+			}
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+const (
+	unitGPUHours    = "GPU-Hours"
+	defaultCurrency = "USD"
+	usageBased      = "Usage-Based"
+)
+
+// providerNames are the FOCUS provider names of OpenTelemetry cloud.provider values; others keep the value.
+var providerNames = map[string]string{
+	"azure":         "Microsoft Azure",
+	"aws":           "Amazon Web Services",
+	"gcp":           "Google Cloud",
+	"oracle_cloud":  "Oracle Cloud Infrastructure",
+	"ibm_cloud":     "IBM Cloud",
+	"alibaba_cloud": "Alibaba Cloud",
+	"tencent_cloud": "Tencent Cloud",
+}
+
+// serviceNames are the provider's own name for the service that sells GPU machines.
+var serviceNames = map[string]string{
+	"azure":         "Virtual Machines",
+	"aws":           "Amazon Elastic Compute Cloud",
+	"gcp":           "Compute Engine",
+	"oracle_cloud":  "Compute",
+	"ibm_cloud":     "Virtual Servers",
+	"alibaba_cloud": "Elastic Compute Service",
+	"tencent_cloud": "Cloud Virtual Machine",
+}
+
+func providerName(p string) string {
+	if n, ok := providerNames[p]; ok {
+		return n
+	}
+	return p
+}
+
+func serviceName(p string) string {
+	if n, ok := serviceNames[p]; ok {
+		return n
+	}
+	return "Compute"
+}
+
+// FOCUS CommitmentDiscountCategory: capacity and usage commitments are counted in GPU-hours, spend ones in money.
+func category(k commitment.Kind) string {
+	if k == commitment.KindSpend {
+		return "Spend"
+	}
+	return "Usage"
+}
+
+func commitmentType(k commitment.Kind) string {
+	switch k {
+	case commitment.KindCapacity:
+		return "Capacity Reservation"
+	case commitment.KindUsage:
+		return "Usage Commitment"
+	case commitment.KindSpend:
+		return "Spend Commitment"
+	}
+	return string(k)
+}
+
+func currencyOf(c *commitment.Commitment) string {
+	if c != nil && c.Currency != "" {
+		return c.Currency
+	}
+	return defaultCurrency
+}
+
+// common fills the columns every row has the same way.
+func common(r row, hour time.Time, provider string) {
+	r.str("ChargePeriodStart", hour.UTC().Format(time.RFC3339))
+	r.str("ChargePeriodEnd", hour.UTC().Add(time.Hour).Format(time.RFC3339))
+	name := providerName(provider)
+	r.str("ServiceProviderName", name)
+	r.str("ProviderName", name)
+	r.str("PublisherName", name)
+	r.str("InvoiceIssuerName", name)
+	r.str("ServiceCategory", "Compute")
+	r.str("ServiceSubcategory", "Virtual Machines")
+	r.str("ServiceName", serviceName(provider))
+	r.str("ChargeCategory", "Usage")
+	r.str("ChargeFrequency", usageBased)
+}
+
+// commitmentColumns fills the CommitmentDiscount* and CapacityReservation* columns for a row that consumes, or leaves
+// unused, quantity (GPU-hours or money, by category) of c.
+func commitmentColumns(r row, c *commitment.Commitment, status string, quantity float64) {
+	r.str("CommitmentDiscountId", c.ID)
+	r.str("CommitmentDiscountName", c.Name)
+	r.str("CommitmentDiscountCategory", category(c.Kind))
+	r.str("CommitmentDiscountType", commitmentType(c.Kind))
+	r.str("CommitmentDiscountStatus", status)
+	r.num("CommitmentDiscountQuantity", quantity)
+	if c.Kind == commitment.KindSpend {
+		r.str("CommitmentDiscountUnit", currencyOf(c))
+	} else {
+		r.str("CommitmentDiscountUnit", unitGPUHours)
+	}
+	if c.Kind == commitment.KindCapacity {
+		r.str("CapacityReservationId", c.ID)
+		r.str("CapacityReservationStatus", status)
+	}
+	r.str("PricingCategory", "Committed")
+}
+
+func costs(r row, billed, effective, list, contracted float64, currency string) {
+	r.num("BilledCost", billed)
+	r.num("EffectiveCost", effective)
+	r.num("ListCost", list)
+	r.num("ContractedCost", contracted)
+	r.str("BillingCurrency", currency)
+}
+
+func usageRow(p part) row {
+	r := newRow()
+	common(r, p.Hour, p.Provider)
+	r.str("SubAccountId", p.Account)
+	r.num("ConsumedQuantity", p.gpuHours)
+	r.str("ConsumedUnit", unitGPUHours)
+	r.num("PricingQuantity", p.gpuHours)
+	r.str("PricingUnit", unitGPUHours)
+	r.str("SkuId", p.InstanceType)
+	r.str("SkuPriceId", p.Provider+"/"+p.Region+"/"+p.InstanceType)
+	r.str("RegionId", p.Region)
+	r.str("RegionName", p.Region)
+	r.str("ResourceId", p.Provider+"/"+p.Account+"/"+p.Region+"/"+p.InstanceType)
+	r.str("ResourceType", "GPU")
+
+	desc := fmt.Sprintf("%s GPU-hours on %s in %s", orUnknown(p.GPUModel), orUnknown(p.InstanceType), orUnknown(p.Region))
+	switch {
+	case p.c == nil:
+		costs(r, 0, 0, 0, 0, defaultCurrency)
+	case p.c.Kind == commitment.KindSpend:
+		cost := p.price * p.gpuHours
+		r.num("ListUnitPrice", p.price)
+		r.num("ContractedUnitPrice", p.price)
+		costs(r, cost, cost, cost, cost, currencyOf(p.c))
+		commitmentColumns(r, p.c, "Used", cost)
+		desc += fmt.Sprintf(", at %s %s per GPU-hour of spend commitment %s", human(p.price), currencyOf(p.c), p.c.Name)
+	default:
+		costs(r, 0, 0, 0, 0, currencyOf(p.c))
+		commitmentColumns(r, p.c, "Used", p.gpuHours)
+		if p.c.Kind == commitment.KindCapacity {
+			desc += ", in capacity reservation " + p.c.Name
+		} else {
+			desc += ", against usage commitment " + p.c.Name
+		}
+	}
+	r.str("ChargeDescription", desc)
+
+	share := 1.0
+	if p.GPUHours > 0 {
+		share = p.gpuHours / p.GPUHours
+	}
+	tags := map[string]any{"gpumeter.energy_kwh": jsonNum(p.EnergyKWh * share)}
+	if p.Team != "" {
+		tags["team"] = p.Team
+	}
+	if p.GPUModel != "" {
+		tags["gpu_model"] = p.GPUModel
+	}
+	if p.BusyKnownGPUHours > 0 { // busy time the device could not report is unknown, not zero: leave it out
+		tags["gpumeter.busy_gpu_hours"] = jsonNum(p.BusyGPUHours * share)
+		tags["gpumeter.busy_known_gpu_hours"] = jsonNum(p.BusyKnownGPUHours * share)
+	}
+	r.str("Tags", tagsJSON(tags))
+	return r
+}
+
+// unusedRow is the unused part of commitment u.ID in hour u.Hour. c is nil when the commitment changed between the
+// two reads (a Sync in between); the row then carries what commitment_hourly says.
+func unusedRow(u unusedHour, c *commitment.Commitment) row {
+	if c == nil {
+		c = &commitment.Commitment{ID: u.ID, Name: u.ID, Provider: u.Provider, Kind: commitment.Kind(u.Kind), Unit: u.Unit}
+		if c.Kind == commitment.KindSpend {
+			c.Currency = u.Unit
+		}
+	}
+	r := newRow()
+	common(r, u.Hour, u.Provider)
+	r.str("SubAccountId", c.Scope.Account)
+	sku := c.Scope.InstanceType
+	if sku == "" {
+		sku = "commitment/" + c.ID
+	}
+	r.str("SkuId", sku)
+	r.str("SkuPriceId", "commitment/"+c.ID)
+	r.str("RegionId", c.Scope.Region)
+	r.str("RegionName", c.Scope.Region)
+	r.str("ResourceId", "commitment/"+c.ID)
+	r.str("ResourceName", c.Name)
+	commitmentColumns(r, c, "Unused", u.Unused)
+	var desc string
+	switch c.Kind {
+	case commitment.KindSpend:
+		r.str("ResourceType", "Commitment Discount")
+		r.num("PricingQuantity", u.Unused)
+		r.str("PricingUnit", currencyOf(c))
+		costs(r, 0, u.Unused, 0, 0, currencyOf(c))
+		desc = fmt.Sprintf("Unused spend commitment %s: %s %s committed this hour, %s used",
+			c.Name, human(u.Committed), currencyOf(c), human(u.Used))
+	case commitment.KindCapacity:
+		r.str("ResourceType", "Capacity Reservation")
+		r.num("PricingQuantity", u.Unused)
+		r.str("PricingUnit", unitGPUHours)
+		costs(r, 0, 0, 0, 0, currencyOf(c))
+		desc = fmt.Sprintf("Unused capacity reservation %s: %s GPUs reserved, %s used",
+			c.Name, human(u.Committed), human(u.Used))
+	default:
+		r.str("ResourceType", "Commitment Discount")
+		r.num("PricingQuantity", u.Unused)
+		r.str("PricingUnit", unitGPUHours)
+		costs(r, 0, 0, 0, 0, currencyOf(c))
+		desc = fmt.Sprintf("Unused usage commitment %s: %s GPU-hours committed this hour (pro rata), %s used",
+			c.Name, human(u.Committed), human(u.Used))
+	}
+	r.str("ChargeDescription", desc)
+
+	tags := map[string]any{}
+	for k, v := range c.Labels {
+		tags[k] = v
+	}
+	if c.Team != "" {
+		tags["team"] = c.Team
+	}
+	if c.Scope.GPUModel != "" {
+		tags["gpu_model"] = c.Scope.GPUModel
+	}
+	r.str("Tags", tagsJSON(tags))
+	return r
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}
+
+// formatNum writes a number in plain decimal (FOCUS numeric format: no exponent), shortest exact form.
+func formatNum(v float64) string {
+	if v == 0 {
+		v = 0 // no "-0"
+	}
+	return strconv.FormatFloat(v, 'f', -1, 64)
+}
+
+// human rounds an amount for a description (six decimals); the numeric columns keep full precision.
+func human(v float64) string { return formatNum(math.Round(v*1e6) / 1e6) }
+
+func jsonNum(v float64) json.Number { return json.Number(formatNum(v)) }
+
+// tagsJSON serializes tags as a JSON object with sorted keys; an empty set is left empty (FOCUS: Tags may be null).
+func tagsJSON(tags map[string]any) string {
+	if len(tags) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(tags)
+	if err != nil { // only a NaN or Inf, which json.Number cannot hold; never from finite sums
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
