@@ -136,19 +136,32 @@ func (f *Flags) sasl() (sasl.Mechanism, error) {
 	}
 	switch strings.ToUpper(f.SASLMechanism) {
 	case "PLAIN":
-		return plain.Mechanism{Username: f.Username, Password: password}, nil
+		return redacted{plain.Mechanism{Username: f.Username, Password: password}, f.Username}, nil
 	case "SCRAM-SHA-256":
 		m, err := scram.Mechanism(scram.SHA256, f.Username, password)
 		if err != nil {
 			return nil, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
 		}
-		return m, nil
+		return redacted{m, f.Username}, nil
 	case "SCRAM-SHA-512":
 		m, err := scram.Mechanism(scram.SHA512, f.Username, password)
 		if err != nil {
 			return nil, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
 		}
-		return m, nil
+		return redacted{m, f.Username}, nil
 	}
 	return nil, fmt.Errorf("--kafka-sasl-mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", f.SASLMechanism)
+}
+
+// redacted wraps kafka-go's SASL mechanisms so that printing one, or a Conn that holds it, shows the mechanism and
+// user name, never the password: plain.Mechanism is a struct {Username, Password string} that %v prints, and the
+// SCRAM mechanism's *scram.Client (which keeps the password) comes out under %s or %q.
+type redacted struct {
+	sasl.Mechanism
+	user string
+}
+
+// Format prints the same for every verb.
+func (r redacted) Format(s fmt.State, _ rune) {
+	fmt.Fprintf(s, "%s{Username:%q Password:redacted}", r.Name(), r.user)
 }

@@ -16,7 +16,7 @@ ANY LEFT JOIN
         groupArray(price_per_gpu_hour) AS rate_prices
     FROM {{.DB}}.commitment_rates_current
     GROUP BY commitment_id
-) USING id;
+) AS rates USING id;
 
 -- In-scope usage per commitment and hour, priced by the rate card (most specific line wins).
 DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly;
@@ -76,15 +76,15 @@ FROM
             if(kind = 'capacity', quantity, quantity * 3600 / (toUInt32(term_end) - toUInt32(term_start))) AS committed
         FROM {{.DB}}.commitment_scopes
         ARRAY JOIN range(toUInt32(greatest(toInt64(toUInt32(least(term_end, toStartOfHour(now())))) - toInt64(toUInt32(term_start)), 0) / 3600)) AS n
-    )
-    ANY LEFT JOIN {{.DB}}.commitment_usage_hourly USING (commitment_id, hour)
-)
+    ) AS term_hours
+    ANY LEFT JOIN {{.DB}}.commitment_usage_hourly AS in_scope USING (commitment_id, hour)
+) AS hourly
 ANY LEFT JOIN
 (
     SELECT commitment_id, hour, sum(gpu_hours) AS overflow_gpu_hours
     FROM {{.DB}}.commitment_overflow_hourly
     GROUP BY commitment_id, hour
-) USING (commitment_id, hour);
+) AS overflow USING (commitment_id, hour);
 
 -- The figures to date, as of now (the report computes the same for any --at with queries/commitment_status.sql).
 DROP TABLE IF EXISTS {{.DB}}.commitment_status;

@@ -44,4 +44,4 @@ ANY LEFT JOIN
     FROM {{.DB}}.commitment_hourly
     WHERE hour < toStartOfHour({{.At}})
     GROUP BY commitment_id
-) USING id
+) AS figures USING id
