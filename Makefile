@@ -6,7 +6,7 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 GO ?= go
 SERVICES := deploy/local/services.sh
 
-.PHONY: build test test-go demo services-start services-stop fmt vet lint check bench clean
+.PHONY: build test test-go faults demo services-start services-stop fmt vet lint check bench clean
 
 build:
 	$(GO) build -o bin/ ./agent/cmd/gpumeter-agent ./collector/cmd/gpumeter-collector
@@ -15,11 +15,16 @@ build:
 test:
 	@$(SERVICES) start
 	@set -o pipefail; rc=0; eval "$$($(SERVICES) env)"; \
-	  $(MAKE) --no-print-directory check test-go || rc=$$?; \
+	  $(MAKE) --no-print-directory check test-go faults || rc=$$?; \
 	  $(SERVICES) stop; exit $$rc
 
 test-go:
 	$(GO) test -race -count=1 -timeout 20m ./...
+
+# Fault scenarios against services of their own (they stop and start Kafka and ClickHouse), so they run after the
+# rest rather than beside it.
+faults:
+	$(GO) test -race -tags faults -count=1 -timeout 20m -v -run . ./internal/faults/
 
 check: fmt vet lint
 

@@ -41,9 +41,20 @@ mkdir -p "$OUT"
 ch() { clickhouse-client --port "${GPUMETER_TEST_CLICKHOUSE##*:}" "$@"; }
 ch -q "DROP DATABASE IF EXISTS gpumeter_demo"
 
+hours=$((DAYS * 24))
+speed=$((DAYS * 86400 / SECONDS_WANTED))
+start_epoch=$(( $(date +%s) / 3600 * 3600 - DAYS * 86400 ))
+start="$(date -u -d "@$start_epoch" +%Y-%m-%dT%H:%M:%SZ)"
+end_epoch=$(( start_epoch + DAYS * 86400 ))
+end="$(date -u -d "@$end_epoch" +%Y-%m-%dT%H:%M:%SZ)"
+term_end="$(date -u -d "@$(( start_epoch + 30 * 86400 ))" +%Y-%m-%dT%H:%M:%SZ)"
+sed -e "s/@START@/$start/g" -e "s/@END@/$term_end/g" "$HERE/demo-commitments.yaml" >"$OUT/commitments.yaml"
+
 say "collector: consuming $GPUMETER_TOPIC into ClickHouse database gpumeter_demo (logs: out/demo/collector.log)"
+say "           commitments from out/demo/commitments.yaml, alerts to $GPUMETER_TEST_ALERTMANAGER"
 "$BIN/gpumeter-collector" --group "gpumeter-demo-$RUN_ID" --dlq-topic "gpumeter.demo.$RUN_ID.usage.dlq" \
-  --batch-wait 1s >"$OUT/collector.log" 2>&1 &
+  --batch-wait 1s --commitments "$OUT/commitments.yaml" --alertmanager-url "$GPUMETER_TEST_ALERTMANAGER" \
+  --alert-interval 5s >"$OUT/collector.log" 2>&1 &
 collector=$!
 pids+=("$collector")
 for _ in $(seq 60); do
@@ -60,9 +71,6 @@ fleet=(
   "oke-h100-1 oracle_cloud us-ashburn-1 BM.GPU.H100.8 bursty:base=0.3,burst=0.9,duty=0.4,period=3h,seed=9 research:8"
   "eks-p5-0 aws us-east-1 p5.48xlarge 0.8 inference:8"
 )
-hours=$((DAYS * 24))
-speed=$((DAYS * 86400 / SECONDS_WANTED))
-start="$(date -u -d "@$(( $(date +%s) / 3600 * 3600 - DAYS * 86400 ))" +%Y-%m-%dT%H:%M:%SZ)"
 say "fleet: ${#fleet[@]} simulated DGX H100 nodes (8 GPUs each) on azure, oracle_cloud and aws"
 say "       ${DAYS} simulated days from $start at ${speed}x (about ${SECONDS_WANTED}s)"
 agents=()
@@ -98,11 +106,25 @@ for _ in $(seq 120); do
   [ "${rows:-0}" -ge "$expected" ] && break
   sleep 0.5
 done
-say "collector caught up: ${rows:-0} records; stopping it (SIGTERM flushes and commits)"
+say "collector caught up: ${rows:-0} records; waiting for its next commitment evaluation"
+sleep 7
+say "stopping the collector (SIGTERM flushes and commits)"
 kill -TERM "$collector"
 wait "$collector" || { say "collector exited with an error; see $OUT/collector.log"; exit 1; }
 
 echo
-"$BIN/gpumeter-collector" report | tee "$OUT/report.txt"
+"$BIN/gpumeter-collector" report --at "$end" --format table | tee "$OUT/report.txt"
+"$BIN/gpumeter-collector" report --at "$end" --format html --out "$OUT/report.html"
+"$BIN/gpumeter-collector" report --at "$end" --format json --out "$OUT/report.json"
 echo
-say "report saved to out/demo/report.txt; query it yourself: clickhouse-client --port ${GPUMETER_TEST_CLICKHOUSE##*:} -d gpumeter_demo"
+say "alerts active in Alertmanager ($GPUMETER_TEST_ALERTMANAGER):"
+curl -s "$GPUMETER_TEST_ALERTMANAGER/api/v2/alerts?active=true&filter=commitment%3D~%22.%2B%22" | python3 -c '
+import json, sys
+for a in json.load(sys.stdin):
+    l = a["labels"]
+    print("  FIRING %-34s commitment=%s provider=%s team=%s" % (l.get("alertname"), l.get("commitment"), l.get("provider"), l.get("team")))
+    print("         " + a["annotations"].get("summary", ""))
+' || true
+echo
+say "report: out/demo/report.txt, out/demo/report.html (open it in a browser), out/demo/report.json"
+say "query it yourself: clickhouse-client --port ${GPUMETER_TEST_CLICKHOUSE##*:} -d gpumeter_demo"

@@ -2,7 +2,8 @@
 //
 //	gpumeter-collector [run] [flags]   consume until SIGTERM
 //	gpumeter-collector migrate [flags] create or upgrade the ClickHouse schema, then exit
-//	gpumeter-collector report [flags]  print GPU-hours per provider and day
+//	gpumeter-collector report [flags]  the commitment report (table, csv, json or html)
+//	gpumeter-collector export [flags]  GPU-hours and commitments as FOCUS CSV/JSONL for FinOps tools
 package main
 
 import (
@@ -10,10 +11,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -24,6 +27,7 @@ import (
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/collector/evaluate"
+	"github.com/gpumeter/gpumeter/collector/export"
 	"github.com/gpumeter/gpumeter/collector/report"
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
@@ -57,8 +61,10 @@ func run(ctx context.Context, args []string) error {
 		return runMigrate(ctx, args)
 	case "report":
 		return runReport(ctx, args)
+	case "export":
+		return runExport(ctx, args)
 	}
-	return fmt.Errorf("unknown command %q (want run, migrate or report)", cmd)
+	return fmt.Errorf("unknown command %q (want run, migrate, report or export)", cmd)
 }
 
 // clickhouseFlags are shared by every command.
@@ -317,12 +323,122 @@ func runMigrate(ctx context.Context, args []string) error {
 
 func runReport(ctx context.Context, args []string) error {
 	var (
-		lo logging.Options
-		ch clickhouseFlags
+		lo             logging.Options
+		ch             clickhouseFlags
+		commit, at     string
+		format, output string
 	)
-	fs := newFlagSet("report", "gpumeter-collector report prints GPU-hours per provider and day.", &lo, &ch)
+	fs := newFlagSet("report", "gpumeter-collector report prints the commitment report: figures per commitment and GPU-hours per provider and day.", &lo, &ch)
 	lo.Level = "warn"
+	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load before reporting (default: those already in ClickHouse)")
+	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339 (default: now); figures cover the complete hours before it")
+	fs.StringVar(&format, "format", "table", "table, csv, json or html")
+	fs.StringVar(&output, "out", "", "write to this file instead of standard output")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+		return err
+	}
+	var errs []error
+	when := time.Now().UTC()
+	if at != "" {
+		t, err := time.Parse(time.RFC3339, at)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--at: %w", err))
+		}
+		when = t.UTC()
+	}
+	writers := map[string]func(io.Writer, report.Report) error{
+		"table": report.WriteTable, "csv": report.WriteCSV, "json": report.WriteJSON, "html": report.WriteHTML,
+	}
+	write, ok := writers[format]
+	if !ok {
+		errs = append(errs, fmt.Errorf("--format: %q is not table, csv, json or html", format))
+	}
+	var commitments []commitment.Commitment
+	if commit != "" {
+		var err error
+		if commitments, err = commitment.Load(commit); err != nil {
+			errs = append(errs, fmt.Errorf("--commitments: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	log, err := lo.Logger(os.Stderr)
+	if err != nil {
+		return err
+	}
+	st, err := openStore(ctx, &ch, log, commit != "")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = st.Close() }()
+	if commit != "" {
+		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
+		}
+	}
+	r := report.Report{At: when, Database: st.Database()}
+	if r.Commitments, err = report.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
+		return err
+	}
+	if r.Series, err = report.CommitmentSeries(ctx, st.Conn(), st.Database(), when); err != nil {
+		return err
+	}
+	if r.Daily, err = report.Daily(ctx, st.Conn(), st.Database()); err != nil {
+		return err
+	}
+	var w io.Writer = os.Stdout
+	if output != "" {
+		f, err := os.Create(output)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		defer f.Close()
+		w = f
+	}
+	if err := write(w, r); err != nil {
+		return fmt.Errorf("write %s report: %w", format, err)
+	}
+	if f, ok := w.(*os.File); ok && f != os.Stdout {
+		return f.Close()
+	}
+	return nil
+}
+
+func runExport(ctx context.Context, args []string) error {
+	var (
+		lo                     logging.Options
+		ch                     clickhouseFlags
+		format, outFormat, out string
+		from, to               string
+	)
+	fs := newFlagSet("export", "gpumeter-collector export writes GPU-hours and commitments for FinOps tools (FOCUS 1.1 columns).", &lo, &ch)
+	lo.Level = "warn"
+	fs.StringVar(&format, "format", "focus", "export schema: focus (FinOps FOCUS 1.1 column names)")
+	fs.StringVar(&outFormat, "output-format", export.FormatCSV, "csv or jsonl")
+	fs.StringVar(&from, "from", "", "first hour, inclusive: RFC 3339 on a whole UTC hour, 2026-11-01T13 or 2026-11-01 (default: 24 h before --to)")
+	fs.StringVar(&to, "to", "", "end hour, exclusive, same forms (default: the start of the current UTC hour)")
+	fs.StringVar(&out, "out", "-", "file to write, replaced only when the export succeeds; - for stdout")
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+		return err
+	}
+	if format != "focus" {
+		return fmt.Errorf("--format: %q is not supported (want focus)", format)
+	}
+	opt := export.Options{Format: outFormat, To: time.Now().UTC().Truncate(time.Hour)}
+	var err error
+	if to != "" {
+		if opt.To, err = export.ParseTime(to); err != nil {
+			return fmt.Errorf("--to: %w", err)
+		}
+	}
+	opt.From = opt.To.Add(-24 * time.Hour)
+	if from != "" {
+		if opt.From, err = export.ParseTime(from); err != nil {
+			return fmt.Errorf("--from: %w", err)
+		}
+	}
+	if err := opt.Validate(); err != nil { // before connecting anywhere
 		return err
 	}
 	log, err := lo.Logger(os.Stderr)
@@ -334,10 +450,31 @@ func runReport(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	rows, err := report.Daily(ctx, st.Conn(), st.Database())
-	if err != nil {
+	if out == "-" {
+		n, err := export.FOCUS(ctx, st.Conn(), st.Database(), opt, os.Stdout)
+		log.Info("exported", "rows", n, "from", opt.From, "to", opt.To)
 		return err
 	}
-	fmt.Println("GPU-hours per provider and day (from the gpu_usage view):")
-	return report.WriteDaily(os.Stdout, rows)
+	// Write beside the target and rename, so a failed or interrupted export never leaves a truncated file.
+	tmp, err := os.CreateTemp(filepath.Dir(out), "."+filepath.Base(out)+".*.tmp")
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	_ = tmp.Chmod(0o644) // CreateTemp makes 0600
+	n, err := export.FOCUS(ctx, st.Conn(), st.Database(), opt, tmp)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), out)
+	}
+	if err != nil {
+		_ = os.Remove(tmp.Name())
+		return err
+	}
+	log.Info("exported", "rows", n, "file", out, "from", opt.From, "to", opt.To)
+	return nil
 }
