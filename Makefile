@@ -14,6 +14,7 @@ build:
 # Every test, against the real Kafka and ClickHouse that the script starts (and stops again, whatever happens).
 test:
 	@$(SERVICES) start
+	@deploy/local/modern-clickhouse.sh install
 	@set -o pipefail; rc=0; eval "$$($(SERVICES) env)"; \
 	  $(MAKE) --no-print-directory check test-go faults || rc=$$?; \
 	  $(SERVICES) stop; exit $$rc

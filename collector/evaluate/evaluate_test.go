@@ -12,6 +12,7 @@ import (
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/testenv"
+	"github.com/gpumeter/gpumeter/internal/teststore"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
@@ -54,14 +55,7 @@ func waitAlerts(t *testing.T, base, id string, want int) []amAlert {
 func TestShortfallFiresOnceAndResolvesOnRecovery(t *testing.T) {
 	ctx := t.Context()
 	amURL := testenv.AlertmanagerURL(t)
-	st, err := store.Open(ctx, store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: testenv.Database(t), User: "default"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Migrated(t)
 	now := time.Now().UTC()
 	hour := now.Truncate(time.Hour)
 	id := testenv.Name(t, "shortfall")
@@ -119,14 +113,7 @@ func TestShortfallFiresOnceAndResolvesOnRecovery(t *testing.T) {
 
 func TestUnreachableAlertmanagerIsAnErrorNotAStop(t *testing.T) {
 	ctx := t.Context()
-	st, err := store.Open(ctx, store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: testenv.Database(t), User: "default"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Migrated(t)
 	hour := time.Now().UTC().Truncate(time.Hour)
 	c := commitment.Commitment{ID: "dead-am", Name: "x", Provider: "azure", Kind: commitment.KindCapacity, Quantity: 4,
 		Unit: "gpu", Start: hour.Add(-2 * time.Hour), End: hour.Add(2 * time.Hour), Alerts: commitment.DefaultThresholds}

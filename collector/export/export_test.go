@@ -15,7 +15,7 @@ import (
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/store"
-	"github.com/gpumeter/gpumeter/internal/testenv"
+	"github.com/gpumeter/gpumeter/internal/teststore"
 	"github.com/gpumeter/gpumeter/schema"
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
@@ -102,14 +102,7 @@ func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
 func TestFOCUSScenario(t *testing.T) {
 	ctx := t.Context()
-	st, err := store.Open(ctx, store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: testenv.Database(t), User: "default"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Migrated(t)
 	cs := []commitment.Commitment{
 		{ID: "cap-east", Name: "Azure East reservation", Provider: "azure", Scope: commitment.Scope{Region: "eastus"},
 			Kind: commitment.KindCapacity, Quantity: 4, Unit: commitment.UnitGPU, Start: at(0), End: at(6),
@@ -405,15 +398,7 @@ func TestFOCUSScenario(t *testing.T) {
 }
 
 func TestFOCUSEmptyRangeWritesHeaderOnly(t *testing.T) {
-	ctx := t.Context()
-	st, err := store.Open(ctx, store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: testenv.Database(t), User: "default"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Migrated(t)
 	recs, lines := export(t, st, Options{From: at(0), To: at(24)})
 	if len(recs) != 1 || len(lines) != 0 {
 		t.Errorf("empty database: %d CSV records, %d JSON lines; want the header only", len(recs), len(lines))

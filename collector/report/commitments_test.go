@@ -8,7 +8,7 @@ import (
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/store"
-	"github.com/gpumeter/gpumeter/internal/testenv"
+	"github.com/gpumeter/gpumeter/internal/teststore"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
@@ -30,14 +30,7 @@ func gpuHours(provider, region, itype string, h, n int, tag string) []store.Row 
 // The scenario of schema/README.md "Commitment figures, worked example": ten-hour terms, figures at hour 5.
 func TestCommitmentFiguresHandComputed(t *testing.T) {
 	ctx := t.Context()
-	st, err := store.Open(ctx, store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: testenv.Database(t), User: "default"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Migrated(t)
 	end := termStart.Add(10 * time.Hour)
 	cs := []commitment.Commitment{
 		{ID: "cap", Name: "cap", Provider: "azure", Scope: commitment.Scope{Region: "eastus"}, Kind: commitment.KindCapacity,
