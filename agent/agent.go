@@ -183,7 +183,14 @@ func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) error {
 		samples, err := a.source.Read(now)
 		if err != nil {
 			a.Stats.ReadErrors.Add(1)
-			a.log.Warn("gpu read failed", "err", err)
+			a.log.Warn("gpu read failed; what could not be read stays unmeasured", "err", err)
+			if gpu.NeedsReinit(err) {
+				if rerr := a.source.Reinit(); rerr != nil {
+					a.log.Error("nvml re-initialisation failed; retrying at the next sample", "err", rerr)
+				} else {
+					a.log.Info("nvml re-initialised", "gpus", len(a.source.GPUs()))
+				}
+			}
 		}
 		var closed []schema.Record
 		for _, s := range samples {

@@ -116,6 +116,23 @@ func (s *Source) Read(now time.Time) ([]window.Sample, error) {
 	return out, errors.Join(errs...)
 }
 
+// NeedsReinit tells whether err from Read means the driver wants NVML initialised afresh (a driver upgrade or
+// reload under a running agent) rather than a device being gone.
+func NeedsReinit(err error) bool {
+	return errors.Is(err, nvml.ERROR_LIB_RM_VERSION_MISMATCH) || errors.Is(err, nvml.ERROR_UNINITIALIZED) ||
+		errors.Is(err, nvml.ERROR_DRIVER_NOT_LOADED)
+}
+
+// Reinit shuts NVML down and initialises it again, then lists the GPUs anew. The caller keeps the accumulator:
+// GPUs keep their UUIDs, and the energy counter restarting from zero is handled as a counter reset.
+func (s *Source) Reinit() error {
+	_ = s.lib.Shutdown()
+	if ret := s.lib.Init(); ret != nvml.SUCCESS {
+		return fmt.Errorf("nvml re-init: %w", ret)
+	}
+	return s.enumerate()
+}
+
 // check counts a failed read and returns an error only when the failure means the device cannot be read at all.
 func (s *Source) check(d device, field string, ret nvml.Return) error {
 	if ret == nvml.SUCCESS {

@@ -56,3 +56,31 @@ func TestReadSimulatedMachine(t *testing.T) {
 		}
 	}
 }
+
+func TestReinitAfterDriverReload(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	w, _ := sim.ParseWorkload("0.5")
+	lib, err := sim.New("dgxa100", "node-b", w, func() time.Time { return now })
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	before := src.GPUs()
+	if !NeedsReinit(errors.Join(errors.New("gpu 0"), nvml.ERROR_LIB_RM_VERSION_MISMATCH)) || NeedsReinit(nvml.ERROR_GPU_IS_LOST) {
+		t.Fatal("NeedsReinit misjudges NVML errors")
+	}
+	if err := src.Reinit(); err != nil {
+		t.Fatal(err)
+	}
+	after := src.GPUs()
+	if len(after) != len(before) || after[0].UUID != before[0].UUID {
+		t.Errorf("GPUs changed across re-init: %v -> %v", before, after)
+	}
+	if samples, err := src.Read(now); err != nil || len(samples) != len(before) {
+		t.Errorf("read after re-init: %d samples, %v", len(samples), err)
+	}
+}

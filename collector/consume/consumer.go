@@ -15,6 +15,10 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
@@ -70,6 +74,7 @@ type Consumer struct {
 	Stats  Stats
 
 	metrics instruments
+	tracer  trace.Tracer
 
 	// afterInsert, when set, runs between the insert and the commit; an error ends Run without committing. Tests
 	// use it to crash the consumer at the worst moment.
@@ -111,7 +116,8 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		// The dead-letter topic is ours to create: a fresh cluster should not lose its first poison message.
 		AllowAutoTopicCreation: true,
 	}
-	return &Consumer{cfg: cfg, reader: reader, dlq: dlq, store: ins, log: log, metrics: noInstruments()}
+	return &Consumer{cfg: cfg, reader: reader, dlq: dlq, store: ins, log: log, metrics: noInstruments(),
+		tracer: noop.NewTracerProvider().Tracer("")}
 }
 
 // Run consumes until ctx is cancelled, then flushes the batch in hand (bounded by FlushTimeout), commits it and
@@ -184,7 +190,19 @@ func fetchErr(ctx context.Context, err error) error {
 	return fmt.Errorf("fetch from kafka: %w", err)
 }
 
-func (c *Consumer) process(ctx context.Context, batch []kafka.Message) error {
+// SetTracer makes each batch a span (decode, insert, dead letters, commit) in t.
+func (c *Consumer) SetTracer(t trace.Tracer) { c.tracer = t }
+
+func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err error) {
+	ctx, span := c.tracer.Start(ctx, "gpumeter.collector.batch", trace.WithAttributes(
+		attribute.Int("gpumeter.batch.messages", len(batch)), attribute.String("messaging.destination.name", c.cfg.Topic)))
+	defer func() {
+		if err != nil {
+			span.RecordError(err)
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+	}()
 	c.Stats.Consumed.Add(int64(len(batch)))
 	rows := make([]store.Row, 0, len(batch))
 	var dead []kafka.Message

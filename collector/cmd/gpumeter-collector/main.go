@@ -8,6 +8,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -75,6 +77,8 @@ type clickhouseFlags struct {
 	password     string
 	passwordFile string
 	retentionDay int
+	tls          bool
+	caFile       string
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -86,6 +90,8 @@ func (c *clickhouseFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.user, "clickhouse-user", "default", "ClickHouse user")
 	fs.StringVar(&c.password, "clickhouse-password", "", "ClickHouse password; prefer GPUMETER_CLICKHOUSE_PASSWORD or --clickhouse-password-file")
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password")
+	fs.BoolVar(&c.tls, "clickhouse-tls", false, "connect to ClickHouse over TLS (its secure native port, usually 9440)")
+	fs.StringVar(&c.caFile, "clickhouse-ca-file", "", "PEM file of CAs that sign ClickHouse's certificate (default: the system's)")
 	fs.IntVar(&c.retentionDay, "raw-retention-days", 0, "expire raw rows after this many days where the server has TTL (19.6+); 0 keeps them")
 }
 
@@ -108,7 +114,23 @@ func (c *clickhouseFlags) config() (store.Config, error) {
 		}
 		password = strings.TrimRight(string(b), "\r\n")
 	}
-	return store.Config{Addr: c.addr, Database: c.database, User: c.user, Password: password,
+	var tlsCfg *tls.Config
+	if c.tls {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		if c.caFile != "" {
+			pem, err := os.ReadFile(c.caFile)
+			pool := x509.NewCertPool()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("--clickhouse-ca-file: %w", err))
+			} else if !pool.AppendCertsFromPEM(pem) {
+				errs = append(errs, fmt.Errorf("--clickhouse-ca-file: %s holds no PEM certificate", c.caFile))
+			}
+			tlsCfg.RootCAs = pool
+		}
+	} else if c.caFile != "" {
+		errs = append(errs, errors.New("--clickhouse-ca-file: set --clickhouse-tls too"))
+	}
+	return store.Config{Addr: c.addr, Database: c.database, User: c.user, Password: password, TLS: tlsCfg,
 		RawRetentionDays: c.retentionDay}, errors.Join(errs...)
 }
 
@@ -246,6 +268,7 @@ func runConsume(ctx context.Context, args []string) error {
 	if err := c.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	c.SetTracer(tel.Tracer("gpumeter-collector"))
 	// Ready means able to write: ClickHouse answers.
 	tel.AddReadiness("clickhouse", st.Ping)
 
