@@ -22,6 +22,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -172,6 +173,7 @@ func runConsume(ctx context.Context, args []string) error {
 		metricsAddr, otlpEndpoint string
 		alertInterval             time.Duration
 		alertmanagerURL           string
+		createTopics              bool
 	)
 	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &lo, &ch)
 	kf.Register(fs)
@@ -185,6 +187,7 @@ func runConsume(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Group, "group", "gpumeter-collector", "Kafka consumer group; run more collectors in it to scale out")
 	fs.IntVar(&cfg.BatchSize, "batch-size", 50000, "records per ClickHouse insert")
 	fs.DurationVar(&cfg.BatchWait, "batch-wait", 2*time.Second, "longest a record waits for its batch to fill")
+	fs.BoolVar(&createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
 	fs.IntVar(&partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
 	fs.IntVar(&replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
 	fs.DurationVar(&cfg.FlushTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM may spend flushing the last batch")
@@ -248,10 +251,20 @@ func runConsume(ctx context.Context, args []string) error {
 		defer cancel()
 		_ = tel.Shutdown(sctx)
 	}()
-	if err := waitFor(ctx, log, "kafka", func() error {
-		return consume.EnsureTopics(ctx, conn, partitions, replication, cfg.Topic, cfg.DLQTopic)
-	}); err != nil {
-		return err
+	// Not ready until Kafka and ClickHouse are reachable and the schema is in place.
+	var started atomic.Bool
+	tel.AddReadiness("startup", func(context.Context) error {
+		if !started.Load() {
+			return errors.New("waiting for kafka and clickhouse")
+		}
+		return nil
+	})
+	if createTopics {
+		if err := waitFor(ctx, log, "kafka", func() error {
+			return consume.EnsureTopics(ctx, conn, partitions, replication, cfg.Topic, cfg.DLQTopic)
+		}); err != nil {
+			return err
+		}
 	}
 	st, err := openStoreWaiting(ctx, &ch, log)
 	if err != nil {
@@ -271,6 +284,7 @@ func runConsume(ctx context.Context, args []string) error {
 	c.SetTracer(tel.Tracer("gpumeter-collector"))
 	// Ready means able to write: ClickHouse answers.
 	tel.AddReadiness("clickhouse", st.Ping)
+	started.Store(true)
 
 	var notifier evaluate.Notifier
 	if alertmanagerURL != "" {
