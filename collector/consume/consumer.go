@@ -111,6 +111,7 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: 10 * time.Millisecond,
+		BatchBytes:   2 * maxDeadLetterBytes,
 		MaxAttempts:  5,
 		Transport:    cfg.Conn.Transport(),
 		// The dead-letter topic is ours to create: a fresh cluster should not lose its first poison message.
@@ -294,11 +295,24 @@ const (
 	HeaderOffset    = "gpumeter-source-offset"
 )
 
+// maxDeadLetterBytes caps a dead letter's value. A poison message can be larger than the dead-letter topic (or the
+// writer) accepts, and a dead letter that cannot be written would stall the partition forever; the original stays in
+// the source topic, at the offset the headers name, until retention.
+const maxDeadLetterBytes = 512 << 10
+
+// HeaderTruncated names the original size of a dead letter whose value was cut to maxDeadLetterBytes.
+const HeaderTruncated = "gpumeter-truncated-from-bytes"
+
 func deadLetter(m kafka.Message, reason error) kafka.Message {
+	value, headers := m.Value, append([]kafka.Header(nil), m.Headers...)
+	if len(value) > maxDeadLetterBytes {
+		headers = append(headers, kafka.Header{Key: HeaderTruncated, Value: []byte(strconv.Itoa(len(value)))})
+		value = value[:maxDeadLetterBytes]
+	}
 	return kafka.Message{
 		Key:   m.Key,
-		Value: m.Value,
-		Headers: append(m.Headers,
+		Value: value,
+		Headers: append(headers,
 			kafka.Header{Key: HeaderError, Value: []byte(reason.Error())},
 			kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
 			kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},

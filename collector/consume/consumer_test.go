@@ -228,3 +228,25 @@ func TestPoisonMessagesAreDeadLettered(t *testing.T) {
 		}
 	}
 }
+
+func TestOversizedPoisonIsDeadLetteredTruncated(t *testing.T) {
+	f := newFixture(t)
+	big := make([]byte, 3<<20)
+	for i := range big {
+		big[i] = 'x'
+	}
+	msgs := append(encoded(t, records(10)), kafka.Message{Key: []byte("node-0"), Value: big})
+	w := &kafka.Writer{Addr: kafka.TCP(f.brokers...), Topic: f.topic, RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 5 * time.Millisecond, BatchBytes: 8 << 20, Transport: &kafka.Transport{}}
+	defer w.Close()
+	if err := w.WriteMessages(t.Context(), msgs...); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	c := f.consumer(t, "oversized")
+	if err := runUntil(t, c, func() bool { return c.Stats.Consumed.Load() >= 11 && c.Stats.Batches.Load() > 0 && c.Stats.DeadLettered.Load() == 1 }); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.totals(t, "gpu_usage"); got.rows != 10 {
+		t.Errorf("stored %d records, want 10", got.rows)
+	}
+}
