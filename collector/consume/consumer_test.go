@@ -243,7 +243,9 @@ func TestOversizedPoisonIsDeadLetteredTruncated(t *testing.T) {
 		t.Fatalf("produce: %v", err)
 	}
 	c := f.consumer(t, "oversized")
-	if err := runUntil(t, c, func() bool { return c.Stats.Consumed.Load() >= 11 && c.Stats.Batches.Load() > 0 && c.Stats.DeadLettered.Load() == 1 }); err != nil {
+	if err := runUntil(t, c, func() bool {
+		return c.Stats.Consumed.Load() >= 11 && c.Stats.Batches.Load() > 0 && c.Stats.DeadLettered.Load() == 1
+	}); err != nil {
 		t.Fatal(err)
 	}
 	if got := f.totals(t, "gpu_usage"); got.rows != 10 {
