@@ -9,5 +9,8 @@
 //	go test -race -tags faults -count=1 -v -run . ./internal/faults/
 //
 // (make faults). They need what `make test` needs (deploy/local/services.sh: ClickHouse, Java and the Kafka jars,
-// kcat) and fail, never skip, when something is missing.
+// kcat) and fail, never skip, when something is missing. The suite starts its own ClickHouse and Kafka on free ports
+// in a temporary state directory (the Kafka jars are copied from the shared one when it has them) and stops them at
+// the end, or a watchdog does if the test process dies. GPUMETER_FAULTS_KEEP=1 keeps the services' state and every
+// process log for a post-mortem.
 package faults

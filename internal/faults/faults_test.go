@@ -22,6 +22,9 @@ var scenarios = []scenario{
 		duration: 4 * time.Hour, speed: 720, collectors: 1,
 		fault: func(r *run) {
 			r.at(0.25)
+			// The collector must be consuming too (on a fresh broker its first group join waits for the offsets
+			// topic, a few seconds), or the outage would only hit the agents.
+			r.waitInserted(r.live[0])
 			r.requireAgentsRunning("before stopping Kafka")
 			r.res.note("Kafka stopping at %s, down for 4 s of wall time after it stopped", r.progress())
 			r.svc.stop("kafka")
@@ -65,6 +68,7 @@ var scenarios = []scenario{
 		duration: 4 * time.Hour, speed: 720, collectors: 1,
 		fault: func(r *run) {
 			r.at(0.3)
+			r.waitInserted(r.live[0])
 			r.requireAgentsRunning("before stopping ClickHouse")
 			r.res.note("ClickHouse stopping at %s, down for 4 s of wall time after it stopped", r.progress())
 			r.svc.stop("clickhouse")
@@ -85,7 +89,8 @@ var scenarios = []scenario{
 	},
 	{
 		name: "agent-kill", what: "an agent is killed (-9) mid-run, while Kafka is down so that its spool holds records, " +
-			"and restarted on the same spool directory: it resumes the checkpoint's open windows and sends the spool",
+			"and restarted on the same spool directory: it resumes the checkpoint's open windows and sends the spool " +
+			"once Kafka is back",
 		// 360x and a 100 ms checkpoint period: the periodic checkpoint (~100 ms × 360 + 10 s ≈ 46 s of virtual time)
 		// usually comes before the interval's own (60 s), so both kinds are exercised.
 		duration: 3 * time.Hour, speed: 360, collectors: 1, checkpointPeriod: 100 * time.Millisecond, metricsNode0: true,
@@ -95,11 +100,10 @@ var scenarios = []scenario{
 			r.res.note("Kafka stopping at %s, so that the agents spool what they close", r.progress())
 			r.svc.stop("kafka")
 			time.Sleep(time.Second)
-			r.killAgent(r.nodes[0], func() {
-				time.Sleep(time.Second)
-				r.svc.start("kafka")
-				r.res.note("Kafka back at %s", r.progress())
-			})
+			// Down for a second; the restarted agent meets Kafka still down and keeps spooling until it is back.
+			r.killAgent(r.nodes[0], func() { time.Sleep(time.Second) })
+			r.svc.start("kafka")
+			r.res.note("Kafka back at %s", r.progress())
 		},
 		verify: func(r *run) {
 			n := r.nodes[0]

@@ -16,6 +16,7 @@ import (
 // The binaries under test and the module they are built from; set by TestMain.
 var (
 	moduleRoot   string
+	binDir       string
 	agentBin     string
 	collectorBin string
 )
@@ -41,7 +42,7 @@ func buildAndRun(m *testing.M) (int, error) {
 	}
 	moduleRoot = filepath.Dir(gomod)
 
-	binDir, err := os.MkdirTemp("", "gpumeter-faults-bin-")
+	binDir, err = os.MkdirTemp("", "gpumeter-faults-bin-")
 	if err != nil {
 		return 0, err
 	}

@@ -4,6 +4,7 @@ package faults
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -143,7 +144,15 @@ func fleet(short string) []nodeSpec {
 func runScenario(t *testing.T, svc *services, sc scenario, res *result) {
 	suffix := randomSuffix()
 	short := strings.ReplaceAll(sc.name, "-", "")
-	r := &run{t: t, sc: sc, svc: svc, res: res, dir: t.TempDir(),
+	dir := t.TempDir()
+	if os.Getenv("GPUMETER_FAULTS_KEEP") != "" {
+		var err error
+		if dir, err = os.MkdirTemp("", "gpumeter-faults-"+sc.name+"-"); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("GPUMETER_FAULTS_KEEP is set: logs and spools of this scenario stay in %s", dir)
+	}
+	r := &run{t: t, sc: sc, svc: svc, res: res, dir: dir,
 		topic: "faults." + sc.name + "." + suffix + ".usage", dlq: "faults." + sc.name + "." + suffix + ".dlq",
 		group: "faults-" + sc.name + "-" + suffix, db: "faults_" + short + "_" + suffix,
 		nodes: fleet(short), spoolDirs: map[string]string{}, agents: map[string][]*proc{},
@@ -493,9 +502,9 @@ func (r *run) checkDeadLetters(invalid []kafka.Message) {
 		r.t.Errorf("read dead-letter topic %s: %v", r.dlq, err)
 		return
 	}
-	want := map[string]bool{}
+	want := map[string][]byte{} // source coordinates → the original value
 	for _, m := range invalid {
-		want[fmt.Sprintf("%d/%d", m.Partition, m.Offset)] = true
+		want[fmt.Sprintf("%d/%d", m.Partition, m.Offset)] = m.Value
 	}
 	got := map[string]string{}
 	for _, m := range msgs {
@@ -508,9 +517,23 @@ func (r *run) checkDeadLetters(invalid []kafka.Message) {
 		}
 		src := h[consume.HeaderPartition] + "/" + h[consume.HeaderOffset]
 		got[src] = h[consume.HeaderError]
-		if !want[src] {
+		orig, ok := want[src]
+		if !ok {
 			r.t.Errorf("dead letter for %s/%s (%d bytes, reason %q) is not one of the invalid messages on the topic",
 				r.topic, src, len(m.Value), h[consume.HeaderError])
+			continue
+		}
+		// The value is the original byte for byte, or (when too big for the dead-letter topic) its beginning, with
+		// the original size in a header.
+		if size, cut := h[consume.HeaderTruncated]; cut {
+			if size != strconv.Itoa(len(orig)) || len(m.Value) >= len(orig) || !bytes.Equal(m.Value, orig[:len(m.Value)]) {
+				r.t.Errorf("dead letter for %s/%s: truncated to %d bytes from %q, but the original has %d bytes (prefix kept: %v)",
+					r.topic, src, len(m.Value), size, len(orig), bytes.HasPrefix(orig, m.Value))
+			} else {
+				r.res.note("dead letter for %s: %d of %d bytes kept (%s header)", src, len(m.Value), len(orig), consume.HeaderTruncated)
+			}
+		} else if !bytes.Equal(m.Value, orig) {
+			r.t.Errorf("dead letter for %s/%s: %d bytes that differ from the original %d bytes", r.topic, src, len(m.Value), len(orig))
 		}
 	}
 	for src := range want {

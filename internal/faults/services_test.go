@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,20 +18,39 @@ import (
 	"time"
 )
 
-// The suite's own services: other test packages use the shared ones on 19000/19092 in parallel, and these scenarios
-// stop and start theirs.
-const (
-	chPort              = 39000
-	chHTTPPort          = 38123
-	kafkaPort           = 39092
-	kafkaControllerPort = 39093
-	alertmanagerPort    = 39094 // never started here; set so that nothing of ours can collide with the shared one
+// The suite's own services, on ports of their own: other test packages use the shared ones on 19000/19092 in
+// parallel, these scenarios stop and start theirs, and two runs of this suite (a CI checkout beside a working tree)
+// must not meet either. startServices picks free ports and sets these.
+var (
+	kafkaAddr      string
+	clickhouseAddr string
 )
 
-var (
-	kafkaAddr      = "127.0.0.1:" + strconv.Itoa(kafkaPort)
-	clickhouseAddr = "127.0.0.1:" + strconv.Itoa(chPort)
-)
+// freePorts returns n distinct TCP ports that were free on 127.0.0.1 a moment ago. They are drawn from below Linux's
+// default ephemeral range (32768-60999), so that no client connection picks one as its local port while a service
+// that owns it is down.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			_ = l.Close()
+		}
+	}()
+	var ports []int
+	for attempt := 0; len(ports) < n; attempt++ {
+		if attempt > 1000 {
+			return nil, fmt.Errorf("no %d free ports in [20000, 32000) after %d attempts", n, attempt)
+		}
+		port := 20000 + mrand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		ls = append(ls, l)
+		ports = append(ports, port)
+	}
+	return ports, nil
+}
 
 // services drives deploy/local/services.sh on a state directory of its own.
 type services struct {
@@ -62,14 +83,24 @@ func startServices(t *testing.T) *services {
 		t.Fatal(err)
 	}
 	s := &services{t: t, script: filepath.Join(moduleRoot, "deploy", "local", "services.sh"), dir: dir}
+	ports, err := freePorts(5)
+	if err != nil {
+		t.Fatalf("find free ports: %v", err)
+	}
+	chPort, chHTTPPort, kafkaPort, kafkaControllerPort := ports[0], ports[1], ports[2], ports[3]
+	kafkaAddr = "127.0.0.1:" + strconv.Itoa(kafkaPort)
+	clickhouseAddr = "127.0.0.1:" + strconv.Itoa(chPort)
 	s.env = append(cleanEnv(),
 		"GPUMETER_LOCAL_DIR="+dir,
 		"GPUMETER_CH_PORT="+strconv.Itoa(chPort),
 		"GPUMETER_CH_HTTP_PORT="+strconv.Itoa(chHTTPPort),
 		"GPUMETER_KAFKA_PORT="+strconv.Itoa(kafkaPort),
 		"GPUMETER_KAFKA_CONTROLLER_PORT="+strconv.Itoa(kafkaControllerPort),
-		"GPUMETER_ALERTMANAGER_PORT="+strconv.Itoa(alertmanagerPort),
+		// never started here; set so that nothing of ours can meet the shared Alertmanager
+		"GPUMETER_ALERTMANAGER_PORT="+strconv.Itoa(ports[4]),
 	)
+	t.Logf("services: state in %s; ClickHouse 127.0.0.1:%d (http %d), Kafka 127.0.0.1:%d (controller %d)",
+		dir, chPort, chHTTPPort, kafkaPort, kafkaControllerPort)
 	if _, err := os.Stat(s.script); err != nil {
 		t.Fatalf("services script: %v", err)
 	}
@@ -105,11 +136,11 @@ func (s *services) reuseKafkaJars() {
 }
 
 // startWatchdog starts a shell in its own session that waits for this test process to end, then stops the services
-// and deletes their state. On a clean end, shutdown kills it first.
+// and deletes their state and the built binaries. On a clean end, shutdown kills it first.
 func (s *services) startWatchdog() {
 	script := `while kill -0 "$1" 2>/dev/null; do sleep 1; done
-"$2" stop clickhouse >/dev/null 2>&1; "$2" stop kafka >/dev/null 2>&1; rm -rf "$3"`
-	cmd := exec.Command("bash", "-c", script, "faults-watchdog", strconv.Itoa(os.Getpid()), s.script, s.dir)
+"$2" stop clickhouse >/dev/null 2>&1; "$2" stop kafka >/dev/null 2>&1; rm -rf "$3" "$4"`
+	cmd := exec.Command("bash", "-c", script, "faults-watchdog", strconv.Itoa(os.Getpid()), s.script, s.dir, binDir)
 	cmd.Env = s.env
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
