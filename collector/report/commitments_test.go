@@ -27,12 +27,14 @@ func gpuHours(provider, region, itype string, h, n int, tag string) []store.Row 
 	return out
 }
 
-// The scenario of schema/README.md "Commitment figures, worked example": ten-hour terms, figures at hour 5.
-func TestCommitmentFiguresHandComputed(t *testing.T) {
+// workedExample loads the scenario of schema/README.md "Commitment figures, worked example" (ten-hour terms,
+// late and duplicated batches included) plus extra commitments into a fresh database.
+func workedExample(t *testing.T, extra ...commitment.Commitment) *store.Store {
+	t.Helper()
 	ctx := t.Context()
 	st := teststore.Migrated(t)
 	end := termStart.Add(10 * time.Hour)
-	cs := []commitment.Commitment{
+	cs := append([]commitment.Commitment{
 		{ID: "cap", Name: "cap", Provider: "azure", Scope: commitment.Scope{Region: "eastus"}, Kind: commitment.KindCapacity,
 			Quantity: 4, Unit: "gpu", Start: termStart, End: end, Alerts: commitment.DefaultThresholds},
 		{ID: "use", Name: "use", Provider: "oracle_cloud", Kind: commitment.KindUsage, Quantity: 100, Unit: "gpu_hour",
@@ -40,7 +42,7 @@ func TestCommitmentFiguresHandComputed(t *testing.T) {
 		{ID: "spend", Name: "spend", Provider: "aws", Kind: commitment.KindSpend, Quantity: 1000, Unit: "USD", Currency: "USD",
 			Start: termStart, End: end, RateCard: []commitment.Rate{{InstanceType: "p5.48xlarge", PricePerGPUHour: 10}},
 			Alerts: commitment.DefaultThresholds},
-	}
+	}, extra...)
 	if err := commitment.Sync(ctx, st.Conn(), st.Database(), cs); err != nil {
 		t.Fatal(err)
 	}
@@ -67,7 +69,13 @@ func TestCommitmentFiguresHandComputed(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return st
+}
 
+// The worked example's figures at 05:30.
+func TestCommitmentFiguresHandComputed(t *testing.T) {
+	ctx := t.Context()
+	st := workedExample(t)
 	got, err := Commitments(ctx, st.Conn(), st.Database(), termStart.Add(5*time.Hour+30*time.Minute))
 	if err != nil {
 		t.Fatal(err)
