@@ -218,13 +218,13 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err erro
 		rows = append(rows, store.Row{Record: rec, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
 	}
 	start := time.Now()
-	if err := c.retry(ctx, "insert into clickhouse", func(ctx context.Context) error { return c.store.Insert(ctx, rows) }); err != nil {
+	if err := c.retry(ctx, "insert into clickhouse", store.IsRetryable, func(ctx context.Context) error { return c.store.Insert(ctx, rows) }); err != nil {
 		return err
 	}
 	c.observeBatch(ctx, len(rows), time.Since(start).Seconds())
 	c.log.Debug("batch inserted", "rows", len(rows), "took", time.Since(start))
 	if len(dead) > 0 {
-		if err := c.retry(ctx, "write dead letters", func(ctx context.Context) error { return c.dlq.WriteMessages(ctx, dead...) }); err != nil {
+		if err := c.retry(ctx, "write dead letters", kafkaRetryable, func(ctx context.Context) error { return c.dlq.WriteMessages(ctx, dead...) }); err != nil {
 			return err
 		}
 	}
@@ -247,7 +247,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err erro
 
 // retry runs op until it succeeds or ctx ends, backing off up to 10s. Nothing is committed meanwhile, so Kafka holds
 // the data while ClickHouse or the broker is away.
-func (c *Consumer) retry(ctx context.Context, what string, op func(context.Context) error) error {
+func (c *Consumer) retry(ctx context.Context, what string, retryable func(error) bool, op func(context.Context) error) error {
 	backoff := 100 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := op(ctx)
@@ -258,7 +258,7 @@ func (c *Consumer) retry(ctx context.Context, what string, op func(context.Conte
 		if ctx.Err() != nil {
 			return fmt.Errorf("%s: gave up at shutdown, batch left uncommitted for redelivery: %w", what, err)
 		}
-		if !store.IsRetryable(err) {
+		if !retryable(err) {
 			c.log.Error(what+" failed for a reason retrying will not fix; still retrying so nothing is lost",
 				"attempt", attempt, "err", err)
 		} else {
@@ -271,6 +271,16 @@ func (c *Consumer) retry(ctx context.Context, what string, op func(context.Conte
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+}
+
+// kafkaRetryable tells a broker error that may heal (leader moves, timeouts, network) from one that will not
+// (message too large, authorization); errors that are not Kafka protocol errors are network trouble.
+func kafkaRetryable(err error) bool {
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary()
+	}
+	return true
 }
 
 func lastPerPartition(batch []kafka.Message) []kafka.Message {
