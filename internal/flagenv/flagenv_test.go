@@ -1,6 +1,7 @@
 package flagenv
 
 import (
+	"errors"
 	"flag"
 	"io"
 	"strings"
@@ -51,5 +52,18 @@ func TestParse(t *testing.T) {
 				t.Errorf("interval %s brokers %s, want %s %s", *interval, brokers.String(), tt.interval, tt.brokers)
 			}
 		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	var out strings.Builder
+	if ExitCode("x", nil, &out) != 0 || ExitCode("x", ErrHelp, &out) != 0 || out.Len() != 0 {
+		t.Fatalf("success or --help printed %q or failed", out.String())
+	}
+	if code := ExitCode("prog", errors.New("--a: bad\n--b: worse"), &out); code != 1 {
+		t.Errorf("exit code %d, want 1", code)
+	}
+	if got := out.String(); got != "prog: --a: bad; --b: worse\n" {
+		t.Errorf("printed %q, want one line naming the program", got)
 	}
 }

@@ -34,12 +34,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
-	if errors.Is(err, flagenv.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gpumeter-agent:", strings.ReplaceAll(err.Error(), "\n", "; "))
-		os.Exit(1)
+	if code := flagenv.ExitCode("gpumeter-agent", err, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
 
@@ -48,6 +44,7 @@ type options struct {
 	detect                                                  bool
 	imdsTimeout                                             time.Duration
 	kafka                                                   kafkaconf.Flags
+	conn                                                    kafkaconf.Conn // built from kafka at parse time
 	topic, spoolDir, metricsAddr, otlpEndpoint              string
 	spoolMaxBytes                                           int64
 	checkpointPeriod, flushTimeout                          time.Duration
@@ -91,7 +88,8 @@ func parse(args []string) (*options, error) {
 		return nil, err
 	}
 	var errs []error
-	if _, err := o.kafka.Connect(); err != nil {
+	var err error
+	if o.conn, err = o.kafka.Connect(); err != nil {
 		errs = append(errs, err)
 	}
 	if o.spoolDir == "" {
@@ -174,8 +172,7 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("--spool-dir: %w", err)
 	}
 	defer func() { _ = sp.Close() }()
-	conn, _ := o.kafka.Connect() // validated in parse
-	sender := send.NewKafka(send.KafkaConfig{Conn: conn, Topic: o.topic}, log)
+	sender := send.NewKafka(send.KafkaConfig{Conn: o.conn, Topic: o.topic}, log)
 	defer func() { _ = sender.Close() }()
 
 	a := agent.New(cfg, clk, src, attr, sp, sender, log)

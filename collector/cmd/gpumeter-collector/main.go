@@ -43,12 +43,8 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
-	if errors.Is(err, flagenv.ErrHelp) {
-		return
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "gpumeter-collector:", strings.ReplaceAll(err.Error(), "\n", "; "))
-		os.Exit(1)
+	if code := flagenv.ExitCode("gpumeter-collector", err, os.Stderr); code != 0 {
+		os.Exit(code)
 	}
 }
 
@@ -135,11 +131,16 @@ func (c *clickhouseFlags) config() (store.Config, error) {
 		RawRetentionDays: c.retentionDay}, errors.Join(errs...)
 }
 
-func openStore(ctx context.Context, c *clickhouseFlags, log *slog.Logger, migrate bool) (*store.Store, error) {
+// openClickHouse validates the ClickHouse flags, then connects (and migrates when asked).
+func openClickHouse(ctx context.Context, c *clickhouseFlags, log *slog.Logger, migrate bool) (*store.Store, error) {
 	cfg, err := c.config()
 	if err != nil {
 		return nil, err
 	}
+	return openStore(ctx, cfg, log, migrate)
+}
+
+func openStore(ctx context.Context, cfg store.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
 	st, err := store.Open(ctx, cfg, log)
 	if err != nil {
 		return nil, err
@@ -230,7 +231,8 @@ func runConsume(ctx context.Context, args []string) error {
 	if cfg.BatchWait <= 0 {
 		errs = append(errs, fmt.Errorf("--batch-wait: must be positive, got %s", cfg.BatchWait))
 	}
-	if _, err := ch.config(); err != nil {
+	stCfg, err := ch.config()
+	if err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -266,7 +268,7 @@ func runConsume(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, err := openStoreWaiting(ctx, &ch, log)
+	st, err := openStoreWaiting(ctx, stCfg, log)
 	if err != nil {
 		return err
 	}
@@ -325,14 +327,11 @@ func waitFor(ctx context.Context, log *slog.Logger, what string, op func() error
 }
 
 // openStoreWaiting waits until ClickHouse answers and the schema is in place: a collector that starts before its
-// database should wait for it, not crash-loop. Bad configuration fails at once.
-func openStoreWaiting(ctx context.Context, ch *clickhouseFlags, log *slog.Logger) (*store.Store, error) {
-	if _, err := ch.config(); err != nil {
-		return nil, err
-	}
+// database should wait for it, not crash-loop.
+func openStoreWaiting(ctx context.Context, cfg store.Config, log *slog.Logger) (*store.Store, error) {
 	var st *store.Store
 	err := waitFor(ctx, log, "clickhouse", func() (err error) {
-		st, err = openStore(ctx, ch, log, true)
+		st, err = openStore(ctx, cfg, log, true)
 		return err
 	})
 	return st, err
@@ -351,7 +350,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, &ch, log, true)
+	st, err := openClickHouse(ctx, &ch, log, true)
 	if err != nil {
 		return err
 	}
@@ -404,7 +403,7 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, &ch, log, commit != "")
+	st, err := openClickHouse(ctx, &ch, log, commit != "")
 	if err != nil {
 		return err
 	}
@@ -482,7 +481,7 @@ func runExport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openStore(ctx, &ch, log, false)
+	st, err := openClickHouse(ctx, &ch, log, false)
 	if err != nil {
 		return err
 	}
