@@ -199,16 +199,6 @@ func (a *Accumulator) Flush() []schema.Record {
 	return out
 }
 
-// Forget closes a GPU's windows and drops it, as when the device disappears.
-func (a *Accumulator) Forget(uuid string) []schema.Record {
-	st, ok := a.gpus[uuid]
-	if !ok {
-		return nil
-	}
-	delete(a.gpus, uuid)
-	return a.closeGPU(st, nil)
-}
-
 func (a *Accumulator) record(w *open) schema.Record {
 	r := schema.Record{
 		Version:  schema.Version,
