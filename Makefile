@@ -35,9 +35,11 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags faults ./internal/faults/
 
 lint:
 	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags faults ./internal/faults/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

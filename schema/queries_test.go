@@ -19,7 +19,7 @@ import (
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/store"
-	"github.com/gpumeter/gpumeter/internal/testenv"
+	"github.com/gpumeter/gpumeter/internal/teststore"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
@@ -173,16 +173,8 @@ func TestCookbookQueries(t *testing.T) {
 	}
 
 	ctx := t.Context()
-	db := testenv.Database(t)
-	st, err := store.Open(ctx, store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: db, User: "default"},
-		testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := teststore.Migrated(t)
+	db := st.Database()
 	now := time.Now().UTC().Truncate(time.Hour)
 	seed(t, st, now)
 	if err := commitment.Sync(ctx, st.Conn(), db, cookbookCommitments(now)); err != nil {

@@ -15,8 +15,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/gpumeter/gpumeter/collector/store"
-	"github.com/gpumeter/gpumeter/internal/testenv"
+	"github.com/gpumeter/gpumeter/internal/teststore"
 )
 
 func hour(s string) time.Time {
@@ -374,16 +373,8 @@ func TestPricePerGPUHourAndScope(t *testing.T) {
 
 func migrated(t *testing.T) (driver.Conn, string) {
 	t.Helper()
-	db := testenv.Database(t)
-	st, err := store.Open(t.Context(), store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: db, User: "default"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	return st.Conn(), db
+	st := teststore.Migrated(t)
+	return st.Conn(), st.Database()
 }
 
 func sorted(cs []Commitment) []Commitment {

@@ -14,6 +14,7 @@ import (
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/testenv"
+	"github.com/gpumeter/gpumeter/internal/teststore"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
@@ -28,16 +29,7 @@ type fixture struct {
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{brokers: []string{testenv.KafkaAddr(t)}, topic: testenv.Topic(t, 3), dlq: testenv.Topic(t, 1)}
-	db := testenv.Database(t)
-	st, err := store.Open(t.Context(), store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: db, User: "default"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	f.store = st
+	f.store = teststore.Migrated(t)
 	return f
 }
 

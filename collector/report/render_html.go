@@ -107,24 +107,12 @@ func splitOrNone(s Status) string {
 // dailyTableRows is WriteDaily's table as cells.
 func dailyTableRows(rows []DailyUsage) [][]string {
 	var out [][]string
-	totals := map[string]*DailyUsage{}
-	var order []string
 	for _, r := range rows {
 		out = append(out, []string{r.Day.Format(time.DateOnly), r.Provider, formatNum(float64(r.GPUs), 0),
 			formatNum(r.ProvisionedHours, 1), formatNum(r.BusyHours, 1), formatNum(100*r.Efficiency(), 1), formatNum(r.EnergyKWh, 1)})
-		t, ok := totals[r.Provider]
-		if !ok {
-			t = &DailyUsage{Provider: r.Provider}
-			totals[r.Provider] = t
-			order = append(order, r.Provider)
-		}
-		t.ProvisionedHours += r.ProvisionedHours
-		t.BusyHours += r.BusyHours
-		t.EnergyKWh += r.EnergyKWh
 	}
-	for _, p := range order {
-		t := totals[p]
-		out = append(out, []string{"total", p, "", formatNum(t.ProvisionedHours, 1), formatNum(t.BusyHours, 1),
+	for _, t := range ProviderTotals(rows) {
+		out = append(out, []string{"total", t.Provider, "", formatNum(t.ProvisionedHours, 1), formatNum(t.BusyHours, 1),
 			formatNum(100*t.Efficiency(), 1), formatNum(t.EnergyKWh, 1)})
 	}
 	return out

@@ -54,24 +54,30 @@ func Daily(ctx context.Context, conn driver.Conn, db string) ([]DailyUsage, erro
 func WriteDaily(w io.Writer, rows []DailyUsage) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "day\tprovider\tGPUs\tGPU-hours\tbusy GPU-hours\tbusy %\tenergy kWh\t")
-	totals := map[string]*DailyUsage{}
-	var order []string
 	for _, r := range rows {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t\n", r.Day.Format("2006-01-02"), r.Provider, r.GPUs,
 			r.ProvisionedHours, r.BusyHours, 100*r.Efficiency(), r.EnergyKWh)
-		t, ok := totals[r.Provider]
-		if !ok {
-			t = &DailyUsage{Provider: r.Provider}
-			totals[r.Provider] = t
-			order = append(order, r.Provider)
-		}
-		t.ProvisionedHours += r.ProvisionedHours
-		t.BusyHours += r.BusyHours
-		t.EnergyKWh += r.EnergyKWh
 	}
-	for _, p := range order {
-		t := totals[p]
-		fmt.Fprintf(tw, "total\t%s\t\t%.1f\t%.1f\t%.1f\t%.1f\t\n", p, t.ProvisionedHours, t.BusyHours, 100*t.Efficiency(), t.EnergyKWh)
+	for _, t := range ProviderTotals(rows) {
+		fmt.Fprintf(tw, "total\t%s\t\t%.1f\t%.1f\t%.1f\t%.1f\t\n", t.Provider, t.ProvisionedHours, t.BusyHours, 100*t.Efficiency(), t.EnergyKWh)
 	}
 	return tw.Flush()
+}
+
+// ProviderTotals sums the daily rows per provider, in the order providers first appear.
+func ProviderTotals(rows []DailyUsage) []DailyUsage {
+	var out []DailyUsage
+	index := map[string]int{}
+	for _, r := range rows {
+		i, ok := index[r.Provider]
+		if !ok {
+			i = len(out)
+			index[r.Provider] = i
+			out = append(out, DailyUsage{Provider: r.Provider})
+		}
+		out[i].ProvisionedHours += r.ProvisionedHours
+		out[i].BusyHours += r.BusyHours
+		out[i].EnergyKWh += r.EnergyKWh
+	}
+	return out
 }

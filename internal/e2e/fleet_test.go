@@ -17,9 +17,9 @@ import (
 	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
 	"github.com/gpumeter/gpumeter/collector/consume"
-	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/testenv"
+	"github.com/gpumeter/gpumeter/internal/teststore"
 )
 
 type node struct {
@@ -84,15 +84,9 @@ func runNode(ctx context.Context, t *testing.T, n node, start time.Time, brokers
 
 func TestFleetEndToEnd(t *testing.T) {
 	brokers := []string{testenv.KafkaAddr(t)}
-	topic, dlq, db := testenv.Topic(t, 6), testenv.Topic(t, 1), testenv.Database(t)
-	st, err := store.Open(t.Context(), store.Config{Addr: []string{testenv.ClickHouseAddr(t)}, Database: db, User: "default"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.Migrate(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	topic, dlq := testenv.Topic(t, 6), testenv.Topic(t, 1)
+	st := teststore.Migrated(t)
+	db := st.Database()
 
 	start := window.AlignDown(time.Now().Add(-24*time.Hour), interval)
 	var wg sync.WaitGroup
