@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
 // The charts are drawn here as lists of SVG shapes; render_html.go's template writes them, escaping every value.
@@ -196,7 +198,7 @@ func placeSideLabels(ls []sideLabel, x float64) []svgElem {
 
 // commitmentChart draws a commitment's cumulative use against the committed line over its whole term, the forecast
 // at the last 7 days' rate from the last complete hour to the term's end, and the commitment's total.
-func commitmentChart(s Status, series Series, at time.Time) svgDrawing {
+func commitmentChart(s figures.Status, series figures.Series, at time.Time) svgDrawing {
 	const W, H = 920, 340
 	const L, R, T, B = 78.0, 200.0, 52.0, 46.0
 	pw, ph := W-L-R, H-T-B
@@ -285,12 +287,12 @@ func commitmentChart(s Status, series Series, at time.Time) svgDrawing {
 }
 
 // thin keeps at most about n points, evenly spaced, always the last: enough for a chart, small for a page.
-func thin(pts []SeriesPoint, n int) []SeriesPoint {
+func thin(pts []figures.SeriesPoint, n int) []figures.SeriesPoint {
 	if len(pts) <= n {
 		return pts
 	}
 	k := (len(pts) + n - 1) / n
-	var out []SeriesPoint
+	var out []figures.SeriesPoint
 	for i := 0; i < len(pts); i += k {
 		out = append(out, pts[i])
 	}
@@ -322,7 +324,7 @@ func colorsFor(providers []string) map[string]string {
 }
 
 // dailyChart stacks each day's provisioned GPU-hours by provider.
-func dailyChart(rows []DailyUsage) svgDrawing {
+func dailyChart(rows []figures.DailyUsage) svgDrawing {
 	const W, H = 920, 320
 	const L, R, T, B = 78.0, 24.0, 52.0, 40.0
 	pw, ph := W-L-R, H-T-B

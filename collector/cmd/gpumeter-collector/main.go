@@ -31,6 +31,7 @@ import (
 	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/collector/evaluate"
 	"github.com/gpumeter/gpumeter/collector/export"
+	"github.com/gpumeter/gpumeter/collector/figures"
 	"github.com/gpumeter/gpumeter/collector/report"
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
@@ -363,24 +364,33 @@ func runReport(ctx context.Context, args []string) error {
 		ch             clickhouseFlags
 		commit, at     string
 		format, output string
+		days           int
 	)
 	fs := newFlagSet("report", "gpumeter-collector report prints the commitment report: figures per commitment and GPU-hours per provider and day.", &lo, &ch)
 	lo.Level = "warn"
 	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load before reporting (default: those already in ClickHouse)")
-	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339 (default: now); figures cover the complete hours before it")
+	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
+	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json or html")
 	fs.StringVar(&output, "out", "", "write to this file instead of standard output")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
 		return err
 	}
 	var errs []error
-	when := time.Now().UTC()
+	now := time.Now().UTC()
+	when := now
 	if at != "" {
 		t, err := time.Parse(time.RFC3339, at)
+		if err == nil {
+			err = figures.CheckAt(t, now)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--at: %w", err))
 		}
 		when = t.UTC()
+	}
+	if days < 1 || days > 3660 {
+		errs = append(errs, fmt.Errorf("--days: %d is not between 1 and 3660", days))
 	}
 	writers := map[string]func(io.Writer, report.Report) error{
 		"table": report.WriteTable, "csv": report.WriteCSV, "json": report.WriteJSON, "html": report.WriteHTML,
@@ -414,13 +424,14 @@ func runReport(ctx context.Context, args []string) error {
 		}
 	}
 	r := report.Report{At: when, Database: st.Database()}
-	if r.Commitments, err = report.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
+	if r.Commitments, err = figures.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
 	}
-	if r.Series, err = report.CommitmentSeries(ctx, st.Conn(), st.Database(), when); err != nil {
+	if r.Series, err = figures.CommitmentSeries(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
 	}
-	if r.Daily, err = report.Daily(ctx, st.Conn(), st.Database()); err != nil {
+	from, to := figures.DailyPeriod(when, days)
+	if r.Daily, err = figures.Daily(ctx, st.Conn(), st.Database(), from, to); err != nil {
 		return err
 	}
 	var w io.Writer = os.Stdout
