@@ -9,6 +9,8 @@ import (
 
 	"github.com/gpumeter/gpumeter/collector/figures"
 	"github.com/gpumeter/gpumeter/collector/figures/figurestest"
+	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/teststore"
 )
 
 // The worked example's figures at 05:30.
@@ -73,5 +75,65 @@ func TestCommitmentFiguresHandComputed(t *testing.T) {
 		if len(g.OverflowByProvider) != len(w.OverflowByProvider) {
 			t.Errorf("%s: overflow by provider %v, want %v", g.ID, g.OverflowByProvider, w.OverflowByProvider)
 		}
+	}
+}
+
+// The daily section covers the days of its period up to the complete hours before --at: the day of --at is cut
+// there, later days are left out, and a moment before any data shows nothing (issue 10, section 3, first defect).
+func TestDailyRespectsAt(t *testing.T) {
+	ctx := t.Context()
+	st := teststore.Migrated(t)
+	day := func(d int) time.Time { return figurestest.TermStart.AddDate(0, 0, d) }
+	for _, b := range [][]store.Row{
+		figurestest.GPUHours("azure", "eastus", "nd", 3, 2, "a"),         // Nov 1 03:00, 2 GPUs
+		figurestest.GPUHours("oracle_cloud", "iad", "bm", 20, 1, "o"),    // Nov 1 20:00
+		figurestest.GPUHours("azure", "eastus", "nd", 24+2, 3, "b"),      // Nov 2 02:00, 3 GPUs
+		figurestest.GPUHours("azure", "eastus", "nd", 24+5, 4, "c"),      // Nov 2 05:00: the hour --at falls in
+		figurestest.GPUHours("azure", "eastus", "nd", 48+1, 1, "d"),      // Nov 3: after --at
+		figurestest.GPUHours("azure", "westus", "nd", 24+2, 5, "b-west"), // Nov 2 02:00, same provider, other region
+	} {
+		if err := st.Insert(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := day(1).Add(5*time.Hour + 30*time.Minute)
+	type row struct {
+		day      time.Time
+		provider string
+		gpus     uint64
+		hours    float64
+	}
+	for _, tc := range []struct {
+		name string
+		at   time.Time
+		days int
+		want []row
+	}{
+		{"at mid-day", at, 31, []row{{day(0), "azure", 2, 2}, {day(0), "oracle_cloud", 1, 1}, {day(1), "azure", 8, 8}}},
+		{"one day", at, 1, []row{{day(1), "azure", 8, 8}}},
+		{"on the hour", day(1).Add(5 * time.Hour), 2, []row{{day(0), "azure", 2, 2}, {day(0), "oracle_cloud", 1, 1}, {day(1), "azure", 8, 8}}},
+		{"hour later", day(1).Add(6 * time.Hour), 1, []row{{day(1), "azure", 8, 12}}}, // GPUs: the peak hour
+		{"at midnight", day(1), 31, []row{{day(0), "azure", 2, 2}, {day(0), "oracle_cloud", 1, 1}}},
+		{"before any data", figurestest.TermStart.Add(-time.Minute), 31, nil},
+		{"long after", day(40), 31, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			from, to := figures.DailyPeriod(tc.at, tc.days)
+			got, err := figures.Daily(ctx, st.Conn(), st.Database(), from, to)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(tc.want) {
+				t.Fatalf("%d rows %+v, want %+v", len(got), got, tc.want)
+			}
+			for i, w := range tc.want {
+				g := got[i]
+				if !g.Day.Equal(w.day) || g.Provider != w.provider || g.GPUs != w.gpus ||
+					math.Abs(g.ProvisionedHours-w.hours) > 1e-9 || math.Abs(g.BusyHours-w.hours/2) > 1e-9 {
+					t.Errorf("row %d = %+v, want day %s %s %d GPUs %g GPU-h (half busy)", i, g,
+						w.day.Format(time.DateOnly), w.provider, w.gpus, w.hours)
+				}
+			}
+		})
 	}
 }
