@@ -15,6 +15,7 @@ import (
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/figures"
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 )
 
 // Output formats of Options.Format.
@@ -240,42 +241,6 @@ const (
 	usageBased      = "Usage-Based"
 )
 
-// providerNames are the FOCUS provider names of OpenTelemetry cloud.provider values; others keep the value.
-var providerNames = map[string]string{
-	"azure":         "Microsoft Azure",
-	"aws":           "Amazon Web Services",
-	"gcp":           "Google Cloud",
-	"oracle_cloud":  "Oracle Cloud Infrastructure",
-	"ibm_cloud":     "IBM Cloud",
-	"alibaba_cloud": "Alibaba Cloud",
-	"tencent_cloud": "Tencent Cloud",
-}
-
-// serviceNames are the provider's own name for the service that sells GPU machines.
-var serviceNames = map[string]string{
-	"azure":         "Virtual Machines",
-	"aws":           "Amazon Elastic Compute Cloud",
-	"gcp":           "Compute Engine",
-	"oracle_cloud":  "Compute",
-	"ibm_cloud":     "Virtual Servers",
-	"alibaba_cloud": "Elastic Compute Service",
-	"tencent_cloud": "Cloud Virtual Machine",
-}
-
-func providerName(p string) string {
-	if n, ok := providerNames[p]; ok {
-		return n
-	}
-	return p
-}
-
-func serviceName(p string) string {
-	if n, ok := serviceNames[p]; ok {
-		return n
-	}
-	return "Compute"
-}
-
 // FOCUS CommitmentDiscountCategory: capacity and usage commitments are counted in GPU-hours, spend ones in money.
 func category(k commitment.Kind) string {
 	if k == commitment.KindSpend {
@@ -307,14 +272,14 @@ func currencyOf(c *commitment.Commitment) string {
 func common(r row, hour time.Time, provider string) {
 	r.str("ChargePeriodStart", hour.UTC().Format(time.RFC3339))
 	r.str("ChargePeriodEnd", hour.UTC().Add(time.Hour).Format(time.RFC3339))
-	name := providerName(provider)
+	name := cloudprovider.FOCUSName(provider)
 	r.str("ServiceProviderName", name)
 	r.str("ProviderName", name)
 	r.str("PublisherName", name)
 	r.str("InvoiceIssuerName", name)
 	r.str("ServiceCategory", "Compute")
 	r.str("ServiceSubcategory", "Virtual Machines")
-	r.str("ServiceName", serviceName(provider))
+	r.str("ServiceName", cloudprovider.ServiceName(provider))
 	r.str("ChargeCategory", "Usage")
 	r.str("ChargeFrequency", usageBased)
 }

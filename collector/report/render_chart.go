@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gpumeter/gpumeter/collector/figures"
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 )
 
 // The charts are drawn here as lists of SVG shapes; render_html.go's template writes them, escaping every value.
@@ -302,27 +303,6 @@ func thin(pts []figures.SeriesPoint, n int) []figures.SeriesPoint {
 	return out
 }
 
-// Provider colours: the providers' own where they have a well-known one, then a palette in name order.
-var providerColors = map[string]string{
-	"azure": "#0078d4", "aws": "#ff9900", "oracle_cloud": "#c74634", "gcp": "#34a853", "coreweave": "#6d4fc2",
-}
-
-var palette = []string{"#0d9488", "#db2777", "#65a30d", "#7c3aed", "#ca8a04", "#475569", "#0891b2", "#e11d48"}
-
-func colorsFor(providers []string) map[string]string {
-	out := map[string]string{}
-	i := 0
-	for _, p := range providers {
-		if c, ok := providerColors[p]; ok {
-			out[p] = c
-			continue
-		}
-		out[p] = palette[i%len(palette)]
-		i++
-	}
-	return out
-}
-
 // dailyChart stacks each day's provisioned GPU-hours by provider.
 func dailyChart(rows []figures.DailyUsage) svgDrawing {
 	const W, H = 920, 320
@@ -345,7 +325,7 @@ func dailyChart(rows []figures.DailyUsage) svgDrawing {
 	}
 	slices.SortFunc(days, func(a, b time.Time) int { return a.Compare(b) })
 	slices.Sort(providers)
-	colors := colorsFor(providers)
+	colors := cloudprovider.Colors(providers)
 	ymax := 0.0
 	for _, day := range days {
 		sum := 0.0
