@@ -8,8 +8,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -34,6 +32,7 @@ import (
 	"github.com/gpumeter/gpumeter/collector/figures"
 	"github.com/gpumeter/gpumeter/collector/report"
 	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/credentials"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
@@ -104,29 +103,13 @@ func (c *clickhouseFlags) config() (store.Config, error) {
 	if c.retentionDay < 0 {
 		errs = append(errs, fmt.Errorf("--raw-retention-days: must not be negative, got %d", c.retentionDay))
 	}
-	password := c.password
-	if c.passwordFile != "" {
-		b, err := os.ReadFile(c.passwordFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--clickhouse-password-file: %w", err))
-		}
-		password = strings.TrimRight(string(b), "\r\n")
+	password, err := credentials.Password("clickhouse", c.password, c.passwordFile)
+	if err != nil {
+		errs = append(errs, err)
 	}
-	var tlsCfg *tls.Config
-	if c.tls {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.caFile != "" {
-			pem, err := os.ReadFile(c.caFile)
-			pool := x509.NewCertPool()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("--clickhouse-ca-file: %w", err))
-			} else if !pool.AppendCertsFromPEM(pem) {
-				errs = append(errs, fmt.Errorf("--clickhouse-ca-file: %s holds no PEM certificate", c.caFile))
-			}
-			tlsCfg.RootCAs = pool
-		}
-	} else if c.caFile != "" {
-		errs = append(errs, errors.New("--clickhouse-ca-file: set --clickhouse-tls too"))
+	tlsCfg, err := credentials.TLS{Prefix: "clickhouse", Enabled: c.tls, CAFile: c.caFile}.Config()
+	if err != nil {
+		errs = append(errs, err)
 	}
 	return store.Config{Addr: c.addr, Database: c.database, User: c.user, Password: password, TLS: tlsCfg,
 		RawRetentionDays: c.retentionDay}, errors.Join(errs...)
