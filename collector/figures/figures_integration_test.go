@@ -4,6 +4,7 @@ package figures_test
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -135,5 +136,56 @@ func TestDailyRespectsAt(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// No figure reads raw history: with usage_raw dropped after the rollups were made, every read gives what it gave
+// before (issue 8, item 4).
+func TestFiguresReadRollupsOnly(t *testing.T) {
+	ctx := t.Context()
+	st := figurestest.WorkedExample(t)
+	conn, db := st.Conn(), st.Database()
+	at := figurestest.TermStart.Add(5*time.Hour + 30*time.Minute)
+	from, to := figures.DailyPeriod(at, 31)
+	read := func() (out []any) {
+		t.Helper()
+		statuses, err := figures.Commitments(ctx, conn, db, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		series, err := figures.CommitmentSeries(ctx, conn, db, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		daily, err := figures.Daily(ctx, conn, db, from, to)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hourly []figures.Usage
+		if err := figures.HourlyUsage(ctx, conn, db, figurestest.TermStart, to, func(u figures.Usage) error {
+			hourly = append(hourly, u)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		unused, err := figures.UnusedHours(ctx, conn, db, figurestest.TermStart, to, 1e-9)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(statuses) == 0 || len(series) == 0 || len(daily) == 0 || len(hourly) == 0 || len(unused) == 0 {
+			t.Fatalf("the worked example gave an empty read: %d statuses, %d series, %d days, %d hourly rows, %d unused hours",
+				len(statuses), len(series), len(daily), len(hourly), len(unused))
+		}
+		return []any{statuses, series, daily, hourly, unused}
+	}
+	before := read()
+	if err := conn.Exec(ctx, "DROP TABLE "+db+".usage_raw"); err != nil {
+		t.Fatal(err)
+	}
+	after := read()
+	for i, name := range []string{"commitment figures", "series", "daily", "hourly usage", "unused hours"} {
+		if !reflect.DeepEqual(before[i], after[i]) {
+			t.Errorf("%s differ once raw history is gone:\nbefore %+v\nafter  %+v", name, before[i], after[i])
+		}
 	}
 }
