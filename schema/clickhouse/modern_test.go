@@ -64,6 +64,9 @@ func TestModernClickHouse(t *testing.T) {
 	params := map[string]map[string]string{
 		"rollup_hourly":                   {"From": at, "To": at, "Hours": at},
 		"rollup_daily":                    {"From": at, "To": at, "Days": day},
+		"rollup_node_hours":               {"From": at, "To": at, "Nodes": "'n1', 'n2'"}, // the rollups' redesign (issue 8)
+		"rollup_hours":                    {"Hours": at},
+		"rollup_days":                     {"From": at, "To": at, "Days": day},
 		"commitment_status":               {"At": at},
 		"commitment_overflow_by_provider": {"At": at},
 		"commitment_series":               {"At": at},
