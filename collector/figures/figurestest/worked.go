@@ -1,3 +1,5 @@
+//go:build integration
+
 // Package figurestest holds the worked example of schema/README.md ("Commitment figures"), loaded into a real
 // ClickHouse, for the integration tests of the packages that compute and render figures.
 package figurestest
