@@ -44,13 +44,13 @@ type Status struct {
 }
 
 // Commitments reads every current commitment's figures as of at, over the complete hours of its term before at, from
-// the commitment views (queries/commitment_status.sql), which read the hourly rollup only.
+// the commitment views (queries/commitment_figures.sql), which read the hourly rollup only.
 func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time) ([]Status, error) {
-	q, err := chschema.Query("commitment_status", map[string]string{"DB": db, "At": chschema.DateTime(at)})
+	q, err := chschema.Query("commitment_figures", map[string]string{"DB": db, "At": chschema.DateTime(at)})
 	if err != nil {
 		return nil, err
 	}
-	rows, err := conn.Query(ctx, q+" ORDER BY commitment_id")
+	rows, err := conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("query commitment figures from %s: %w", db, err)
 	}
