@@ -32,7 +32,8 @@ type Provider struct {
 	Color         string   // chart colour; "" takes one of Palette
 }
 
-// Table is every provider known by name, in the order of DESIGN's list (docs/design.md, "Names").
+// Table is every provider known by name: OpenTelemetry's cloud.provider values first (schema/README.md, the record's
+// provider field), then other clouds whose names people read.
 var Table = []Provider{
 	{ID: Azure, OpenTelemetry: true, Spellings: []string{"microsoft", "microsoft_azure", "az"}, FOCUSName: "Microsoft Azure",
 		ServiceName: "Virtual Machines", DisplayName: "Azure", Color: "#0078d4"},
