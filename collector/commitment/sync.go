@@ -19,12 +19,8 @@ import (
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
 
-// query renders one of the statements of schema/clickhouse/queries for db.
-func query(name, db string, extra ...string) (string, error) {
-	data := map[string]string{"DB": db}
-	for i := 0; i+1 < len(extra); i += 2 {
-		data[extra[i]] = extra[i+1]
-	}
+// query renders one of the statements of schema/clickhouse/queries.
+func query(name string, data map[string]string) (string, error) {
 	q, err := chschema.Query(name, data)
 	if err != nil {
 		return "", fmt.Errorf("commitments: %w", err)
@@ -53,7 +49,7 @@ func Sync(ctx context.Context, conn driver.Conn, db string, cs []Commitment) err
 	if upToDate(live, len(cs), hash) {
 		return nil
 	}
-	q, err := query("commitments_latest_version", db)
+	q, err := query("commitments_latest_version", map[string]string{"DB": db})
 	if err != nil {
 		return err
 	}
@@ -100,7 +96,7 @@ func Current(ctx context.Context, conn driver.Conn, db string) ([]Commitment, er
 	}
 	// Rates are read by the versions just read (numbers, safe to inline; 18.16 has no query parameters), not through
 	// commitment_rates_current, so a load landing between the two queries cannot mismatch them.
-	q, err := query("commitment_rates_of_versions", db, "Versions", strings.Join(versions, ", "))
+	q, err := query("commitment_rates_of_versions", map[string]string{"DB": db, "Versions": strings.Join(versions, ", ")})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +132,7 @@ type stored struct {
 }
 
 func readLive(ctx context.Context, conn driver.Conn, db string) ([]stored, error) {
-	q, err := query("commitments_live", db)
+	q, err := query("commitments_live", map[string]string{"DB": db})
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +193,7 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 		rates += len(c.RateCard)
 	}
 	if rates > 0 {
-		q, err := query("insert_commitment_rates", db)
+		q, err := query("insert_commitment_rates", map[string]string{"DB": db})
 		if err != nil {
 			return err
 		}
@@ -218,7 +214,7 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 		}
 	}
 
-	q, err := query("insert_commitments", db)
+	q, err := query("insert_commitments", map[string]string{"DB": db})
 	if err != nil {
 		return err
 	}
