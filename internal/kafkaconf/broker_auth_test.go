@@ -38,10 +38,6 @@ func connect(t *testing.T, args []string, env map[string]string) kafkaconf.Conn 
 	return conn
 }
 
-func mapLookup(env map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-}
-
 var nonName = regexp.MustCompile(`[^a-zA-Z0-9]+`)
 
 // topicName is unique per test (the broker is shared by the whole binary).
