@@ -86,9 +86,6 @@ type Commitment struct {
 // Active reports whether t falls inside the term.
 func (c Commitment) Active(t time.Time) bool { return !t.Before(c.Start) && t.Before(c.End) }
 
-// Hours is the length of the term in hours.
-func (c Commitment) Hours() float64 { return c.End.Sub(c.Start).Hours() }
-
 // PricePerGPUHour is the rate card's price for a GPU-hour on this instance type and GPU model. The most specific line
 // wins: one naming both, then one naming the instance type, then one naming the GPU model. ok is false when no line
 // applies (such GPU-hours do not consume a spend commitment).

@@ -128,8 +128,8 @@ func TestFOCUSScenario(t *testing.T) {
 	recs, lines := export(t, st, Options{From: at(0), To: at(6)})
 
 	// The header is the column list.
-	if !slices.Equal(recs[0], Columns()) {
-		t.Fatalf("CSV header %v, want %v", recs[0], Columns())
+	if !slices.Equal(recs[0], columns) {
+		t.Fatalf("CSV header %v, want %v", recs[0], columns)
 	}
 	rows := make([]focusRow, len(recs)-1)
 	for i, rec := range recs[1:] {
@@ -146,15 +146,12 @@ func TestFOCUSScenario(t *testing.T) {
 	if len(lines) != len(rows) {
 		t.Fatalf("%d JSON lines, %d CSV rows", len(lines), len(rows))
 	}
-	isNum := map[string]bool{}
-	for _, c := range NumericColumns() {
-		isNum[c] = true
-	}
+	isNum := numeric
 	for i, obj := range lines {
-		if len(obj) != len(Columns()) {
-			t.Errorf("JSON line %d has %d keys, want %d", i+1, len(obj), len(Columns()))
+		if len(obj) != len(columns) {
+			t.Errorf("JSON line %d has %d keys, want %d", i+1, len(obj), len(columns))
 		}
-		for _, col := range Columns() {
+		for _, col := range columns {
 			v, ok := obj[col]
 			if !ok {
 				t.Errorf("JSON line %d lacks %s", i+1, col)

@@ -67,9 +67,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
-// Features reports what the connected server supports.
-func (s *Store) Features() chschema.Features { return s.features }
-
 // Database is the database the store writes to.
 func (s *Store) Database() string { return s.db }
 

@@ -37,8 +37,3 @@ func DateTime(t time.Time) string {
 
 // Date is a Date literal.
 func Date(t time.Time) string { return "toDate('" + t.UTC().Format(time.DateOnly) + "')" }
-
-// String quotes s as a ClickHouse string literal.
-func String(s string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
-}
