@@ -35,7 +35,7 @@ type Config struct {
 	FlushTimeout time.Duration
 	// CheckpointPeriod is the wall-clock time between checkpoints of the open windows.
 	CheckpointPeriod time.Duration
-	// StateDir holds the checkpoint (the spool has its own directory).
+	// StateDir holds the checkpoint, checkpoint.json; the command passes --spool-dir, the directory the spool is in too.
 	StateDir string
 }
 

@@ -51,7 +51,8 @@ type Options struct {
 	SegmentBytes int64
 	// Log receives recovery, quarantine and drop messages. Default slog.Default().
 	Log *slog.Logger
-	// Now is the clock for Stats.OldestAge (pass the agent's clock, virtual or not). Default time.Now.
+	// Now is the clock for Stats.OldestAge: the agent's clock, virtual or not, since entries' Time comes from it.
+	// Default time.Now.
 	Now func() time.Time
 }
 
