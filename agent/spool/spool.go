@@ -7,7 +7,7 @@
 //
 // Delivery is at-least-once. Entries acknowledged just before a crash, or appended by an Append that returned an
 // error, can be read again after a restart or a retry. That is safe: a record's identity is (node, device uuid,
-// attribution, window_start) and every consumer downstream is idempotent on it (shared/DESIGN.md, "Identity and
+// attribution, window_start) and every consumer downstream is idempotent on it (docs/design.md, "Identity and
 // exactly-once effect").
 //
 // The on-disk format is described in format.go.

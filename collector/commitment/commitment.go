@@ -1,7 +1,7 @@
 // Package commitment reads the commitments file (--commitments=FILE), checks it, and keeps ClickHouse's
 // commitments tables equal to it.
 //
-// A commitment is bought from one provider for a scope and a term (DESIGN.md, "Commitments"):
+// A commitment is bought from one provider for a scope and a term (docs/design.md, "Commitments"):
 //   - capacity: Quantity GPUs reserved every hour of the term (unit gpu);
 //   - usage: Quantity GPU-hours over the term, at any pace (unit gpu_hour);
 //   - spend: Quantity money over the term (unit a currency code), used up at the rate card's price per GPU-hour.

@@ -35,7 +35,7 @@ var (
 	yamlLine        = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
 
-// wellKnownProviders are the OpenTelemetry cloud.provider values DESIGN.md names; other lower-case words are allowed.
+// wellKnownProviders are the OpenTelemetry cloud.provider values docs/design.md names; other lower-case words are allowed.
 var wellKnownProviders = []string{"azure", "aws", "gcp", "oracle_cloud", "ibm_cloud", "alibaba_cloud", "tencent_cloud"}
 
 // providerAliases are names people write for a provider whose cloud.provider value is another word. They are

@@ -90,7 +90,7 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		Topic:   cfg.Topic,
 		Dialer:  cfg.Conn.Dialer(),
 		// Commit only by hand, synchronously, after the insert: CommitInterval > 0 would turn commit errors into log
-		// lines (DESIGN.md, kafka-go traps).
+		// lines (docs/design.md, kafka-go traps).
 		CommitInterval: 0,
 		StartOffset:    kafka.FirstOffset,
 		// Partitions added to the topic later get consumers too.
