@@ -25,7 +25,7 @@ import (
 	"github.com/gpumeter/gpumeter/schema"
 )
 
-// Config configures a Consumer. Zero durations and sizes take the defaults noted.
+// Config configures a Consumer. Zero durations and sizes take DefaultConfig's.
 type Config struct {
 	Conn     kafkaconf.Conn // brokers, TLS, SASL
 	Topic    string
@@ -38,14 +38,15 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.BatchSize <= 0 {
-		c.BatchSize = 50000
+		c.BatchSize = d.BatchSize
 	}
 	if c.BatchWait <= 0 {
-		c.BatchWait = 2 * time.Second
+		c.BatchWait = d.BatchWait
 	}
 	if c.FlushTimeout <= 0 {
-		c.FlushTimeout = 30 * time.Second
+		c.FlushTimeout = d.FlushTimeout
 	}
 }
 

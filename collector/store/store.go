@@ -39,7 +39,7 @@ type Store struct {
 // Open connects and asks the server for its version. The database need not exist yet (see Migrate).
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 5 * time.Second
+		cfg.DialTimeout = DefaultConfig().DialTimeout
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        cfg.Addr,
