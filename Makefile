@@ -26,8 +26,8 @@ test:
 test-unit:
 	$(GO) test -race -count=1 -timeout 5m ./...
 
-# Unit and integration tests against the running services (`make services-start`; `eval "$$(deploy/local/services.sh
-# env)"` points the tests at them). A service that is not there fails the test, never skips it.
+# Unit and integration tests against the services already running (`make services-start`; on other ports than the
+# defaults, eval "$(deploy/local/services.sh env)" first). A service that is not there fails the test, never skips it.
 test-integration:
 	$(GO) test -race -tags integration -count=1 -timeout 20m ./...
 

@@ -104,7 +104,7 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		SessionTimeout:    10 * time.Second,
 		HeartbeatInterval: time.Second,
 		RebalanceTimeout:  10 * time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Warn("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Warn("kafka reader", "err", fmt.Sprintf(msg, args...)) }),
 	})
 	dlq := &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Conn.Brokers...),
