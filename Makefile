@@ -1,4 +1,6 @@
-# gpumeter: `make demo` runs the local stack and a simulated fleet; `make test` runs every test against real services.
+# gpumeter: `make demo` runs the local stack and a simulated fleet; `make test` runs every tier against real services.
+# Test tiers: `test-unit` needs nothing (no services, seconds); `test-integration` (build tag integration) needs the
+# services that deploy/local/services.sh starts; `faults` (build tag faults) starts services of its own.
 SHELL := /bin/bash
 export CGO_ENABLED := 1
 # go-nvml's headers mark many functions deprecated; the warnings drown real output.
@@ -6,21 +8,28 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 GO ?= go
 SERVICES := deploy/local/services.sh
 
-.PHONY: build test test-go faults demo services-start services-stop fmt vet lint check bench clean
+.PHONY: build test test-unit test-integration faults demo services-start services-stop fmt vet lint check bench clean
 
 build:
 	$(GO) build -o bin/ ./agent/cmd/gpumeter-agent ./collector/cmd/gpumeter-collector
 
-# Every test, against the real Kafka and ClickHouse that the script starts (and stops again, whatever happens).
+# Every tier, against the real Kafka, ClickHouse and Alertmanager that the script starts (and stops again, whatever
+# happens).
 test:
 	@$(SERVICES) start
 	@deploy/local/modern-clickhouse.sh install
 	@set -o pipefail; rc=0; eval "$$($(SERVICES) env)"; \
-	  $(MAKE) --no-print-directory check test-go faults || rc=$$?; \
+	  $(MAKE) --no-print-directory check test-unit test-integration faults || rc=$$?; \
 	  $(SERVICES) stop; exit $$rc
 
-test-go:
-	$(GO) test -race -count=1 -timeout 20m ./...
+# Unit tests: no services, runs anywhere.
+test-unit:
+	$(GO) test -race -count=1 -timeout 5m ./...
+
+# Unit and integration tests against the services already running (`make services-start`; on other ports than the
+# defaults, eval "$(deploy/local/services.sh env)" first). A service that is not there fails the test, never skips it.
+test-integration:
+	$(GO) test -race -tags integration -count=1 -timeout 20m ./...
 
 # Fault scenarios against services of their own (they stop and start Kafka and ClickHouse), so they run after the
 # rest rather than beside it.
@@ -35,10 +44,12 @@ fmt:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags integration ./...
 	$(GO) vet -tags faults ./internal/faults/
 
 lint:
 	$(GO) tool staticcheck ./...
+	$(GO) tool staticcheck -tags integration ./...
 	$(GO) tool staticcheck -tags faults ./internal/faults/
 
 bench:

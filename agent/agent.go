@@ -35,7 +35,7 @@ type Config struct {
 	FlushTimeout time.Duration
 	// CheckpointPeriod is the wall-clock time between checkpoints of the open windows.
 	CheckpointPeriod time.Duration
-	// StateDir holds the checkpoint (the spool has its own directory).
+	// StateDir holds the checkpoint, checkpoint.json; the command passes --spool-dir, the directory the spool is in too.
 	StateDir string
 }
 
@@ -78,7 +78,6 @@ type Stats struct {
 	WindowsClosed atomic.Int64
 	RecordsSent   atomic.Int64
 	SendErrors    atomic.Int64
-	ReadErrors    atomic.Int64
 	Checkpoints   atomic.Int64
 }
 
@@ -182,7 +181,6 @@ func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) error {
 		now := a.clock.Now()
 		samples, err := a.source.Read(now)
 		if err != nil {
-			a.Stats.ReadErrors.Add(1)
 			a.log.Warn("gpu read failed; what could not be read stays unmeasured", "err", err)
 			if gpu.NeedsReinit(err) {
 				if rerr := a.source.Reinit(); rerr != nil {

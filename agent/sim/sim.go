@@ -406,8 +406,9 @@ func (g *gpu) install() {
 		}
 		return uint32(math.Round(30 + 45*g.util(t))), nvml.SUCCESS
 	}
-	// No processes are simulated: attribution comes from the kubelet, and an
-	// empty list is what a real GPU without CUDA contexts returns.
+	// No processes are simulated: a simulated GPU's pod comes from --sim-teams
+	// (agent/attribution), and an empty list is what a real GPU without CUDA
+	// contexts returns.
 	noProcs := func() ([]nvml.ProcessInfo, nvml.Return) {
 		if g.lost(g.now()) {
 			return nil, nvml.ERROR_GPU_IS_LOST

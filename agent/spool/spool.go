@@ -7,7 +7,7 @@
 //
 // Delivery is at-least-once. Entries acknowledged just before a crash, or appended by an Append that returned an
 // error, can be read again after a restart or a retry. That is safe: a record's identity is (node, device uuid,
-// attribution, window_start) and every consumer downstream is idempotent on it (shared/DESIGN.md, "Identity and
+// attribution, window_start) and every consumer downstream is idempotent on it (docs/design.md, "Identity and
 // exactly-once effect").
 //
 // The on-disk format is described in format.go.
@@ -51,7 +51,8 @@ type Options struct {
 	SegmentBytes int64
 	// Log receives recovery, quarantine and drop messages. Default slog.Default().
 	Log *slog.Logger
-	// Now is the clock for Stats.OldestAge (pass the agent's clock, virtual or not). Default time.Now.
+	// Now is the clock for Stats.OldestAge: the agent's clock, virtual or not, since entries' Time comes from it.
+	// Default time.Now.
 	Now func() time.Time
 }
 

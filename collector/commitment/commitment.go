@@ -1,7 +1,7 @@
 // Package commitment reads the commitments file (--commitments=FILE), checks it, and keeps ClickHouse's
 // commitments tables equal to it.
 //
-// A commitment is bought from one provider for a scope and a term (DESIGN.md, "Commitments"):
+// A commitment is bought from one provider for a scope and a term (docs/design.md, "Commitments"):
 //   - capacity: Quantity GPUs reserved every hour of the term (unit gpu);
 //   - usage: Quantity GPU-hours over the term, at any pace (unit gpu_hour);
 //   - spend: Quantity money over the term (unit a currency code), used up at the rate card's price per GPU-hour.
@@ -85,9 +85,6 @@ type Commitment struct {
 
 // Active reports whether t falls inside the term.
 func (c Commitment) Active(t time.Time) bool { return !t.Before(c.Start) && t.Before(c.End) }
-
-// Hours is the length of the term in hours.
-func (c Commitment) Hours() float64 { return c.End.Sub(c.Start).Hours() }
 
 // PricePerGPUHour is the rate card's price for a GPU-hour on this instance type and GPU model. The most specific line
 // wins: one naming both, then one naming the instance type, then one naming the GPU model. ok is false when no line

@@ -25,7 +25,7 @@ import (
 	"github.com/gpumeter/gpumeter/schema"
 )
 
-// Config configures a Consumer. Zero durations and sizes take the defaults noted.
+// Config configures a Consumer. Zero durations and sizes take DefaultConfig's.
 type Config struct {
 	Conn     kafkaconf.Conn // brokers, TLS, SASL
 	Topic    string
@@ -38,14 +38,15 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() {
+	d := DefaultConfig()
 	if c.BatchSize <= 0 {
-		c.BatchSize = 50000
+		c.BatchSize = d.BatchSize
 	}
 	if c.BatchWait <= 0 {
-		c.BatchWait = 2 * time.Second
+		c.BatchWait = d.BatchWait
 	}
 	if c.FlushTimeout <= 0 {
-		c.FlushTimeout = 30 * time.Second
+		c.FlushTimeout = d.FlushTimeout
 	}
 }
 
@@ -90,7 +91,7 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		Topic:   cfg.Topic,
 		Dialer:  cfg.Conn.Dialer(),
 		// Commit only by hand, synchronously, after the insert: CommitInterval > 0 would turn commit errors into log
-		// lines (DESIGN.md, kafka-go traps).
+		// lines (docs/design.md, kafka-go traps).
 		CommitInterval: 0,
 		StartOffset:    kafka.FirstOffset,
 		// Partitions added to the topic later get consumers too.
@@ -103,7 +104,7 @@ func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
 		SessionTimeout:    10 * time.Second,
 		HeartbeatInterval: time.Second,
 		RebalanceTimeout:  10 * time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Warn("kafka reader: " + fmt.Sprintf(msg, args...)) }),
+		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Warn("kafka reader", "err", fmt.Sprintf(msg, args...)) }),
 	})
 	dlq := &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Conn.Brokers...),

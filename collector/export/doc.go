@@ -1,7 +1,7 @@
 // Package export writes gpumeter's metered GPU-hours and commitments for FinOps tools (`gpumeter-collector export
 // --format focus`), in the column names of FOCUS 1.1, the FinOps Open Cost & Usage Specification. The output is CSV
 // (a header row, then one record per row) or JSON lines (one object per row, keys in column order, numbers as JSON
-// numbers, empty columns as null). Both carry the same rows and columns (Columns), ordered by hour: each hour's usage
+// numbers, empty columns as null). Both carry the same rows and columns (the list in write.go), ordered by hour: each hour's usage
 // rows, then its unused-commitment rows.
 //
 // # Rows

@@ -20,8 +20,8 @@ import (
 
 // Output formats of Options.Format.
 const (
-	FormatCSV   = "csv"   // RFC 4180 with a header row of Columns
-	FormatJSONL = "jsonl" // one JSON object per line, keys in Columns order, numbers as numbers, empty as null
+	FormatCSV   = "csv"   // RFC 4180 with a header row of the column names
+	FormatJSONL = "jsonl" // one JSON object per line, keys in column order, numbers as numbers, empty as null
 )
 
 // ErrBadOptions is wrapped by every error FOCUS returns for Options it refuses before touching ClickHouse.
@@ -68,7 +68,7 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time: want RFC 3339 (2026-11-01T13:00:00Z), 2026-11-01T13 or 2026-11-01", s)
 }
 
-// FOCUS writes usage and commitment rows for [From, To) (hour-aligned) to w, in FOCUS 1.1 column names (Columns;
+// FOCUS writes usage and commitment rows for [From, To) (hour-aligned) to w, in FOCUS 1.1 column names (write.go lists them;
 // doc.go has the mapping), ordered by hour: each hour's usage rows, then its unused-commitment rows. It returns the
 // number of rows written, not counting the CSV header.
 func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.Writer) (rows int, err error) {

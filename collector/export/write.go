@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"slices"
 )
 
 // columns is the FOCUS export's column list, in order: the CSV header and the key order of every JSON line. FOCUS
@@ -35,20 +34,6 @@ var numeric = map[string]bool{
 	"ConsumedQuantity": true, "PricingQuantity": true, "ListUnitPrice": true, "ContractedUnitPrice": true,
 	"BilledCost": true, "EffectiveCost": true, "ListCost": true, "ContractedCost": true,
 	"CommitmentDiscountQuantity": true,
-}
-
-// Columns returns the export's column names in output order (a copy).
-func Columns() []string { return slices.Clone(columns) }
-
-// NumericColumns returns the names of the columns that hold numbers, in output order.
-func NumericColumns() []string {
-	var out []string
-	for _, c := range columns {
-		if numeric[c] {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 var columnIndex = func() map[string]int {

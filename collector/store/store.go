@@ -39,7 +39,7 @@ type Store struct {
 // Open connects and asks the server for its version. The database need not exist yet (see Migrate).
 func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if cfg.DialTimeout == 0 {
-		cfg.DialTimeout = 5 * time.Second
+		cfg.DialTimeout = DefaultConfig().DialTimeout
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr:        cfg.Addr,
@@ -71,9 +71,6 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		"low_cardinality", s.features.LowCardinality, "ttl", s.features.TTL)
 	return s, nil
 }
-
-// Features reports what the connected server supports.
-func (s *Store) Features() chschema.Features { return s.features }
 
 // Database is the database the store writes to.
 func (s *Store) Database() string { return s.db }

@@ -36,12 +36,12 @@ var scenarios = []scenario{
 			failed := 0
 			for _, n := range r.nodes {
 				for _, p := range r.agents[n.name] {
-					failed += p.count("send failed; records stay spooled")
+					failed += int(p.metric("gpumeter_agent_send_errors_total"))
 				}
 			}
-			r.res.note("agents logged %d failed sends (records stayed spooled and were resent)", failed)
+			r.res.note("agents counted %d failed sends (records stayed spooled and were resent)", failed)
 			if failed == 0 {
-				r.t.Errorf("no agent logged a failed send: the outage did not reach the agents")
+				r.t.Errorf("no agent counted a failed send: the outage did not reach the agents")
 			}
 		},
 	},
@@ -79,11 +79,11 @@ var scenarios = []scenario{
 		verify: func(r *run) {
 			failed := 0
 			for _, c := range r.collectors {
-				failed += c.count("insert into clickhouse failed")
+				failed += int(c.metric("gpumeter_collector_insert_errors_total"))
 			}
-			r.res.note("the collector logged %d failed inserts (retried, offsets held back)", failed)
+			r.res.note("the collectors counted %d failed inserts (retried, offsets held back)", failed)
 			if failed == 0 {
-				r.t.Errorf("the collector logged no failed insert: the outage did not reach it")
+				r.t.Errorf("the collector counted no failed insert: the outage did not reach it")
 			}
 		},
 	},

@@ -25,6 +25,7 @@ type proc struct {
 	started time.Time
 	done    chan struct{}
 	waitErr error
+	metrics *scraper // nil: no /metrics address
 }
 
 // startProc runs bin with args, stdout and stderr to logPath. t's cleanup kills it if it still runs.

@@ -59,7 +59,8 @@ type scenario struct {
 	collectors int
 	// checkpointPeriod is the agents' --checkpoint-period (0: the default, 10s).
 	checkpointPeriod time.Duration
-	// metricsNode0 gives node 0's first agent a /metrics address, to read its progress right before a kill.
+	// metricsNode0 was how node 0's first agent got a /metrics address; every agent has one now (the checks read
+	// counters there, not log lines), so it changes nothing.
 	metricsNode0 bool
 	// fault runs once every agent has started; verify runs after the truth check, for the scenario's own evidence.
 	fault, verify func(r *run)
@@ -206,7 +207,7 @@ func runScenario(t *testing.T, svc *services, sc scenario, res *result) {
 	for _, c := range r.collectors {
 		rows += inserted(c)
 	}
-	res.note("the collectors logged %d rows inserted for %d records: at least %d stored more than once (redelivery), "+
+	res.note("the collectors reported %d rows inserted for %d records: at least %d stored more than once (redelivery), "+
 		"collapsed by identity in gpu_usage", rows, res.stored, max(0, rows-int64(res.stored)))
 	if sc.verify != nil {
 		sc.verify(r)
@@ -243,6 +244,9 @@ func (r *run) progress() string {
 }
 
 func (r *run) startAgent(n nodeSpec, start time.Time, d time.Duration, metricsAddr string) *proc {
+	if metricsAddr == "" {
+		metricsAddr = freeAddr(r.t)
+	}
 	ckpt := r.sc.checkpointPeriod
 	if ckpt == 0 {
 		ckpt = 10 * time.Second
@@ -259,22 +263,23 @@ func (r *run) startAgent(n nodeSpec, start time.Time, d time.Duration, metricsAd
 	p := startProc(r.t, fmt.Sprintf("agent %s #%d", n.name, k+1),
 		filepath.Join(r.dir, fmt.Sprintf("agent-%s-%d.log", n.name, k+1)), agentBin, args...)
 	r.agents[n.name] = append(r.agents[n.name], p)
-	if metricsAddr != "" {
-		r.metricsAddr[p] = metricsAddr
-	}
+	r.metricsAddr[p] = metricsAddr
+	p.watchMetrics(metricsAddr)
 	return p
 }
 
 func (r *run) startCollector() *proc {
 	r.t.Helper()
 	k := len(r.collectors) + 1
+	metricsAddr := freeAddr(r.t)
 	p := startProc(r.t, fmt.Sprintf("collector #%d", k), filepath.Join(r.dir, fmt.Sprintf("collector-%d.log", k)),
 		collectorBin,
 		"--kafka-brokers="+kafkaAddr, "--topic="+r.topic, "--dlq-topic="+r.dlq, "--group="+r.group,
-		"--clickhouse-addr="+clickhouseAddr, "--clickhouse-database="+r.db, "--metrics-addr=",
+		"--clickhouse-addr="+clickhouseAddr, "--clickhouse-database="+r.db, "--metrics-addr="+metricsAddr,
 		"--batch-wait=500ms", "--topic-partitions="+strconv.Itoa(partitions), "--shutdown-timeout=10s",
-		// debug: one "batch inserted rows=N" line per batch, which the scenarios read.
+		// debug: one "batch inserted rows=N" line per batch, for the logs a failure dumps.
 		"--log-level=debug")
+	p.watchMetrics(metricsAddr)
 	r.collectors = append(r.collectors, p)
 	if err := p.waitLog(collectorReadyTimeout, "collector consuming"); err != nil {
 		r.t.Fatalf("%v\n%s", err, p.tail(40))
@@ -282,8 +287,8 @@ func (r *run) startCollector() *proc {
 	return p
 }
 
-// inserted is how many rows a collector has reported stored.
-func inserted(p *proc) int64 { return p.sumField("batch inserted", "rows") }
+// inserted is how many rows a collector has stored, from its /metrics (the last value read, if it ended).
+func inserted(p *proc) int64 { return int64(p.metric("gpumeter_collector_records_inserted_total")) }
 
 // waitInserted waits until collector p has stored at least one batch, so that killing it hits a working member.
 func (r *run) waitInserted(p *proc) {

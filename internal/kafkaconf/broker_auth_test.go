@@ -1,3 +1,5 @@
+//go:build integration
+
 package kafkaconf_test
 
 import (
@@ -34,10 +36,6 @@ func connect(t *testing.T, args []string, env map[string]string) kafkaconf.Conn 
 		t.Fatalf("Connect: %v", err)
 	}
 	return conn
-}
-
-func mapLookup(env map[string]string) func(string) (string, bool) {
-	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 }
 
 var nonName = regexp.MustCompile(`[^a-zA-Z0-9]+`)

@@ -30,6 +30,10 @@ func parse(t *testing.T, args []string, env map[string]string) *kafkaconf.Flags 
 	return &f
 }
 
+func mapLookup(env map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+}
+
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
 	p := filepath.Join(dir, name)

@@ -1,3 +1,5 @@
+//go:build integration
+
 package kafkaconf_test
 
 import (

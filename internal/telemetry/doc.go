@@ -10,9 +10,8 @@
 // providers within its context's deadline. Shutdown is safe on a nil or zero
 // *Telemetry and on a second call. Nothing here touches OpenTelemetry's or
 // Prometheus's process-wide globals: every Telemetry has its own Prometheus
-// registry and providers, so tests can run several at once. A binary that
-// wants instrumented libraries to pick up its providers calls
-// [Telemetry.SetGlobal] once, explicitly.
+// registry and providers, so tests can run several at once; components get
+// their meters and tracers from the *Telemetry they are handed.
 //
 // A nil *Telemetry hands out no-op meters and tracers, so a component can take
 // a *Telemetry and still run (in tests, say) without one.

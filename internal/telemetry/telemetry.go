@@ -16,12 +16,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/otlptranslator"
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -99,8 +97,7 @@ type Telemetry struct {
 
 // Start builds the providers and, when cfg.MetricsAddr is set, starts serving
 // /metrics, /healthz and /readyz. It sets no OpenTelemetry or Prometheus
-// globals (see [Telemetry.SetGlobal]). On error, whatever was started is
-// stopped again. log may be nil.
+// globals. On error, whatever was started is stopped again. log may be nil.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Telemetry, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -252,25 +249,6 @@ func (t *Telemetry) Tracer(name string) trace.Tracer {
 		return tracenoop.NewTracerProvider().Tracer(name)
 	}
 	return t.tracers.Tracer(name)
-}
-
-// SetGlobal installs this Telemetry's providers as OpenTelemetry's global
-// meter and tracer providers, W3C trace-context and baggage as the global
-// propagator, and routes OpenTelemetry's internal errors (failed exports, say)
-// to the logger as warnings. Only a main function should call it, once; the
-// package never does so on its own.
-func (t *Telemetry) SetGlobal() {
-	if t == nil || t.mp == nil {
-		return
-	}
-	otel.SetMeterProvider(t.mp)
-	otel.SetTracerProvider(t.tracers)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(
-		propagation.TraceContext{}, propagation.Baggage{}))
-	log := t.log
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
-		log.Warn("opentelemetry", "err", err)
-	}))
 }
 
 // AddReadiness registers a check /readyz runs; registering a name again

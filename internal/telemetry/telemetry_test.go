@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -280,7 +279,6 @@ func TestShutdownWithoutStart(t *testing.T) {
 		t.Errorf("nil Addr = %q", nilTel.Addr())
 	}
 	nilTel.AddReadiness("x", func(context.Context) error { return nil })
-	nilTel.SetGlobal()
 	// A nil Telemetry still hands out usable no-op instruments.
 	if err := Counter(nilTel.Meter("test"), "gpumeter.test.things", "{thing}", "", func() int64 { return 1 }); err != nil {
 		t.Errorf("Counter on a no-op meter: %v", err)
@@ -391,26 +389,6 @@ func TestOTLPUnreachable(t *testing.T) {
 	t.Logf("Shutdown with unreachable OTLP endpoint: %v", err)
 	// The abandoned export and its gRPC connection are gone too.
 	goleak.VerifyNone(t)
-}
-
-func TestSetGlobal(t *testing.T) {
-	prevHandler := otel.GetErrorHandler()
-	prevPropagator := otel.GetTextMapPropagator()
-	defer func() {
-		otel.SetErrorHandler(prevHandler)
-		otel.SetTextMapPropagator(prevPropagator)
-	}()
-	tel := start(t, Config{})
-	tel.SetGlobal()
-	if otel.GetMeterProvider() != metric.MeterProvider(tel.mp) {
-		t.Error("SetGlobal did not install the meter provider")
-	}
-	if otel.GetTracerProvider() != tel.tracers {
-		t.Error("SetGlobal did not install the tracer provider")
-	}
-	if fields := otel.GetTextMapPropagator().Fields(); !slices.Contains(fields, "traceparent") {
-		t.Errorf("global propagator fields = %q, want traceparent", fields)
-	}
 }
 
 func TestInstrumentErrors(t *testing.T) {

@@ -12,7 +12,7 @@ type Features struct {
 	Version string // as the server reports it, e.g. "18.16.1" or "24.8.4.13"
 	// LowCardinality dictionary-encodes repetitive strings (provider, region, model...). Experimental before 19.x.
 	LowCardinality bool
-	// TTL lets raw rows expire (--raw-retention). Arrived in 19.6.
+	// TTL lets raw rows expire (--raw-retention-days). Arrived in 19.6.
 	TTL bool
 }
 

@@ -167,7 +167,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer func() { _ = src.Close() }()
 
-	sp, err := spool.Open(spool.Options{Dir: o.spoolDir, MaxBytes: o.spoolMaxBytes, Log: log})
+	sp, err := spool.Open(spool.Options{Dir: o.spoolDir, MaxBytes: o.spoolMaxBytes, Now: clk.Now, Log: log})
 	if err != nil {
 		return fmt.Errorf("--spool-dir: %w", err)
 	}

@@ -13,11 +13,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -78,31 +76,25 @@ type clickhouseFlags struct {
 	caFile       string
 }
 
-var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
+// register adds the --clickhouse-* flags, their defaults taken from store.DefaultConfig.
 func (c *clickhouseFlags) register(fs *flag.FlagSet) {
-	c.addr = flagenv.List{"127.0.0.1:9000"}
+	d := store.DefaultConfig()
+	c.addr = flagenv.List(d.Addr)
 	fs.Var(&c.addr, "clickhouse-addr", "ClickHouse native-protocol addresses, comma-separated")
-	fs.StringVar(&c.database, "clickhouse-database", "gpumeter", "ClickHouse database (created when missing)")
-	fs.StringVar(&c.user, "clickhouse-user", "default", "ClickHouse user")
+	fs.StringVar(&c.database, "clickhouse-database", d.Database, "ClickHouse database (created when missing)")
+	fs.StringVar(&c.user, "clickhouse-user", d.User, "ClickHouse user")
 	fs.StringVar(&c.password, "clickhouse-password", "", "ClickHouse password; prefer GPUMETER_CLICKHOUSE_PASSWORD or --clickhouse-password-file")
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password")
 	fs.BoolVar(&c.tls, "clickhouse-tls", false, "connect to ClickHouse over TLS (its secure native port, usually 9440)")
 	fs.StringVar(&c.caFile, "clickhouse-ca-file", "", "PEM file of CAs that sign ClickHouse's certificate (default: the system's)")
-	fs.IntVar(&c.retentionDay, "raw-retention-days", 0, "expire raw rows after this many days where the server has TTL (19.6+); 0 keeps them")
+	fs.IntVar(&c.retentionDay, "raw-retention-days", d.RawRetentionDays, "expire raw rows after this many days where the server has TTL (19.6+); 0 keeps them")
 }
 
+// config checks the flags (store.Config.Validate) and reads the files they name, reporting every problem at once.
 func (c *clickhouseFlags) config() (store.Config, error) {
-	var errs []error
-	if len(c.addr) == 0 {
-		errs = append(errs, errors.New("--clickhouse-addr: empty"))
-	}
-	if !identifier.MatchString(c.database) {
-		errs = append(errs, fmt.Errorf("--clickhouse-database: %q is not a plain identifier", c.database))
-	}
-	if c.retentionDay < 0 {
-		errs = append(errs, fmt.Errorf("--raw-retention-days: must not be negative, got %d", c.retentionDay))
-	}
+	cfg := store.DefaultConfig()
+	cfg.Addr, cfg.Database, cfg.User, cfg.RawRetentionDays = c.addr, c.database, c.user, c.retentionDay
+	errs := []error{cfg.Validate()}
 	password, err := credentials.Password("clickhouse", c.password, c.passwordFile)
 	if err != nil {
 		errs = append(errs, err)
@@ -111,8 +103,8 @@ func (c *clickhouseFlags) config() (store.Config, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	return store.Config{Addr: c.addr, Database: c.database, User: c.user, Password: password, TLS: tlsCfg,
-		RawRetentionDays: c.retentionDay}, errors.Join(errs...)
+	cfg.Password, cfg.TLS = password, tlsCfg
+	return cfg, errors.Join(errs...)
 }
 
 // openClickHouse validates the ClickHouse flags, then connects (and migrates when asked).
@@ -121,7 +113,7 @@ func openClickHouse(ctx context.Context, c *clickhouseFlags, log *slog.Logger, m
 	if err != nil {
 		return nil, err
 	}
-	return openStore(ctx, cfg, log, migrate)
+	return openStore(ctx, cfg, log.With("component", "store"), migrate)
 }
 
 func openStore(ctx context.Context, cfg store.Config, log *slog.Logger, migrate bool) (*store.Store, error) {
@@ -146,89 +138,111 @@ func newFlagSet(name, synopsis string, lo *logging.Options, ch *clickhouseFlags)
 	return fs
 }
 
-func runConsume(ctx context.Context, args []string) error {
-	var (
-		lo     logging.Options
-		ch     clickhouseFlags
-		cfg    consume.Config
-		kf     kafkaconf.Flags
-		commit string
+// runOptions are the run command's flags, registered from the components' default configurations.
+type runOptions struct {
+	log         logging.Options
+	clickhouse  clickhouseFlags
+	kafka       kafkaconf.Flags
+	consume     consume.Config // Conn is filled in from kafka by validate
+	evaluate    evaluate.Config
+	commitments string
 
-		partitions, replication   int
-		metricsAddr, otlpEndpoint string
-		alertInterval             time.Duration
-		alertmanagerURL           string
-		createTopics              bool
-	)
-	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &lo, &ch)
-	kf.Register(fs)
-	fs.StringVar(&commit, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
-	fs.DurationVar(&alertInterval, "alert-interval", 5*time.Minute, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
-	fs.StringVar(&alertmanagerURL, "alertmanager-url", "", "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
-	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
-	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
-	fs.StringVar(&cfg.Topic, "topic", "gpumeter.usage.v1", "Kafka topic of usage records")
-	fs.StringVar(&cfg.DLQTopic, "dlq-topic", "gpumeter.usage.dlq", "Kafka topic for records that cannot be stored")
-	fs.StringVar(&cfg.Group, "group", "gpumeter-collector", "Kafka consumer group; run more collectors in it to scale out")
-	fs.IntVar(&cfg.BatchSize, "batch-size", 50000, "records per ClickHouse insert")
-	fs.DurationVar(&cfg.BatchWait, "batch-wait", 2*time.Second, "longest a record waits for its batch to fill")
-	fs.BoolVar(&createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
-	fs.IntVar(&partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
-	fs.IntVar(&replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
-	fs.DurationVar(&cfg.FlushTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM may spend flushing the last batch")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	partitions, replication   int
+	metricsAddr, otlpEndpoint string
+	createTopics              bool
+}
+
+// runConfig is what validate made of runOptions: everything checked, files read.
+type runConfig struct {
+	log         *slog.Logger
+	store       store.Config
+	conn        kafkaconf.Conn
+	consume     consume.Config
+	evaluate    evaluate.Config
+	commitments []commitment.Commitment
+
+	partitions, replication   int
+	metricsAddr, otlpEndpoint string
+	createTopics              bool
+	commitmentsFile           string
+}
+
+func runConsume(ctx context.Context, args []string) error {
+	o, err := parseRunFlags(args)
+	if err != nil {
 		return err
 	}
-	var errs []error
-	conn, err := kf.Connect()
+	cfg, err := o.validate()
 	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg)
+}
+
+// parseRunFlags registers the run command's flags, their defaults taken from the components' DefaultConfig, and
+// parses args (and GPUMETER_ variables).
+func parseRunFlags(args []string) (*runOptions, error) {
+	o := &runOptions{consume: consume.DefaultConfig(), evaluate: evaluate.DefaultConfig()}
+	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &o.log, &o.clickhouse)
+	o.kafka.Register(fs)
+	fs.StringVar(&o.commitments, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
+	fs.DurationVar(&o.evaluate.Interval, "alert-interval", o.evaluate.Interval, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
+	fs.StringVar(&o.evaluate.AlertmanagerURL, "alertmanager-url", o.evaluate.AlertmanagerURL, "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
+	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
+	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
+	c := &o.consume
+	fs.StringVar(&c.Topic, "topic", c.Topic, "Kafka topic of usage records")
+	fs.StringVar(&c.DLQTopic, "dlq-topic", c.DLQTopic, "Kafka topic for records that cannot be stored")
+	fs.StringVar(&c.Group, "group", c.Group, "Kafka consumer group; run more collectors in it to scale out")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "records per ClickHouse insert")
+	fs.DurationVar(&c.BatchWait, "batch-wait", c.BatchWait, "longest a record waits for its batch to fill")
+	fs.DurationVar(&c.FlushTimeout, "shutdown-timeout", c.FlushTimeout, "how long SIGTERM may spend flushing the last batch")
+	fs.BoolVar(&o.createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
+	fs.IntVar(&o.partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
+	fs.IntVar(&o.replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// validate checks every flag and reads every file they name, and reports all problems at once, each naming its flag.
+func (o *runOptions) validate() (runConfig, error) {
+	cfg := runConfig{consume: o.consume, evaluate: o.evaluate, partitions: o.partitions, replication: o.replication,
+		metricsAddr: o.metricsAddr, otlpEndpoint: o.otlpEndpoint, createTopics: o.createTopics, commitmentsFile: o.commitments}
+	var errs []error
+	var err error
+	if cfg.conn, err = o.kafka.Connect(); err != nil {
 		errs = append(errs, err)
 	}
-	var commitments []commitment.Commitment
-	if commit != "" {
-		if commitments, err = commitment.Load(commit); err != nil {
+	if o.commitments != "" {
+		if cfg.commitments, err = commitment.Load(o.commitments); err != nil {
 			errs = append(errs, fmt.Errorf("--commitments: %w", err))
 		}
 	}
-	for name, v := range map[string]string{"topic": cfg.Topic, "dlq-topic": cfg.DLQTopic, "group": cfg.Group} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("--%s: empty", name))
-		}
+	errs = append(errs, o.consume.Validate(), o.evaluate.Validate())
+	if o.partitions <= 0 || o.replication <= 0 {
+		errs = append(errs, fmt.Errorf("--topic-partitions and --topic-replication: must be positive, got %d and %d", o.partitions, o.replication))
 	}
-	if cfg.Topic == cfg.DLQTopic && cfg.Topic != "" {
-		errs = append(errs, errors.New("--dlq-topic: must differ from --topic"))
+	if cfg.store, err = o.clickhouse.config(); err != nil {
+		errs = append(errs, err)
 	}
-	if alertInterval <= 0 {
-		errs = append(errs, fmt.Errorf("--alert-interval: must be positive, got %s", alertInterval))
-	}
-	if alertmanagerURL != "" {
-		if u, err := url.Parse(alertmanagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", alertmanagerURL))
-		}
-	}
-	if partitions <= 0 || replication <= 0 {
-		errs = append(errs, fmt.Errorf("--topic-partitions and --topic-replication: must be positive, got %d and %d", partitions, replication))
-	}
-	if cfg.BatchSize <= 0 {
-		errs = append(errs, fmt.Errorf("--batch-size: must be positive, got %d", cfg.BatchSize))
-	}
-	if cfg.BatchWait <= 0 {
-		errs = append(errs, fmt.Errorf("--batch-wait: must be positive, got %s", cfg.BatchWait))
-	}
-	stCfg, err := ch.config()
-	if err != nil {
+	if cfg.log, err = o.log.Logger(os.Stderr); err != nil {
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return runConfig{}, err
 	}
-	cfg.Conn = conn
-	log, err := lo.Logger(os.Stderr)
-	if err != nil {
-		return err
-	}
-	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: metricsAddr,
-		OTLPEndpoint: otlpEndpoint, OTLPInsecure: true}, log)
+	cfg.consume.Conn = cfg.conn
+	return cfg, nil
+}
+
+// serve wires the components and consumes until ctx ends: telemetry, topics, ClickHouse, commitments, the consumer
+// and, beside it, the evaluator.
+func serve(ctx context.Context, cfg runConfig) error {
+	log := cfg.log
+	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: cfg.metricsAddr,
+		OTLPEndpoint: cfg.otlpEndpoint, OTLPInsecure: true}, log.With("component", "telemetry"))
 	if err != nil {
 		return err
 	}
@@ -245,25 +259,25 @@ func runConsume(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
-	if createTopics {
+	if cfg.createTopics {
 		if err := waitFor(ctx, log, "kafka", func() error {
-			return consume.EnsureTopics(ctx, conn, partitions, replication, cfg.Topic, cfg.DLQTopic)
+			return consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
 		}); err != nil {
 			return err
 		}
 	}
-	st, err := openStoreWaiting(ctx, stCfg, log)
+	st, err := openStoreWaiting(ctx, cfg.store, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	if commit != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+	if cfg.commitmentsFile != "" {
+		if err := commitment.Sync(ctx, st.Conn(), st.Database(), cfg.commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
-		log.Info("commitments loaded", "file", commit, "count", len(commitments))
+		log.Info("commitments loaded", "file", cfg.commitmentsFile, "count", len(cfg.commitments))
 	}
-	c := consume.New(cfg, st, log)
+	c := consume.New(cfg.consume, st, log.With("component", "consume"))
 	if err := c.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
@@ -273,21 +287,22 @@ func runConsume(ctx context.Context, args []string) error {
 	started.Store(true)
 
 	var notifier evaluate.Notifier
-	if alertmanagerURL != "" {
-		notifier = alert.NewNotifier(&alert.Client{URL: alertmanagerURL, Log: log}, alertInterval, log)
+	if u := cfg.evaluate.AlertmanagerURL; u != "" {
+		alog := log.With("component", "alert")
+		notifier = alert.NewNotifier(&alert.Client{URL: u, Log: alog}, cfg.evaluate.Interval, alog)
 	}
-	ev := evaluate.New(st.Conn(), st.Database(), notifier, log)
+	ev := evaluate.New(st.Conn(), st.Database(), notifier, log.With("component", "evaluate"))
 	if err := ev.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	// Evaluation runs beside ingestion and never blocks it: a dead Alertmanager is only logged.
 	evalCtx, stopEval := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { ev.Run(evalCtx, alertInterval) })
+	wg.Go(func() { ev.Run(evalCtx, cfg.evaluate.Interval) })
 	defer func() { stopEval(); wg.Wait() }()
 
-	log.Info("collector consuming", "brokers", conn.Brokers, "topic", cfg.Topic, "group", cfg.Group,
-		"database", st.Database(), "alertmanager", alertmanagerURL)
+	log.Info("collector consuming", "brokers", cfg.conn.Brokers, "topic", cfg.consume.Topic, "group", cfg.consume.Group,
+		"database", st.Database(), "alertmanager", cfg.evaluate.AlertmanagerURL)
 	return c.Run(ctx)
 }
 

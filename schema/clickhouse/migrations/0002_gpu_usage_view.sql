@@ -1,4 +1,4 @@
--- The analysts' contract (DESIGN.md): one deduplicated row per record. Names and meanings only grow; a breaking change
+-- The analysts' contract (docs/design.md): one deduplicated row per record. Names and meanings only grow; a breaking change
 -- gets a new view name. FINAL makes the view exact before background merges have collapsed duplicates.
 DROP TABLE IF EXISTS {{.DB}}.gpu_usage;
 CREATE VIEW {{.DB}}.gpu_usage AS

@@ -1,9 +1,9 @@
--- Commitments (DESIGN.md "Commitments"), kept equal to the --commitments file by collector/commitment.Sync. The tables
+-- Commitments (docs/design.md "Commitments"), kept equal to the --commitments file by collector/commitment.Sync. The tables
 -- hold tens of rows, so they use plain String columns (dictionary encoding buys nothing) and read with FINAL.
 --
 -- One row per commitment id and load. A load writes every commitment of the file, plus a row with deleted = 1 for each
 -- id that is live in the table but no longer in the file, all in one INSERT and all with the same version. version is
--- deterministic (DESIGN.md: never now()): (generation << 32) | the first 32 bits of set_hash, where generation is one
+-- deterministic (docs/design.md: never now()): (generation << 32) | the first 32 bits of set_hash, where generation is one
 -- more than the highest stored, and set_hash is the SHA-256 of the loaded commitments in canonical form. Two
 -- collectors loading the same file at once write identical rows that collapse; ReplacingMergeTree(version) keeps the
 -- newest load of each id. Scope fields that are empty match anything. Labels are two parallel arrays (no Map on 18.16).
