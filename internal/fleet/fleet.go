@@ -54,9 +54,9 @@ func (s Shape) Validate() error {
 
 // site is one provider's pool: what its agents detect on every node.
 type site struct {
-	share                                          float64 // of the fleet's nodes
+	share                                         float64 // of the fleet's nodes
 	provider, region, zone, instanceType, account string
-	nodePrefix                                     string
+	nodePrefix                                    string
 }
 
 // The fleet of the project's story (deploy/commitments.example.yaml): most GPUs on the Azure reservation, overflow on
@@ -156,7 +156,7 @@ func (f *Fleet) Record(k, gpu int, r *schema.Record) {
 		IntervalStart: start, IntervalEnd: start.Add(iv), WindowStart: start, WindowEnd: start.Add(iv),
 		ProvisionedSeconds: secs, AllocatedSeconds: allocated, BusySeconds: schema.Float(math.Round(util*secs*1000) / 1000),
 		MemoryUsedAvgBytes: math.Round(g.memFrac * memoryTotal), MemoryUsedMaxBytes: uint64(math.Min(1, g.memFrac*1.05) * memoryTotal),
-		MemoryTotalBytes: memoryTotal, EnergyJoules: schema.Float(math.Round(g.powerWatts*(0.9+0.2*v)*secs)),
+		MemoryTotalBytes: memoryTotal, EnergyJoules: schema.Float(math.Round(g.powerWatts * (0.9 + 0.2*v) * secs)),
 		PowerAvgWatts: schema.Float(math.Round(g.powerWatts*(0.9+0.2*v)*10) / 10), Samples: uint32(secs),
 	}
 }
