@@ -243,6 +243,9 @@ func (b *bench) drain(ctx context.Context, topic string, end map[int]int64, r *d
 		if err := p.exited(); err != nil {
 			return err
 		}
+		if time.Since(start) > b.o.drainTimeout {
+			return fmt.Errorf("collector did not drain %d records within --drain-timeout %s (log %s)", r.records, b.o.drainTimeout, p.logPath)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

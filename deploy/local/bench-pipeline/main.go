@@ -45,6 +45,7 @@ type options struct {
 	partitions                           int
 	what                                 string
 	clickhousePID                        int
+	drainTimeout                         time.Duration
 
 	liveRate  int
 	liveFor   time.Duration
@@ -108,6 +109,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.batches, "batches", "50000,5000", "batch sizes each shape is measured at (collector --batch-size)")
 	fs.IntVar(&o.partitions, "partitions", 12, "partitions of each preloaded topic (the collector's default)")
 	fs.IntVar(&o.clickhousePID, "clickhouse-pid", 0, "pid of the ClickHouse server, to report its CPU time too (0: not reported)")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Minute, "give up on a drain (and the run) that takes longer")
 	fs.StringVar(&o.what, "run", "drain,live,report", "which parts to run: drain, live, report")
 	fs.IntVar(&o.liveRate, "live-rate", 1700, "live: records per second (1 700 is a 100 000-GPU fleet at 1-minute intervals)")
 	fs.DurationVar(&o.liveFor, "live-for", 2*time.Minute, "live: how long to produce at that rate")
@@ -131,8 +133,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 			errs = append(errs, fmt.Errorf("--run: %q is not drain, live or report", p))
 		}
 	}
-	if o.partitions <= 0 || o.liveRate <= 0 || o.liveFor <= 0 || o.termGPUs <= 0 || o.termDays <= 0 || o.reportRuns <= 0 {
-		errs = append(errs, errors.New("--partitions, --live-rate, --live-for, --term-gpus, --term-days, --report-runs: must be positive"))
+	if o.partitions <= 0 || o.liveRate <= 0 || o.liveFor <= 0 || o.termGPUs <= 0 || o.termDays <= 0 || o.reportRuns <= 0 || o.drainTimeout <= 0 {
+		errs = append(errs, errors.New("--partitions, --live-rate, --live-for, --term-gpus, --term-days, --report-runs, --drain-timeout: must be positive"))
 	}
 	if _, err := os.Stat(o.collector); err != nil {
 		errs = append(errs, fmt.Errorf("--collector: %w (make build makes it)", err))
