@@ -8,8 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ClickHouse/clickhouse-go/v2"
-
 	"github.com/gpumeter/gpumeter/agent"
 	"github.com/gpumeter/gpumeter/internal/fleet"
 	"github.com/gpumeter/gpumeter/schema"
@@ -79,11 +77,12 @@ func (b *bench) live(ctx context.Context) (*liveResult, error) {
 		mu          sync.Mutex
 		outstanding = map[string]probe{}
 		latencies   []time.Duration
+		seen        []probe
 	)
 	key := func(node, uuid string, window int64) string { return fmt.Sprintf("%s/%s/%d", node, uuid, window) }
 	pctx, stopPoll := context.WithCancel(ctx)
 	pollDone := make(chan error, 1)
-	go func() { pollDone <- b.pollProbes(pctx, db, &mu, outstanding, &latencies, key) }()
+	go func() { pollDone <- b.pollProbes(pctx, db, &mu, outstanding, &latencies, &seen, key) }()
 	polling := true
 	defer func() {
 		if polling {
@@ -163,6 +162,9 @@ func (b *bench) live(ctx context.Context) (*liveResult, error) {
 	if err := <-pollDone; err != nil {
 		return nil, err
 	}
+	if err := b.checkProbes(ctx, db, seen); err != nil {
+		return nil, err
+	}
 	slices.Sort(latencies)
 	res.seen = len(latencies)
 	if n := len(latencies); n > 0 {
@@ -171,11 +173,13 @@ func (b *bench) live(ctx context.Context) (*liveResult, error) {
 	return res, nil
 }
 
-// pollProbes asks gpu_usage, every pollEvery, which outstanding probes it shows, and records their latency.
+// pollProbes asks, every pollEvery, which outstanding probes are visible, and records their latency. gpu_usage is
+// `SELECT … FROM usage_raw FINAL` (migration 0002), so a row is visible in the view exactly when that expression
+// returns it; the poll queries the expression itself with the probes' time bounds, because ClickHouse 18.16 does not
+// push a WHERE into the view, and polling the view would scan all of usage_raw ten times a second. checkProbes
+// confirms through the view itself at the end.
 func (b *bench) pollProbes(ctx context.Context, db string, mu *sync.Mutex, outstanding map[string]probe,
-	latencies *[]time.Duration, key func(string, string, int64) string) error {
-	// The view reads usage_raw FINAL; pushing the conditions into it keeps each poll to the probes' parts.
-	qctx := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"enable_optimize_predicate_expression": 1}))
+	latencies *[]time.Duration, seen *[]probe, key func(string, string, int64) string) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -193,10 +197,10 @@ func (b *bench) pollProbes(ctx context.Context, db string, mu *sync.Mutex, outst
 		if len(tuples) == 0 {
 			continue
 		}
-		q := fmt.Sprintf(`SELECT node, gpu_uuid, toUInt32(window_start) FROM %s.gpu_usage
+		q := fmt.Sprintf(`SELECT node, gpu_uuid, toUInt32(window_start) FROM %s.usage_raw FINAL
 WHERE interval_start >= toDateTime(%d) AND interval_start <= toDateTime(%d) AND (node, gpu_uuid) IN (%s)`,
 			db, lo, hi, strings.Join(tuples, ", "))
-		rows, err := b.ch.Query(qctx, q)
+		rows, err := b.ch.Query(ctx, q)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -214,14 +218,35 @@ WHERE interval_start >= toDateTime(%d) AND interval_start <= toDateTime(%d) AND 
 			found = append(found, key(node, uuid, int64(ws)))
 		}
 		rows.Close()
-		seen := time.Now()
+		now := time.Now()
 		mu.Lock()
 		for _, k := range found {
 			if p, ok := outstanding[k]; ok {
-				*latencies = append(*latencies, seen.Sub(p.sent))
+				*latencies = append(*latencies, now.Sub(p.sent))
+				*seen = append(*seen, p)
 				delete(outstanding, k)
 			}
 		}
 		mu.Unlock()
 	}
+}
+
+// checkProbes confirms through gpu_usage itself that it shows every probe that was seen.
+func (b *bench) checkProbes(ctx context.Context, db string, seen []probe) error {
+	if len(seen) == 0 {
+		return nil
+	}
+	tuples := make([]string, len(seen))
+	for i, p := range seen {
+		tuples[i] = fmt.Sprintf("('%s', '%s', toDateTime(%d))", p.node, p.uuid, p.window)
+	}
+	var n uint64
+	q := fmt.Sprintf("SELECT count() FROM %s.gpu_usage WHERE (node, gpu_uuid, window_start) IN (%s)", db, strings.Join(tuples, ", "))
+	if err := b.ch.QueryRow(ctx, q).Scan(&n); err != nil {
+		return fmt.Errorf("check probes in gpu_usage: %w", err)
+	}
+	if n != uint64(len(seen)) {
+		return fmt.Errorf("gpu_usage shows %d of the %d probes seen in usage_raw FINAL", n, len(seen))
+	}
+	return nil
 }
