@@ -78,9 +78,10 @@ var insertRawStatement = func() string {
 	return "INSERT INTO %s.usage_raw (" + strings.Join(names, ", ") + ")"
 }()
 
-// InsertRaw writes rows into usage_raw as one INSERT and returns once ClickHouse acknowledged it. It does not touch
-// the rollups (Insert does); on its own it serves benchmarks and backfills that recompute afterwards.
-func (s *Store) InsertRaw(ctx context.Context, rows []Row) error {
+// WriteRaw writes rows into usage_raw as one INSERT, without touching the rollups: a caller that uses it directly must
+// recompute the rollups of the rows' hours (Recompute) before it treats the rows as stored (before committing their
+// offsets), or the rollups miss them until those hours are recomputed again. Insert does both.
+func (s *Store) WriteRaw(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}

@@ -47,7 +47,7 @@ func TestRawColumnsMatchTable(t *testing.T) {
 }
 
 // Every field of a row lands in its column, read back through the table.
-func TestInsertRawStoresEveryField(t *testing.T) {
+func TestWriteRawStoresEveryField(t *testing.T) {
 	st := open(t)
 	if err := st.Migrate(t.Context()); err != nil {
 		t.Fatal(err)
@@ -61,7 +61,7 @@ func TestInsertRawStoresEveryField(t *testing.T) {
 		in = append(in, Row{Record: *r, Topic: "gpumeter.usage.v1", Partition: len(in) % 3, Offset: int64(1000 + len(in))})
 	}
 	in[5].BusySeconds, in[5].EnergyJoules, in[5].PowerAvgWatts, in[5].MIGProfile = nil, nil, nil, "1g.10gb"
-	if err := st.InsertRaw(t.Context(), in); err != nil {
+	if err := st.WriteRaw(t.Context(), in); err != nil {
 		t.Fatal(err)
 	}
 	q := fmt.Sprintf(`SELECT interval_start, interval_end, window_start, window_end, provider, region, zone, instance_type,
@@ -123,10 +123,10 @@ func show(r Row) any {
 	}{r, busy, energy, power}
 }
 
-// BenchmarkInsertRaw inserts batches of agent-shaped rows. Wall time depends on the server and the machine's load;
-// allocations per op and the CPU profile of the client are what to compare (go test -bench InsertRaw -benchmem
+// BenchmarkWriteRaw inserts batches of agent-shaped rows. Wall time depends on the server and the machine's load;
+// allocations per op and the CPU profile of the client are what to compare (go test -bench WriteRaw -benchmem
 // -cpuprofile).
-func BenchmarkInsertRaw(b *testing.B) {
+func BenchmarkWriteRaw(b *testing.B) {
 	st, err := Open(b.Context(), Config{Addr: []string{testenv.ClickHouseAddr(b)}, Database: testenv.Database(b), User: "default"},
 		testenv.Logger(b))
 	if err != nil {
@@ -147,7 +147,7 @@ func BenchmarkInsertRaw(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := st.InsertRaw(b.Context(), rows); err != nil {
+		if err := st.WriteRaw(b.Context(), rows); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -88,7 +88,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	if err := s.InsertRaw(ctx, rows); err != nil {
+	if err := s.WriteRaw(ctx, rows); err != nil {
 		return err
 	}
 	hours := make([]time.Time, len(rows))

@@ -96,7 +96,7 @@ func (b *bench) ceiling(ctx context.Context, f *fleet.Fleet, topic string, batch
 	)
 	insert := func() error {
 		start := time.Now()
-		if err := st.InsertRaw(ctx, rows); err != nil {
+		if err := st.WriteRaw(ctx, rows); err != nil {
 			return err
 		}
 		took += time.Since(start)
