@@ -231,22 +231,22 @@ WHERE interval_start >= toDateTime(%d) AND interval_start <= toDateTime(%d) AND 
 	}
 }
 
-// checkProbes confirms through gpu_usage itself that it shows every probe that was seen.
+// checkProbes confirms through gpu_usage itself that it shows every probe that was seen (a thousand at a time, to
+// stay under ClickHouse's max_query_size).
 func (b *bench) checkProbes(ctx context.Context, db string, seen []probe) error {
-	if len(seen) == 0 {
-		return nil
-	}
-	tuples := make([]string, len(seen))
-	for i, p := range seen {
-		tuples[i] = fmt.Sprintf("('%s', '%s', toDateTime(%d))", p.node, p.uuid, p.window)
-	}
-	var n uint64
-	q := fmt.Sprintf("SELECT count() FROM %s.gpu_usage WHERE (node, gpu_uuid, window_start) IN (%s)", db, strings.Join(tuples, ", "))
-	if err := b.ch.QueryRow(ctx, q).Scan(&n); err != nil {
-		return fmt.Errorf("check probes in gpu_usage: %w", err)
-	}
-	if n != uint64(len(seen)) {
-		return fmt.Errorf("gpu_usage shows %d of the %d probes seen in usage_raw FINAL", n, len(seen))
+	for chunk := range slices.Chunk(seen, 1000) {
+		tuples := make([]string, len(chunk))
+		for i, p := range chunk {
+			tuples[i] = fmt.Sprintf("('%s', '%s', toDateTime(%d))", p.node, p.uuid, p.window)
+		}
+		var n uint64
+		q := fmt.Sprintf("SELECT count() FROM %s.gpu_usage WHERE (node, gpu_uuid, window_start) IN (%s)", db, strings.Join(tuples, ", "))
+		if err := b.ch.QueryRow(ctx, q).Scan(&n); err != nil {
+			return fmt.Errorf("check probes in gpu_usage: %w", err)
+		}
+		if n != uint64(len(chunk)) {
+			return fmt.Errorf("gpu_usage shows %d of %d probes seen in usage_raw FINAL", n, len(chunk))
+		}
 	}
 	return nil
 }
