@@ -24,6 +24,7 @@ const (
 	probesPerSecond = 20
 	pollEvery       = 100 * time.Millisecond
 	liveGrace       = time.Minute // how long after the last record a probe may still arrive
+	notSeen         = time.Duration(1<<63 - 1)
 )
 
 type liveResult struct {
@@ -165,8 +166,12 @@ func (b *bench) live(ctx context.Context) (*liveResult, error) {
 	if err := b.checkProbes(ctx, db, seen); err != nil {
 		return nil, err
 	}
-	slices.Sort(latencies)
 	res.seen = len(latencies)
+	// A probe never seen counts as slower than any seen, so a collector that falls behind cannot look fast.
+	for range res.probes - res.seen {
+		latencies = append(latencies, notSeen)
+	}
+	slices.Sort(latencies)
 	if n := len(latencies); n > 0 {
 		res.p50, res.p99, res.max = latencies[n/2], latencies[min(n-1, n*99/100)], latencies[n-1]
 	}

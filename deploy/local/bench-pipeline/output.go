@@ -64,7 +64,12 @@ func count(n int) string {
 	return out
 }
 
-func sec(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+func sec(d time.Duration) string {
+	if d == notSeen {
+		return fmt.Sprintf("not seen within %s", liveGrace)
+	}
+	return fmt.Sprintf("%.2f s", d.Seconds())
+}
 
 func drained(d time.Duration) string {
 	if d == 0 {
