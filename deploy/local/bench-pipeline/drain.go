@@ -152,6 +152,7 @@ func (b *bench) startCollector(topic, group, db string, batch int) (*collectorPr
 		return nil, fmt.Errorf("start %s: %w", b.o.collector, err)
 	}
 	p := &collectorProc{cmd: cmd, done: make(chan error, 1), metrics: "127.0.0.1:" + strconv.Itoa(port), logPath: logPath}
+	b.log.Info("collector started", "pid", cmd.Process.Pid, "group", group, "batch", batch, "log", logPath)
 	go func() { p.done <- cmd.Wait(); _ = logFile.Close() }()
 	return p, nil
 }
