@@ -12,7 +12,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/gpumeter/gpumeter/schema"
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
 
@@ -84,19 +83,6 @@ func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 // Close closes the connection.
 func (s *Store) Close() error { return s.conn.Close() }
 
-// Row is a record with where it came from in Kafka, kept on the raw row for audits.
-type Row struct {
-	schema.Record
-	Topic     string
-	Partition int
-	Offset    int64
-}
-
-const insertUsage = `INSERT INTO %s.usage_raw (interval_start, interval_end, window_start, window_end, provider, region,
-zone, instance_type, account, node, gpu_uuid, gpu_index, gpu_model, mig_profile, namespace, pod, team,
-provisioned_seconds, allocated_seconds, busy_seconds, memory_used_avg_bytes, memory_used_max_bytes, memory_total_bytes,
-energy_joules, power_avg_watts, samples, schema_version, kafka_topic, kafka_partition, kafka_offset)`
-
 // Insert writes rows as one INSERT, then recomputes the rollups of the hours they touched. It returns only after
 // ClickHouse acknowledged both; on error nothing can be assumed about what was stored, and the caller retries the
 // same rows (duplicates collapse by identity, and recomputation is idempotent).
@@ -104,24 +90,8 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	batch, err := s.conn.PrepareBatch(ctx, fmt.Sprintf(insertUsage, s.db))
-	if err != nil {
-		return fmt.Errorf("prepare insert of %d rows into %s.usage_raw: %w", len(rows), s.db, err)
-	}
-	defer func() { _ = batch.Abort() }()
-	for i := range rows {
-		r := &rows[i]
-		err := batch.Append(r.IntervalStart, r.IntervalEnd, r.WindowStart, r.WindowEnd, r.Provider, r.Region,
-			r.Zone, r.InstanceType, r.Account, r.Node, r.GPUUUID, uint16(r.GPUIndex), r.GPUModel, r.MIGProfile,
-			r.Namespace, r.Pod, r.Team, r.ProvisionedSeconds, r.AllocatedSeconds, r.BusySeconds,
-			r.MemoryUsedAvgBytes, r.MemoryUsedMaxBytes, r.MemoryTotalBytes, r.EnergyJoules, r.PowerAvgWatts,
-			r.Samples, uint8(r.Version), r.Topic, int32(r.Partition), r.Offset)
-		if err != nil {
-			return fmt.Errorf("append row %d (node %s gpu %s): %w", i, r.Node, r.GPUUUID, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s.usage_raw: %w", len(rows), s.db, err)
+	if err := s.WriteRaw(ctx, rows); err != nil {
+		return err
 	}
 	hours := make([]time.Time, len(rows))
 	for i := range rows {
