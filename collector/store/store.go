@@ -95,7 +95,7 @@ zone, instance_type, account, node, gpu_uuid, gpu_index, gpu_model, mig_profile,
 provisioned_seconds, allocated_seconds, busy_seconds, memory_used_avg_bytes, memory_used_max_bytes, memory_total_bytes,
 energy_joules, power_avg_watts, samples, schema_version, kafka_topic, kafka_partition, kafka_offset)`
 
-// Insert writes rows as one INSERT, then recomputes the rollups of the hours they touched. It returns only after
+// Insert writes rows as one INSERT, then recomputes the rollups of the node-hours they touched. It returns only after
 // ClickHouse acknowledged both; on error nothing can be assumed about what was stored, and the caller retries the
 // same rows (duplicates collapse by identity, and recomputation is idempotent).
 func (s *Store) Insert(ctx context.Context, rows []Row) error {
@@ -121,11 +121,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d rows into %s.usage_raw: %w", len(rows), s.db, err)
 	}
-	hours := make([]time.Time, len(rows))
-	for i := range rows {
-		hours[i] = rows[i].IntervalStart
-	}
-	return s.Recompute(ctx, hours)
+	return s.Recompute(ctx, Touched(rows))
 }
 
 // IsRetryable tells a failed insert caused by the server or network (retry later) from one caused by the rows

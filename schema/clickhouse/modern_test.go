@@ -57,8 +57,9 @@ func TestModernClickHouse(t *testing.T) {
 	}
 	at := DateTime(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	for name, data := range map[string]map[string]string{
-		"rollup_hourly":     {"DB": "gm", "From": at, "To": at, "Hours": at},
-		"rollup_daily":      {"DB": "gm", "From": at, "To": at, "Days": Date(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))},
+		"rollup_node_hours": {"DB": "gm", "From": at, "To": at, "Nodes": "'n1', 'n2'"},
+		"rollup_hours":      {"DB": "gm", "Hours": at},
+		"rollup_days":       {"DB": "gm", "From": at, "To": at, "Days": Date(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))},
 		"commitment_status": {"DB": "gm", "At": at},
 	} {
 		q, err := Query(name, data)
