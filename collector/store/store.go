@@ -99,6 +99,16 @@ energy_joules, power_avg_watts, samples, schema_version, kafka_topic, kafka_part
 // ClickHouse acknowledged both; on error nothing can be assumed about what was stored, and the caller retries the
 // same rows (duplicates collapse by identity, and recomputation is idempotent).
 func (s *Store) Insert(ctx context.Context, rows []Row) error {
+	if err := s.WriteRaw(ctx, rows); err != nil {
+		return err
+	}
+	return s.Recompute(ctx, Touched(rows))
+}
+
+// WriteRaw writes rows into usage_raw as one INSERT, without touching the rollups: a caller that uses it directly must
+// call Recompute for Touched(rows) before it treats the rows as stored (before committing their offsets), or the
+// rollups miss them until those node-hours are recomputed again.
+func (s *Store) WriteRaw(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -121,7 +131,7 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("insert %d rows into %s.usage_raw: %w", len(rows), s.db, err)
 	}
-	return s.Recompute(ctx, Touched(rows))
+	return nil
 }
 
 // IsRetryable tells a failed insert caused by the server or network (retry later) from one caused by the rows
