@@ -55,18 +55,32 @@ func TestModernClickHouse(t *testing.T) {
 			stmts = append(stmts, named{m.Name + " #" + strconv.Itoa(i+1), s})
 		}
 	}
-	at := DateTime(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
-	for name, data := range map[string]map[string]string{
-		"rollup_node_hours": {"DB": "gm", "From": at, "To": at, "Nodes": "'n1', 'n2'"},
-		"rollup_hours":      {"DB": "gm", "Hours": at},
-		"rollup_days":       {"DB": "gm", "From": at, "To": at, "Days": Date(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))},
-		"commitment_status": {"DB": "gm", "At": at},
+	hour := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	at, next := DateTime(hour), DateTime(hour.Add(time.Hour))
+	// One record, stored, then resent with another team: the rollups must hold only the second team's group.
+	for _, team := range []string{"a", "b"} {
+		stmts = append(stmts, named{"raw record of team " + team, `INSERT INTO gm.usage_raw (interval_start, interval_end,
+			window_start, window_end, provider, node, gpu_uuid, team, provisioned_seconds, allocated_seconds)
+			SELECT ` + at + `, ` + at + ` + 60, ` + at + `, ` + at + ` + 60, 'azure', 'n1', 'GPU-1', '` + team + `', 60, 60`})
+	}
+	for _, q := range []struct {
+		name string
+		data map[string]string
+	}{
+		{"rollup_node_hours", map[string]string{"DB": "gm", "From": at, "To": next, "Nodes": "'n1', 'n2'"}},
+		{"rollup_hours", map[string]string{"DB": "gm", "Hours": at}},
+		{"rollup_days", map[string]string{"DB": "gm", "From": at, "To": next, "Days": Date(hour)}},
+		{"commitment_status", map[string]string{"DB": "gm", "At": at}},
 	} {
-		q, err := Query(name, data)
+		text, err := Query(q.name, q.data)
 		if err != nil {
 			t.Fatal(err)
 		}
-		stmts = append(stmts, named{"queries/" + name, q})
+		stmts = append(stmts, named{"queries/" + q.name, text})
+	}
+	for _, view := range []string{"gpu_usage_hourly", "gpu_usage_daily"} {
+		stmts = append(stmts, named{view + " holds the resent record's group only", `SELECT throwIf(groupArray(toString(team)) != ['b']
+			OR sum(provisioned_gpu_hours) * 3600 != 60, 'wrong rollup') FROM gm.` + view})
 	}
 	cookbook, err := os.ReadFile(filepath.Join(repo, "schema", "QUERIES.md"))
 	if err != nil {
