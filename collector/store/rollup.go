@@ -36,6 +36,43 @@ func Touched(rows []Row) []NodeHour {
 	return uniqueNodeHours(out)
 }
 
+// Pending collects the node-hours of batches written with WriteRaw whose rollups are not recomputed yet, so that a
+// consumer can recompute each node-hour once for many batches (schema/README.md, "Rollups"): it calls Flush before it
+// commits the batches' offsets, so a crash in between redelivers them and they are recomputed again. The zero value
+// is empty and ready; it is not safe for concurrent use.
+type Pending struct {
+	set map[NodeHour]struct{}
+}
+
+// Add notes the node-hours rows fall in.
+func (p *Pending) Add(rows []Row) {
+	if p.set == nil {
+		p.set = map[NodeHour]struct{}{}
+	}
+	for i := range rows {
+		p.set[NodeHour{Node: rows[i].Node, Hour: rows[i].IntervalStart.UTC().Truncate(time.Hour)}] = struct{}{}
+	}
+}
+
+// Len is the number of node-hours waiting.
+func (p *Pending) Len() int { return len(p.set) }
+
+// Flush recomputes the waiting node-hours and forgets them once that succeeded; on error they stay, to retry.
+func (s *Store) Flush(ctx context.Context, p *Pending) error {
+	if p.Len() == 0 {
+		return nil
+	}
+	touched := make([]NodeHour, 0, len(p.set))
+	for nh := range p.set {
+		touched = append(touched, nh)
+	}
+	if err := s.Recompute(ctx, touched); err != nil {
+		return err
+	}
+	clear(p.set)
+	return nil
+}
+
 // Recompute rebuilds the rollups (schema/README.md, "Rollups") for the given node-hours: each node-hour from
 // deduplicated raw data, then each of their hours for the fleet from its node-hours, then each of their days from
 // its hours. Running it twice, or concurrently from two collectors, leaves the same rows, and a run that saw newer

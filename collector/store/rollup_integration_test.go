@@ -420,3 +420,35 @@ func TestMigrationBackfillsRollupsOfAnUpgradedDatabase(t *testing.T) {
 	}
 	checkExactFrom(t, st, "after migrating again", day)
 }
+
+// TestPendingRecomputesOnceForManyBatches: batches written with WriteRaw and noted in a Pending are in the rollups
+// once Flush returns, exactly, whatever their order; Flush with nothing waiting does nothing.
+func TestPendingRecomputesOnceForManyBatches(t *testing.T) {
+	st := teststore.Migrated(t)
+	h := day.Add(10 * time.Hour)
+	var p store.Pending
+	batches := [][]store.Row{
+		minutes("n1", "GPU-a", h, 0, 30, "research", "azure"),
+		minutes("n2", "GPU-b", h.Add(-time.Hour), 0, 60, "infra", "azure"),
+		minutes("n1", "GPU-a", h, 10, 40, "ml", "azure"),
+	}
+	for _, b := range batches {
+		if err := st.WriteRaw(t.Context(), b); err != nil {
+			t.Fatal(err)
+		}
+		p.Add(b)
+	}
+	if p.Len() != 2 {
+		t.Errorf("%d node-hours waiting, want 2", p.Len())
+	}
+	if err := st.Flush(t.Context(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Len() != 0 {
+		t.Errorf("%d node-hours still waiting after Flush", p.Len())
+	}
+	checkExact(t, st, "after one Flush for three batches")
+	if err := st.Flush(t.Context(), &p); err != nil {
+		t.Fatal(err)
+	}
+}
