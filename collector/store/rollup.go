@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/ext"
 
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
@@ -17,9 +18,11 @@ import (
 // several modest queries rather than one huge one.
 const maxPeriodsPerStatement = 48
 
-// maxQuerySize lets one node-hour statement name every node of a large fleet (a batch can touch tens of thousands of
-// nodes; ClickHouse's default max_query_size is 256 KiB). One statement per hour reads that hour's index once.
-const maxQuerySize = 64 << 20
+// touchedNodes is the external table (sent with the statement, as 18.16's native protocol allows) that names the
+// nodes whose node-hours a statement rebuilds: a batch can touch tens of thousands of nodes, more than a literal list
+// may hold (max_query_size, max_ast_elements) and slow for the server to parse. One statement per hour reads that
+// hour's index once.
+const touchedNodes = "touched_nodes"
 
 // NodeHour is one node's hour: the unit in which the rollups are rebuilt from raw data.
 type NodeHour struct {
@@ -82,18 +85,23 @@ func (s *Store) Recompute(ctx context.Context, touched []NodeHour) error {
 	if len(touched) == 0 {
 		return nil
 	}
-	ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_query_size": maxQuerySize}))
 	var hours []time.Time
 	for i := 0; i < len(touched); {
-		j := i
-		var nodes []string
-		for ; j < len(touched) && touched[j].Hour.Equal(touched[i].Hour); j++ {
-			nodes = append(nodes, chschema.String(touched[j].Node))
-		}
 		hour := touched[i].Hour
+		nodes, err := ext.NewTable(touchedNodes, ext.Column("node", "String"))
+		if err != nil {
+			return fmt.Errorf("recompute node-hours of %s: %w", hour.Format(time.DateTime), err)
+		}
+		j := i
+		for ; j < len(touched) && touched[j].Hour.Equal(hour); j++ {
+			if err := nodes.Append(touched[j].Node); err != nil {
+				return fmt.Errorf("recompute node-hours of %s: node %q: %w", hour.Format(time.DateTime), touched[j].Node, err)
+			}
+		}
 		hours = append(hours, hour)
-		if err := s.exec(ctx, "rollup_node_hours", map[string]string{"DB": s.db, "From": chschema.DateTime(hour),
-			"To": chschema.DateTime(hour.Add(time.Hour)), "Nodes": strings.Join(nodes, ", ")}); err != nil {
+		err = s.exec(clickhouse.Context(ctx, clickhouse.WithExternalTable(nodes)), "rollup_node_hours", map[string]string{
+			"DB": s.db, "From": chschema.DateTime(hour), "To": chschema.DateTime(hour.Add(time.Hour)), "Nodes": touchedNodes})
+		if err != nil {
 			return fmt.Errorf("recompute %d node-hours of %s: %w", j-i, hour.Format(time.DateTime), err)
 		}
 		i = j

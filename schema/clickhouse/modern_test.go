@@ -67,7 +67,7 @@ func TestModernClickHouse(t *testing.T) {
 		name string
 		data map[string]string
 	}{
-		{"rollup_node_hours", map[string]string{"DB": "gm", "From": at, "To": next, "Nodes": "'n1', 'n2'"}},
+		{"rollup_node_hours", map[string]string{"DB": "gm", "From": at, "To": next, "Nodes": "('n1', 'n2')"}},
 		{"rollup_hours", map[string]string{"DB": "gm", "Hours": at}},
 		{"rollup_days", map[string]string{"DB": "gm", "From": at, "To": next, "Days": Date(hour)}},
 		{"commitment_status", map[string]string{"DB": "gm", "At": at}},

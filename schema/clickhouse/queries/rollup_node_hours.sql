@@ -1,6 +1,6 @@
 -- Rebuild whole node-hours of rollup_node_hour from deduplicated raw data (schema/README.md, "Rollups"): the nodes
--- {{.Nodes}} in the hour [{{.From}}, {{.To}}), or every node-hour there is when Nodes is empty (the migration's
--- backfill). The filter is on usage_raw's sorting key (interval_start, node), so only the parts of the index that hold
+-- in {{.Nodes}} (a table or a parenthesised list) in the hour [{{.From}}, {{.To}}), or every node-hour there is when
+-- Nodes is empty (the migration's backfill). The filter is on usage_raw's sorting key (interval_start, node), so only the parts of the index that hold
 -- those nodes in that hour are read, and it is applied after FINAL (never PREWHERE). All groups of a node-hour go
 -- into one row, so a group that vanished from the raw data (its records now carry another team) vanishes here.
 -- version is the highest block number of the raw parts read: every INSERT into usage_raw gets a block number higher
@@ -25,7 +25,7 @@ FROM
         max(toUInt64(splitByChar('_', _part)[3])) AS block
     FROM {{.DB}}.usage_raw FINAL
 {{- if .Nodes}}
-    WHERE interval_start >= {{.From}} AND interval_start < {{.To}} AND node IN ({{.Nodes}})
+    WHERE interval_start >= {{.From}} AND interval_start < {{.To}} AND node IN {{.Nodes}}
 {{- end}}
     GROUP BY hour, node, provider, region, instance_type, account, gpu_model, team
 ) AS node_groups
