@@ -30,3 +30,7 @@ FROM
     GROUP BY hour, node, provider, region, instance_type, account, gpu_model, team
 ) AS node_groups
 GROUP BY hour, node
+{{- if not .Nodes}}
+-- the backfill groups all of history: let it spill to disk rather than fail on memory
+SETTINGS max_bytes_before_external_group_by = 4000000000
+{{- end}}
