@@ -34,9 +34,13 @@ type NodeHour struct {
 func Touched(rows []Row) []NodeHour {
 	out := make([]NodeHour, 0, len(rows)/8+1)
 	for i := range rows {
-		out = append(out, NodeHour{Node: rows[i].Node, Hour: rows[i].IntervalStart.UTC().Truncate(time.Hour)})
+		out = append(out, nodeHourOf(&rows[i]))
 	}
 	return uniqueNodeHours(out)
+}
+
+func nodeHourOf(r *Row) NodeHour {
+	return NodeHour{Node: r.Node, Hour: r.IntervalStart.UTC().Truncate(time.Hour)}
 }
 
 // Pending collects the node-hours of batches written with WriteRaw whose rollups are not recomputed yet, so that a
@@ -53,7 +57,7 @@ func (p *Pending) Add(rows []Row) {
 		p.set = map[NodeHour]struct{}{}
 	}
 	for i := range rows {
-		p.set[NodeHour{Node: rows[i].Node, Hour: rows[i].IntervalStart.UTC().Truncate(time.Hour)}] = struct{}{}
+		p.set[nodeHourOf(&rows[i])] = struct{}{}
 	}
 }
 
