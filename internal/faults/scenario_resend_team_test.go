@@ -85,8 +85,11 @@ func init() {
 				teams = append(teams, team)
 			}
 			slices.Sort(teams)
-			for _, view := range []string{"gpu_usage_hourly", "gpu_usage_daily"} {
+			views := []string{"gpu_usage_hourly", "gpu_usage_daily"}
+			rolled := map[string]map[string]float64{}
+			for _, view := range views {
 				got := perTeam("SELECT team, sum(provisioned_gpu_hours) * 3600 FROM %s." + view + " GROUP BY team")
+				rolled[view] = got
 				for team := range got {
 					if _, ok := raw[team]; !ok {
 						r.t.Errorf("%s holds team %q (%.0f GPU-s), which gpu_usage does not", view, team, got[team])
@@ -99,7 +102,8 @@ func init() {
 				}
 			}
 			for _, team := range teams {
-				r.res.note("team %q: %.0f GPU-s in gpu_usage, gpu_usage_hourly and gpu_usage_daily", team, raw[team])
+				r.res.note("team %q: gpu_usage %.0f GPU-s, gpu_usage_hourly %.0f, gpu_usage_daily %.0f", team, raw[team],
+					rolled[views[0]][team], rolled[views[1]][team])
 			}
 		},
 	})
