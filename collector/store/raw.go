@@ -79,8 +79,8 @@ var insertRawStatement = func() string {
 }()
 
 // WriteRaw writes rows into usage_raw as one INSERT, without touching the rollups: a caller that uses it directly must
-// recompute the rollups of the rows' hours (Recompute) before it treats the rows as stored (before committing their
-// offsets), or the rollups miss them until those hours are recomputed again. Insert does both.
+// call Recompute for Touched(rows) (or Pending.Add and Flush) before it treats the rows as stored (before committing
+// their offsets), or the rollups miss them until those node-hours are recomputed again. Insert does both.
 func (s *Store) WriteRaw(ctx context.Context, rows []Row) error {
 	if len(rows) == 0 {
 		return nil

@@ -71,6 +71,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
+// Features are what the connected server supports (schema/clickhouse/features.go).
+func (s *Store) Features() chschema.Features { return s.features }
+
 // Database is the database the store writes to.
 func (s *Store) Database() string { return s.db }
 
@@ -83,21 +86,14 @@ func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 // Close closes the connection.
 func (s *Store) Close() error { return s.conn.Close() }
 
-// Insert writes rows as one INSERT, then recomputes the rollups of the hours they touched. It returns only after
+// Insert writes rows as one INSERT, then recomputes the rollups of the node-hours they touched. It returns only after
 // ClickHouse acknowledged both; on error nothing can be assumed about what was stored, and the caller retries the
 // same rows (duplicates collapse by identity, and recomputation is idempotent).
 func (s *Store) Insert(ctx context.Context, rows []Row) error {
-	if len(rows) == 0 {
-		return nil
-	}
 	if err := s.WriteRaw(ctx, rows); err != nil {
 		return err
 	}
-	hours := make([]time.Time, len(rows))
-	for i := range rows {
-		hours[i] = rows[i].IntervalStart
-	}
-	return s.Recompute(ctx, hours)
+	return s.Recompute(ctx, Touched(rows))
 }
 
 // IsRetryable tells a failed insert caused by the server or network (retry later) from one caused by the rows

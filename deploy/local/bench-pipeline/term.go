@@ -124,23 +124,12 @@ func loadTerm(ctx context.Context, st *store.Store, f *fleet.Fleet) (raw, rollup
 }
 
 // rollupQueue gathers what rows written with WriteRaw touched, until flush recomputes those rollups through the store.
-type rollupQueue struct{ hours []time.Time }
+type rollupQueue struct{ pending store.Pending }
 
-func (q *rollupQueue) add(rows []store.Row) {
-	for i := range rows {
-		if h := rows[i].IntervalStart.Truncate(time.Hour); len(q.hours) == 0 || !q.hours[len(q.hours)-1].Equal(h) {
-			q.hours = append(q.hours, h)
-		}
-	}
-}
+func (q *rollupQueue) add(rows []store.Row) { q.pending.Add(rows) }
 
 func (q *rollupQueue) flush(ctx context.Context, st *store.Store) error {
-	if len(q.hours) == 0 {
-		return nil
-	}
-	err := st.Recompute(ctx, q.hours)
-	q.hours = q.hours[:0]
-	return err
+	return st.Flush(ctx, &q.pending)
 }
 
 // termCommitments are the three kinds over the term, sized to the fleet (internal/fleet puts half the nodes on
