@@ -219,7 +219,7 @@ func runConsume(ctx context.Context, args []string) error {
 	}
 	if alertmanagerURL != "" {
 		if u, err := url.Parse(alertmanagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", alertmanagerURL))
+			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", logging.Redact(alertmanagerURL)))
 		}
 	}
 	if partitions <= 0 || replication <= 0 {
@@ -303,7 +303,7 @@ func runConsume(ctx context.Context, args []string) error {
 	defer func() { stopEval(); wg.Wait() }()
 
 	log.Info("collector consuming", "brokers", conn.Brokers, "topic", cfg.Topic, "group", cfg.Group,
-		"database", st.Database(), "alertmanager", alertmanagerURL)
+		"database", st.Database(), "alertmanager", logging.Redact(alertmanagerURL))
 	return c.Run(ctx)
 }
 
