@@ -103,4 +103,3 @@ func peekVersion(b []byte) (int, bool) {
 	}
 	return *p.V, true
 }
-

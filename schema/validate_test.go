@@ -183,7 +183,7 @@ func TestDecodeAtRejectsTheFarFuture(t *testing.T) {
 	}{
 		{now: end, ok: true},
 		{now: end.Add(365 * 24 * time.Hour), ok: true},      // old data is fine
-		{now: end.Add(-MaxFuture), ok: true},                 // exactly a day ahead
+		{now: end.Add(-MaxFuture), ok: true},                // exactly a day ahead
 		{now: end.Add(-MaxFuture - time.Second), ok: false}, // more than a day ahead
 	}
 	for _, tt := range tests {
