@@ -59,6 +59,18 @@ func (s *Store) migrateOnce(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if len(missing) > 0 && len(applied) > 0 {
+		// Another collector replacing a view (DROP, then CREATE) makes it missing for a moment: look again before
+		// concluding that something was dropped.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(settle):
+		}
+		if missing, err = s.missing(ctx, migrations); err != nil {
+			return err
+		}
+	}
 	// The first migration to (re-)apply: the earliest not in the journal, or the earliest owning a missing object.
 	from := len(migrations)
 	for i, m := range migrations {
@@ -106,6 +118,9 @@ func (s *Store) migrateOnce(ctx context.Context) error {
 	}
 	return nil
 }
+
+// settle is how long Migrate waits to look again at objects it found missing (see migrateOnce).
+const settle = 250 * time.Millisecond
 
 func (s *Store) migrations() ([]chschema.Migration, error) {
 	return chschema.Migrations(chschema.Params{DB: s.db, RawRetentionDays: s.cfg.RawRetentionDays}, s.features)
@@ -185,6 +200,7 @@ const (
 	codeUnknownDatabase = 81
 	codeTableExists     = 57
 	codeDatabaseExists  = 82
+	codeTableIsDropped  = 218 // a table another statement is dropping right now
 )
 
 // IsMissingObject tells an error caused by a missing table, view or database (dropped by hand, or not migrated yet):
@@ -198,5 +214,7 @@ func IsMissingObject(err error) bool {
 // gone (a view being replaced), or one a check found missing now exists.
 func isConcurrentDDL(err error) bool {
 	var ex *clickhouse.Exception
-	return IsMissingObject(err) || (errors.As(err, &ex) && (ex.Code == codeTableExists || ex.Code == codeDatabaseExists))
+	var me *MissingError // a view the other collector was replacing when this one checked
+	return IsMissingObject(err) || errors.As(err, &me) ||
+		(errors.As(err, &ex) && (ex.Code == codeTableExists || ex.Code == codeDatabaseExists || ex.Code == codeTableIsDropped))
 }

@@ -47,7 +47,13 @@ func init() {
 			if missing, ok := m.field("schema incomplete", "missing"); !ok || missing != "[usage_raw]" {
 				r.t.Errorf("migrate logged missing=%q (found %v), want [usage_raw]:\n%s", missing, ok, m.tail(20))
 			}
-			r.res.note("migrate at %s: usage_raw recreated (it reported missing=[usage_raw])", r.progress())
+			var exists uint8
+			if err := chQuery(r.t.Context(), func(ctx context.Context, conn clickhouse.Conn) error {
+				return conn.QueryRow(ctx, fmt.Sprintf("EXISTS TABLE %s.usage_raw", r.db)).Scan(&exists)
+			}); err != nil || exists != 1 {
+				r.t.Fatalf("usage_raw still missing after migrate (err %v)", err)
+			}
+			r.res.note("migrate at %s: it reported missing=[usage_raw] and recreated it", r.progress())
 
 			ch(fmt.Sprintf("INSERT INTO %s.usage_raw SELECT * FROM %s.usage_raw_backup", r.db, r.db))
 			ch(fmt.Sprintf("DROP TABLE %s.usage_raw_backup", r.db))
