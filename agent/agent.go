@@ -45,8 +45,8 @@ func (c Config) Validate() error {
 	if c.Meta.Node == "" {
 		errs = append(errs, errors.New("--node-name: empty (and the hostname could not be read)"))
 	}
-	if c.SamplePeriod <= 0 {
-		errs = append(errs, fmt.Errorf("--sample-period: must be positive, got %s", c.SamplePeriod))
+	if c.SamplePeriod < schema.MinSamplePeriod {
+		errs = append(errs, fmt.Errorf("--sample-period: must be at least %s, got %s", schema.MinSamplePeriod, c.SamplePeriod))
 	}
 	// The collector holds records to the same rule (schema.CheckInterval), so an agent refuses at start what would
 	// otherwise be dead-lettered record by record.

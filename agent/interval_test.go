@@ -27,6 +27,10 @@ func TestConfigValidateInterval(t *testing.T) {
 		{0, time.Second, false},
 		{-time.Minute, time.Second, false},
 	}
+	c := Config{Meta: window.Meta{Node: "n"}, SamplePeriod: 100 * time.Microsecond, Interval: time.Second}
+	if err := c.Validate(); err == nil || !strings.HasPrefix(err.Error(), "--sample-period: ") {
+		t.Errorf("--sample-period=100µs: got %v, want an error naming --sample-period (records would carry absurd sample counts)", err)
+	}
 	for _, tt := range tests {
 		c := Config{Meta: window.Meta{Node: "n"}, SamplePeriod: tt.period, Interval: tt.interval}
 		err := c.Validate()

@@ -75,8 +75,9 @@ const MaxFuture = 24 * time.Hour
 // draws today, so only a broken counter exceeds it.
 const MaxWattsPerGPU = 10_000
 
-// maxSamplesPerSecond bounds samples: NVML cannot be read meaningfully faster than once a millisecond.
-const maxSamplesPerSecond = 1000
+// MinSamplePeriod bounds samples (at most one per MinSamplePeriod of the window, plus one): NVML cannot be read
+// meaningfully faster. Agents refuse a shorter --sample-period.
+const MinSamplePeriod = time.Millisecond
 
 // slack absorbs float rounding when seconds are compared with a window's length.
 const slack = 1e-6
@@ -192,8 +193,8 @@ func (r *Record) checkMeasures() error {
 	if err := checkRange("memory_used_avg_bytes", r.MemoryUsedAvgBytes, float64(r.MemoryUsedMaxBytes)+1); err != nil {
 		return err
 	}
-	if maxSamples := math.Ceil(window*maxSamplesPerSecond) + 1; float64(r.Samples) > maxSamples {
-		return invalid("samples", "%d in a window of %gs is more than one per millisecond", r.Samples, window)
+	if maxSamples := math.Ceil(window/MinSamplePeriod.Seconds()) + 1; float64(r.Samples) > maxSamples {
+		return invalid("samples", "%d in a window of %gs is more than one per %s", r.Samples, window, MinSamplePeriod)
 	}
 	return nil
 }
