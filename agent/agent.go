@@ -45,15 +45,15 @@ func (c Config) Validate() error {
 	if c.Meta.Node == "" {
 		errs = append(errs, errors.New("--node-name: empty (and the hostname could not be read)"))
 	}
-	if c.SamplePeriod <= 0 {
-		errs = append(errs, fmt.Errorf("--sample-period: must be positive, got %s", c.SamplePeriod))
+	if c.SamplePeriod < schema.MinSamplePeriod {
+		errs = append(errs, fmt.Errorf("--sample-period: must be at least %s, got %s", schema.MinSamplePeriod, c.SamplePeriod))
 	}
-	if c.Interval <= 0 || c.Interval > 24*time.Hour {
-		errs = append(errs, fmt.Errorf("--interval: must be in (0, 24h], got %s", c.Interval))
+	// The collector holds records to the same rule (schema.CheckInterval), so an agent refuses at start what would
+	// otherwise be dead-lettered record by record.
+	if err := schema.CheckInterval(c.Interval); err != nil {
+		errs = append(errs, fmt.Errorf("--interval: %w", err))
 	} else if c.SamplePeriod > 0 && (c.SamplePeriod > c.Interval || c.Interval%c.SamplePeriod != 0) {
 		errs = append(errs, fmt.Errorf("--sample-period: %s must divide --interval %s", c.SamplePeriod, c.Interval))
-	} else if (24*time.Hour)%c.Interval != 0 {
-		errs = append(errs, fmt.Errorf("--interval: %s must divide a day, so intervals roll up into hours and days", c.Interval))
 	}
 	if c.Duration < 0 {
 		errs = append(errs, fmt.Errorf("--duration: must not be negative, got %s", c.Duration))

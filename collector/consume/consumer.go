@@ -208,8 +208,9 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err erro
 	c.Stats.Consumed.Add(int64(len(batch)))
 	rows := make([]store.Row, 0, len(batch))
 	var dead []kafka.Message
+	now := time.Now() // records more than schema.MaxFuture ahead of it are dead-lettered
 	for _, m := range batch {
-		rec, err := schema.Decode(m.Value)
+		rec, err := schema.DecodeAt(m.Value, now)
 		if err != nil {
 			c.log.Warn("dead-lettering record", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
 				"key", string(m.Key), "err", err)

@@ -402,8 +402,9 @@ func (r *run) readTopic() (map[identity]schema.Record, []kafka.Message) {
 	valid := map[identity]schema.Record{}
 	var invalid []kafka.Message
 	conflicts := 0
+	now := time.Now() // what the collector judges future records by (schema.MaxFuture)
 	for _, m := range msgs {
-		rec, err := schema.Decode(m.Value)
+		rec, err := schema.DecodeAt(m.Value, now)
 		if err != nil {
 			invalid = append(invalid, m)
 			continue

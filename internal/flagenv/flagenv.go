@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/gpumeter/gpumeter/internal/logging"
 )
 
 // Prefix starts every environment variable name.
@@ -83,11 +85,11 @@ func (l *List) Set(v string) error {
 }
 
 // ExitCode is how a command ends: nothing and 0 for success or --help, else err on one line to w (prefixed with
-// the program's name) and 1. main passes the code to os.Exit, so exits stay in main.
+// the program's name, credentials in URLs redacted) and 1. main passes the code to os.Exit, so exits stay in main.
 func ExitCode(program string, err error, w io.Writer) int {
 	if err == nil || errors.Is(err, ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(w, program+":", strings.ReplaceAll(err.Error(), "\n", "; "))
+	fmt.Fprintln(w, program+":", logging.Redact(strings.ReplaceAll(err.Error(), "\n", "; ")))
 	return 1
 }

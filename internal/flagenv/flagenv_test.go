@@ -3,6 +3,7 @@ package flagenv
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -65,5 +66,16 @@ func TestExitCode(t *testing.T) {
 	}
 	if got := out.String(); got != "prog: --a: bad; --b: worse\n" {
 		t.Errorf("printed %q, want one line naming the program", got)
+	}
+}
+
+func TestExitCodeRedactsURLCredentials(t *testing.T) {
+	var buf strings.Builder
+	err := fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", "ftp://admin:secret@host")
+	if code := ExitCode("gpumeter-collector", err, &buf); code != 1 {
+		t.Fatalf("exit code %d", code)
+	}
+	if strings.Contains(buf.String(), "secret") || strings.Contains(buf.String(), "admin") {
+		t.Errorf("credentials printed: %s", buf.String())
 	}
 }

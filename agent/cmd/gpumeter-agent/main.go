@@ -75,7 +75,7 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	fs.StringVar(&o.topic, "topic", "gpumeter.usage.v1", "Kafka topic for usage records")
 	fs.DurationVar(&o.samplePeriod, "sample-period", time.Second, "how often GPUs are sampled")
-	fs.DurationVar(&o.interval, "interval", time.Minute, "reporting interval; records are cut at multiples of it since the epoch")
+	fs.DurationVar(&o.interval, "interval", time.Minute, "reporting interval: whole seconds dividing an hour (1s … 1h); records are cut at multiples of it since the epoch")
 	fs.DurationVar(&o.duration, "duration", 0, "stop after this much (simulated) time, after flushing everything; 0 runs until SIGTERM")
 	fs.StringVar(&o.simulate, "simulate", "", "simulate a machine instead of reading NVML: "+strings.Join(sim.Machines(), ", "))
 	fs.StringVar(&o.simUtil, "sim-util", "0.7", "simulated workload: 0.7, diurnal:low=0.2,high=0.9,peak=15h, bursty:base=0.1,burst=0.95,duty=0.3,period=2h, steps:0.9,0.5,0")

@@ -302,7 +302,7 @@ func serve(ctx context.Context, cfg runConfig) error {
 	defer func() { stopEval(); wg.Wait() }()
 
 	log.Info("collector consuming", "brokers", cfg.conn.Brokers, "topic", cfg.consume.Topic, "group", cfg.consume.Group,
-		"database", st.Database(), "alertmanager", cfg.evaluate.AlertmanagerURL)
+		"database", st.Database(), "alertmanager", logging.Redact(cfg.evaluate.AlertmanagerURL))
 	return c.Run(ctx)
 }
 

@@ -80,16 +80,20 @@ ORDER BY day;
 
 -- Backfill an upgraded database from its raw data, level by level (each statement reads all of the level below once).
 -- Running them again writes the same rows; a collector recomputing at the same time writes a higher or equal version.
+-- idempotent: the same raw data gives the same rows and version
 {{backfill "rollup_node_hours" .DB}};
 
+-- idempotent: the same node-hours give the same rows and version
 {{backfill "rollup_hours" .DB}};
 
+-- idempotent: the same hours give the same rows and version
 {{backfill "rollup_days" .DB}};
 
 -- Hours and days the old rollups hold but raw data no longer does (raw rows expired by --raw-retention-days): kept
 -- as the old rollups had them, with version 0. usage_hourly and usage_daily are read without FINAL (by each group's
 -- highest record count, which is what FINAL kept), because after this migration they are views: run again, these
 -- statements find every hour and day already present and insert nothing.
+-- idempotent: only hours rollup_hour lacks
 INSERT INTO {{.DB}}.rollup_hour (hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_seconds, allocated_seconds, busy_seconds, busy_known_seconds, energy_joules, records, version)
 SELECT hour, groupArray(provider), groupArray(region), groupArray(instance_type), groupArray(account),
@@ -111,6 +115,7 @@ FROM
 ) AS legacy_hours
 GROUP BY hour;
 
+-- idempotent: only days rollup_day lacks
 INSERT INTO {{.DB}}.rollup_day (day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_seconds, allocated_seconds, busy_seconds, busy_known_seconds, energy_joules, records, version)
 SELECT day, groupArray(provider), groupArray(region), groupArray(instance_type), groupArray(account),
@@ -144,7 +149,7 @@ DROP TABLE IF EXISTS {{.DB}}.usage_daily;
 
 -- One row per hour × provider, region, instance_type, account, gpu_model, team, as 0004's table had (records = the
 -- distinct records behind the row). No FINAL is needed on these views: they are exact as they stand.
-CREATE VIEW {{.DB}}.usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.usage_hourly AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_seconds / 3600 AS provisioned_gpu_hours,
     allocated_seconds / 3600 AS allocated_gpu_hours,
@@ -156,7 +161,7 @@ FROM {{.DB}}.rollup_hour FINAL
 ARRAY JOIN provider, region, instance_type, account, gpu_model, team, gpus, provisioned_seconds, allocated_seconds,
     busy_seconds, busy_known_seconds, energy_joules, records;
 
-CREATE VIEW {{.DB}}.usage_daily AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.usage_daily AS
 SELECT day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_seconds / 3600 AS provisioned_gpu_hours,
     allocated_seconds / 3600 AS allocated_gpu_hours,
@@ -169,18 +174,18 @@ ARRAY JOIN provider, region, instance_type, account, gpu_model, team, gpus_peak,
     allocated_seconds, busy_seconds, busy_known_seconds, energy_joules, records;
 
 -- What analysts read: the same columns and meanings as before.
-CREATE VIEW {{.DB}}.gpu_usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_hourly AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_hourly;
 
-CREATE VIEW {{.DB}}.gpu_usage_daily AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_daily AS
 SELECT day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_daily;
 
 -- 0005's definitions, reading the usage_hourly view (no FINAL: it is exact).
-CREATE VIEW {{.DB}}.commitment_usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_usage_hourly AS
 SELECT commitment_id, hour,
     sum(provisioned_gpu_hours) AS gpu_hours,
     sum(busy_gpu_hours) AS busy_gpu_hours,
@@ -205,7 +210,7 @@ FROM
 )
 GROUP BY commitment_id, hour;
 
-CREATE VIEW {{.DB}}.commitment_overflow_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_overflow_hourly AS
 SELECT c.id AS commitment_id, u.hour AS hour, u.provider AS provider, sum(u.provisioned_gpu_hours) AS gpu_hours
 FROM {{.DB}}.usage_hourly AS u
 CROSS JOIN {{.DB}}.commitment_scopes AS c
