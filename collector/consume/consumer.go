@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -254,6 +255,9 @@ func (c *Consumer) closeWithin(fctx context.Context) {
 		if err := c.deps.DeadLetters.Close(); err != nil {
 			c.log.Warn("close dead-letter writer", "err", err)
 		}
+		if closer, ok := c.deps.Offsets.(io.Closer); ok {
+			_ = closer.Close()
+		}
 	}()
 	select {
 	case <-done:
@@ -316,7 +320,7 @@ func (c *Consumer) fetchFailed(ctx context.Context, err error, b *backoff) {
 		// Not expected while Run holds the reader; a new member replaces it.
 		c.log.Warn("kafka reader closed unexpectedly; opening a new one", "err", err)
 		c.reopen()
-	case authError(err):
+	case AuthError(err):
 		c.health.set(condKafka, "cannot authenticate to kafka: "+err.Error())
 	default:
 		c.health.set(condKafka, "kafka unavailable: "+err.Error())

@@ -157,7 +157,7 @@ func (c *Consumer) writeDeadLetters(ctx context.Context, src []deadLetterSource)
 		}
 		wait := b.next()
 		reason := "kafka unavailable for dead letters: "
-		if authError(err) || !kafkaRetryable(err) {
+		if AuthError(err) || !kafkaRetryable(err) {
 			reason = "cannot write dead letters: "
 		}
 		c.health.set(condDeadLetters, reason+err.Error())

@@ -76,8 +76,21 @@ func newReader(cfg Config, log *slog.Logger) Fetcher {
 	})
 }
 
-func newDeadLetterWriter(cfg Config) *kafka.Writer {
-	return &kafka.Writer{
+// deadLetterWriter closes the Transport it was given along with itself (kafka.Writer closes only one it made).
+type deadLetterWriter struct {
+	*kafka.Writer
+	transport *kafka.Transport
+}
+
+func (w deadLetterWriter) Close() error {
+	err := w.Writer.Close()
+	w.transport.CloseIdleConnections()
+	return err
+}
+
+func newDeadLetterWriter(cfg Config) Writer {
+	t := cfg.Conn.Transport()
+	return deadLetterWriter{transport: t, Writer: &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Conn.Brokers...),
 		Topic:        cfg.DLQTopic,
 		Balancer:     &kafka.Hash{},
@@ -87,10 +100,10 @@ func newDeadLetterWriter(cfg Config) *kafka.Writer {
 		// the broker's default message.max.bytes (1 MiB).
 		BatchBytes:  writerBatchBytes,
 		MaxAttempts: 3, // the consumer retries on top, with its own backoff
-		Transport:   cfg.Conn.Transport(),
+		Transport:   t,
 		// The dead-letter topic is ours to create: a fresh cluster should not lose its first poison message.
 		AllowAutoTopicCreation: true,
-	}
+	}}
 }
 
 const writerBatchBytes = 960 << 10
@@ -106,6 +119,14 @@ func newKafkaOffsets(cfg Config) *kafkaOffsets {
 		client: &kafka.Client{Addr: kafka.TCP(cfg.Conn.Brokers...), Transport: cfg.Conn.Transport(), Timeout: 10 * time.Second},
 		topic:  cfg.Topic, group: cfg.Group,
 	}
+}
+
+// Close releases the client's connections.
+func (k *kafkaOffsets) Close() error {
+	if t, ok := k.client.Transport.(*kafka.Transport); ok {
+		t.CloseIdleConnections()
+	}
+	return nil
 }
 
 // Offsets reads the group's committed offsets first, then the logs' ends: a commit can only follow the data, so
@@ -164,8 +185,8 @@ func (k *kafkaOffsets) Offsets(ctx context.Context) ([]PartitionOffsets, error) 
 	return out, nil
 }
 
-// authError tells a failure of credentials or permissions (an operator must act) from Kafka being away.
-func authError(err error) bool {
+// AuthError tells a failure of credentials or permissions (an operator must act) from Kafka being away.
+func AuthError(err error) bool {
 	for _, e := range []kafka.Error{kafka.SASLAuthenticationFailed, kafka.IllegalSASLState, kafka.UnsupportedSASLMechanism,
 		kafka.TopicAuthorizationFailed, kafka.GroupAuthorizationFailed, kafka.ClusterAuthorizationFailed} {
 		if errors.Is(err, e) {

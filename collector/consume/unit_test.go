@@ -320,7 +320,11 @@ func TestLagAndStall(t *testing.T) {
 
 // A batch is bounded by bytes as well as by records.
 func TestBatchIsBoundedByBytes(t *testing.T) {
-	u := newUnit(t, 1, func(cfg *Config, _ *Deps) { cfg.BatchSize = 1000; cfg.BatchBytes = 8 << 10; cfg.BatchWait = time.Second })
+	u := newUnit(t, 1, func(cfg *Config, _ *Deps) {
+		cfg.BatchSize = 1000
+		cfg.BatchBytes = 8 << 10
+		cfg.BatchWait = time.Second
+	})
 	msgs := goodMessages(t, 100, 0)
 	u.k.produce(0, msgs...)
 	u.start(t)

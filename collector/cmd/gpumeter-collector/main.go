@@ -162,89 +162,109 @@ func newFlagSet(name, synopsis string, lo *logging.Options, ch *clickhouseFlags)
 	return fs
 }
 
-func runConsume(ctx context.Context, args []string) error {
-	var (
-		lo     logging.Options
-		ch     clickhouseFlags
-		cfg    consume.Config
-		kf     kafkaconf.Flags
-		commit string
+// consumeFlags are the run command's settings, as parsed.
+type consumeFlags struct {
+	lo     logging.Options
+	ch     clickhouseFlags
+	cfg    consume.Config
+	kf     kafkaconf.Flags
+	commit string
 
-		partitions, replication   int
-		metricsAddr, otlpEndpoint string
-		alertInterval             time.Duration
-		alertmanagerURL           string
-		createTopics              bool
-	)
-	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &lo, &ch)
-	kf.Register(fs)
-	fs.StringVar(&commit, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
-	fs.DurationVar(&alertInterval, "alert-interval", 5*time.Minute, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
-	fs.StringVar(&alertmanagerURL, "alertmanager-url", "", "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
-	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
-	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
-	fs.StringVar(&cfg.Topic, "topic", "gpumeter.usage.v1", "Kafka topic of usage records")
-	fs.StringVar(&cfg.DLQTopic, "dlq-topic", "gpumeter.usage.dlq", "Kafka topic for records that cannot be stored")
-	fs.StringVar(&cfg.Group, "group", "gpumeter-collector", "Kafka consumer group; run more collectors in it to scale out")
-	fs.IntVar(&cfg.BatchSize, "batch-size", 50000, "records per ClickHouse insert")
-	fs.DurationVar(&cfg.BatchWait, "batch-wait", 2*time.Second, "longest a record waits for its batch to fill")
-	fs.BoolVar(&createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
-	fs.IntVar(&partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
-	fs.IntVar(&replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
-	fs.DurationVar(&cfg.FlushTimeout, "shutdown-timeout", 30*time.Second, "how long SIGTERM may spend flushing the last batch")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	partitions, replication   int
+	metricsAddr, otlpEndpoint string
+	alertInterval             time.Duration
+	alertmanagerURL           string
+	createTopics              bool
+}
+
+// consumeSetup is what validation produced: everything checked and every file read, before anything connects.
+type consumeSetup struct {
+	f           *consumeFlags
+	cfg         consume.Config
+	store       store.Config
+	commitments []commitment.Commitment
+}
+
+func runConsume(ctx context.Context, args []string) error {
+	f, err := parseConsumeFlags(args)
+	if err != nil {
 		return err
 	}
-	var errs []error
-	conn, err := kf.Connect()
+	setup, err := f.validate()
 	if err != nil {
-		errs = append(errs, err)
+		return err
 	}
-	var commitments []commitment.Commitment
-	if commit != "" {
-		if commitments, err = commitment.Load(commit); err != nil {
+	return setup.run(ctx)
+}
+
+func parseConsumeFlags(args []string) (*consumeFlags, error) {
+	f := &consumeFlags{cfg: consume.DefaultConfig()}
+	cfg := &f.cfg
+	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &f.lo, &f.ch)
+	f.kf.Register(fs)
+	fs.StringVar(&f.commit, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
+	fs.DurationVar(&f.alertInterval, "alert-interval", 5*time.Minute, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
+	fs.StringVar(&f.alertmanagerURL, "alertmanager-url", "", "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
+	fs.StringVar(&f.metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
+	fs.StringVar(&f.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
+	fs.StringVar(&cfg.Topic, "topic", cfg.Topic, "Kafka topic of usage records")
+	fs.StringVar(&cfg.DLQTopic, "dlq-topic", cfg.DLQTopic, "Kafka topic for records that cannot be stored")
+	fs.StringVar(&cfg.Group, "group", cfg.Group, "Kafka consumer group; run more collectors in it to scale out")
+	fs.IntVar(&cfg.BatchSize, "batch-size", cfg.BatchSize, "records per ClickHouse insert")
+	fs.IntVar(&cfg.BatchBytes, "batch-bytes", cfg.BatchBytes, "bytes of Kafka messages per ClickHouse insert (bounds memory with --batch-size)")
+	fs.IntVar(&cfg.FetchMaxBytes, "fetch-max-bytes", cfg.FetchMaxBytes, "most bytes one fetch from one partition returns (a larger single message still comes through)")
+	fs.DurationVar(&cfg.BatchWait, "batch-wait", cfg.BatchWait, "longest a record waits for its batch to fill")
+	fs.DurationVar(&cfg.StallAfter, "stall-after", cfg.StallAfter, "a partition with lag and no commit for this long is a stall: /readyz fails and gpumeter_collector_consumer_stalled_partitions counts it")
+	fs.BoolVar(&f.createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
+	fs.IntVar(&f.partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
+	fs.IntVar(&f.replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
+	fs.DurationVar(&cfg.FlushTimeout, "shutdown-timeout", cfg.FlushTimeout, "how long SIGTERM may spend flushing the last batch and leaving the group")
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// validate checks every setting and reads every file, reporting all problems at once.
+func (f *consumeFlags) validate() (*consumeSetup, error) {
+	s := &consumeSetup{f: f, cfg: f.cfg}
+	errs := []error{f.cfg.Validate()}
+	conn, err := f.kf.Connect()
+	errs = append(errs, err)
+	s.cfg.Conn = conn
+	if f.commit != "" {
+		if s.commitments, err = commitment.Load(f.commit); err != nil {
 			errs = append(errs, fmt.Errorf("--commitments: %w", err))
 		}
 	}
-	for name, v := range map[string]string{"topic": cfg.Topic, "dlq-topic": cfg.DLQTopic, "group": cfg.Group} {
-		if v == "" {
-			errs = append(errs, fmt.Errorf("--%s: empty", name))
+	if f.alertInterval <= 0 {
+		errs = append(errs, fmt.Errorf("--alert-interval: must be positive, got %s", f.alertInterval))
+	}
+	if f.alertmanagerURL != "" {
+		if u, err := url.Parse(f.alertmanagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", f.alertmanagerURL))
 		}
 	}
-	if cfg.Topic == cfg.DLQTopic && cfg.Topic != "" {
-		errs = append(errs, errors.New("--dlq-topic: must differ from --topic"))
+	if f.partitions <= 0 || f.replication <= 0 {
+		errs = append(errs, fmt.Errorf("--topic-partitions and --topic-replication: must be positive, got %d and %d", f.partitions, f.replication))
 	}
-	if alertInterval <= 0 {
-		errs = append(errs, fmt.Errorf("--alert-interval: must be positive, got %s", alertInterval))
-	}
-	if alertmanagerURL != "" {
-		if u, err := url.Parse(alertmanagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", alertmanagerURL))
-		}
-	}
-	if partitions <= 0 || replication <= 0 {
-		errs = append(errs, fmt.Errorf("--topic-partitions and --topic-replication: must be positive, got %d and %d", partitions, replication))
-	}
-	if cfg.BatchSize <= 0 {
-		errs = append(errs, fmt.Errorf("--batch-size: must be positive, got %d", cfg.BatchSize))
-	}
-	if cfg.BatchWait <= 0 {
-		errs = append(errs, fmt.Errorf("--batch-wait: must be positive, got %s", cfg.BatchWait))
-	}
-	stCfg, err := ch.config()
-	if err != nil {
-		errs = append(errs, err)
-	}
+	s.store, err = f.ch.config()
+	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
-		return err
+		return nil, err
 	}
-	cfg.Conn = conn
-	log, err := lo.Logger(os.Stderr)
+	return s, nil
+}
+
+// run wires the collector: telemetry, topics, ClickHouse, commitments, the consumer and the evaluator.
+func (s *consumeSetup) run(ctx context.Context) error {
+	f, cfg := s.f, s.cfg
+	log, err := f.lo.Logger(os.Stderr)
 	if err != nil {
 		return err
 	}
-	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: metricsAddr,
-		OTLPEndpoint: otlpEndpoint, OTLPInsecure: true}, log)
+	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: f.metricsAddr,
+		OTLPEndpoint: f.otlpEndpoint, OTLPInsecure: true}, log)
 	if err != nil {
 		return err
 	}
@@ -253,44 +273,49 @@ func runConsume(ctx context.Context, args []string) error {
 		defer cancel()
 		_ = tel.Shutdown(sctx)
 	}()
-	// Not ready until Kafka and ClickHouse are reachable and the schema is in place.
-	var started atomic.Bool
+	// Not ready until Kafka and ClickHouse are reachable and the schema is in place; meanwhile readiness says
+	// what is awaited and why (a wrong password reads as one).
+	var waiting atomic.Pointer[string]
+	setWaiting := func(why string) { waiting.Store(&why) }
+	setWaiting("waiting for kafka and clickhouse")
 	tel.AddReadiness("startup", func(context.Context) error {
-		if !started.Load() {
-			return errors.New("waiting for kafka and clickhouse")
+		if w := waiting.Load(); w != nil {
+			return errors.New(*w)
 		}
 		return nil
 	})
-	if createTopics {
-		if err := waitFor(ctx, log, "kafka", func() error {
-			return consume.EnsureTopics(ctx, conn, partitions, replication, cfg.Topic, cfg.DLQTopic)
+	if f.createTopics {
+		if err := waitFor(ctx, log, "kafka", setWaiting, func() error {
+			return consume.EnsureTopics(ctx, cfg.Conn, f.partitions, f.replication, cfg.Topic, cfg.DLQTopic)
 		}); err != nil {
 			return err
 		}
 	}
-	st, err := openStoreWaiting(ctx, stCfg, log)
+	st, err := openStoreWaiting(ctx, s.store, log, setWaiting)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	if commit != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+	if f.commit != "" {
+		if err := commitment.Sync(ctx, st.Conn(), st.Database(), s.commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
-		log.Info("commitments loaded", "file", commit, "count", len(commitments))
+		log.Info("commitments loaded", "file", f.commit, "count", len(s.commitments))
 	}
-	c := consume.New(cfg, st, log)
+	// A table dropped under the running collector is recreated by the migrations (they check what exists).
+	c := consume.New(cfg, consume.Deps{Store: st, Repair: st.Migrate}, log)
 	if err := c.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	c.SetTracer(tel.Tracer("gpumeter-collector"))
-	// Ready means able to write: ClickHouse answers.
+	// Ready means able to work: ClickHouse answers, and the consumer is neither blocked nor stalled.
 	tel.AddReadiness("clickhouse", st.Ping)
-	started.Store(true)
+	tel.AddReadiness("consumer", c.Ready)
+	waiting.Store(nil)
 
 	var notifier evaluate.Notifier
-	if alertmanagerURL != "" {
-		notifier = alert.NewNotifier(&alert.Client{URL: alertmanagerURL, Log: log}, alertInterval, log)
+	if f.alertmanagerURL != "" {
+		notifier = alert.NewNotifier(&alert.Client{URL: f.alertmanagerURL, Log: log}, f.alertInterval, log)
 	}
 	ev := evaluate.New(st.Conn(), st.Database(), notifier, log)
 	if err := ev.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
@@ -299,23 +324,24 @@ func runConsume(ctx context.Context, args []string) error {
 	// Evaluation runs beside ingestion and never blocks it: a dead Alertmanager is only logged.
 	evalCtx, stopEval := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	wg.Go(func() { ev.Run(evalCtx, alertInterval) })
+	wg.Go(func() { ev.Run(evalCtx, f.alertInterval) })
 	defer func() { stopEval(); wg.Wait() }()
 
-	log.Info("collector consuming", "brokers", conn.Brokers, "topic", cfg.Topic, "group", cfg.Group,
-		"database", st.Database(), "alertmanager", alertmanagerURL)
+	log.Info("collector consuming", "brokers", cfg.Conn.Brokers, "topic", cfg.Topic, "group", cfg.Group,
+		"database", st.Database(), "alertmanager", f.alertmanagerURL)
 	return c.Run(ctx)
 }
 
 // waitFor retries op with backoff until it succeeds or ctx ends: a dependency that is not up yet is waited for, not
 // crash-looped on.
-func waitFor(ctx context.Context, log *slog.Logger, what string, op func() error) error {
+func waitFor(ctx context.Context, log *slog.Logger, what string, setWaiting func(string), op func() error) error {
 	backoff := time.Second
 	for {
 		err := op()
 		if err == nil {
 			return nil
 		}
+		setWaiting(waitingReason(what, err))
 		log.Warn(what+" not ready; retrying", "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
@@ -326,11 +352,22 @@ func waitFor(ctx context.Context, log *slog.Logger, what string, op func() error
 	}
 }
 
+// waitingReason says in readiness what a dependency's failure means: a failure of credentials is not an outage.
+func waitingReason(what string, err error) string {
+	if consume.AuthError(err) {
+		return "cannot authenticate to " + what + ": " + err.Error()
+	}
+	if store.Classify(err) == store.Refused {
+		return what + " refuses the collector: " + err.Error()
+	}
+	return "waiting for " + what + ": " + err.Error()
+}
+
 // openStoreWaiting waits until ClickHouse answers and the schema is in place: a collector that starts before its
 // database should wait for it, not crash-loop.
-func openStoreWaiting(ctx context.Context, cfg store.Config, log *slog.Logger) (*store.Store, error) {
+func openStoreWaiting(ctx context.Context, cfg store.Config, log *slog.Logger, setWaiting func(string)) (*store.Store, error) {
 	var st *store.Store
-	err := waitFor(ctx, log, "clickhouse", func() (err error) {
+	err := waitFor(ctx, log, "clickhouse", setWaiting, func() (err error) {
 		st, err = openStore(ctx, cfg, log, true)
 		return err
 	})
