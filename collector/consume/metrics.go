@@ -42,7 +42,7 @@ func (c *Consumer) RegisterMetrics(m metric.Meter) error {
 		telemetry.Gauge(m, "gpumeter.collector.consumer.lag", "{record}", "records of the topic the group has not committed yet (the group's figure: the same on every member; -1 until known)", c.watch.lag.Load),
 		telemetry.Gauge(m, "gpumeter.collector.consumer.stalled_partitions", "{partition}", "partitions with lag and nothing committed for --stall-after", c.watch.stalled.Load),
 	}
-	_, err := m.Int64ObservableGauge("gpumeter.collector.consumer.blocked", metric.WithUnit("1"),
+	_, err := m.Int64ObservableGauge("gpumeter.collector.consumer.blocked", metric.WithUnit("{condition}"),
 		metric.WithDescription("1 while the consumer cannot work for the reason given (kafka, kafka_offsets, clickhouse, dead_letters, stalled), else 0; /readyz says more"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			for _, cond := range conditions {
