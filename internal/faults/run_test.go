@@ -268,14 +268,16 @@ func (r *run) startAgent(n nodeSpec, start time.Time, d time.Duration, metricsAd
 func (r *run) startCollector() *proc {
 	r.t.Helper()
 	k := len(r.collectors) + 1
+	metrics := freeAddr(r.t) // /readyz and /metrics, for the scenarios that read them
 	p := startProc(r.t, fmt.Sprintf("collector #%d", k), filepath.Join(r.dir, fmt.Sprintf("collector-%d.log", k)),
 		collectorBin,
 		"--kafka-brokers="+kafkaAddr, "--topic="+r.topic, "--dlq-topic="+r.dlq, "--group="+r.group,
-		"--clickhouse-addr="+clickhouseAddr, "--clickhouse-database="+r.db, "--metrics-addr=",
+		"--clickhouse-addr="+clickhouseAddr, "--clickhouse-database="+r.db, "--metrics-addr="+metrics,
 		"--batch-wait=500ms", "--topic-partitions="+strconv.Itoa(partitions), "--shutdown-timeout=10s",
 		// debug: one "batch inserted rows=N" line per batch, which the scenarios read.
 		"--log-level=debug")
 	r.collectors = append(r.collectors, p)
+	r.metricsAddr[p] = metrics
 	if err := p.waitLog(collectorReadyTimeout, "collector consuming"); err != nil {
 		r.t.Fatalf("%v\n%s", err, p.tail(40))
 	}
