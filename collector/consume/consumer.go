@@ -218,7 +218,8 @@ func (c *Consumer) Run(ctx context.Context) error {
 	backoff := newBackoff(c.cfg.MaxBackoff)
 	for {
 		batch, err := c.fill(ctx)
-		if len(batch) > 0 || err == nil {
+		// A message is proof that Kafka is back; a quiet topic only when the offsets watch reaches the broker too.
+		if len(batch) > 0 || err == nil && !c.health.has(condOffsets) {
 			c.health.clear(condKafka)
 			backoff.reset()
 		}

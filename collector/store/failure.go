@@ -7,7 +7,7 @@ import (
 )
 
 // Failure says what a failed Insert means for its rows, so that the caller can choose between retrying, re-running
-// the migrations, setting rows aside and asking an operator (docs/design.md, permanent errors).
+// the migrations, setting rows aside and asking an operator (the policy is in package consume's doc).
 type Failure int
 
 const (
