@@ -48,7 +48,7 @@ type Config struct {
 	BatchBytes    int           // bytes of messages (keys, values, headers) per batch: bounds memory with BatchSize
 	BatchWait     time.Duration // longest a record waits for its batch to fill
 	FetchMaxBytes int           // most bytes one fetch from one partition returns (kafka-go MaxBytes)
-	QueueCapacity int           // messages the reader fetches ahead of the batch
+	QueueCapacity int           // messages the reader fetches ahead of the batch (kafka-go counts messages, not bytes)
 	FlushTimeout  time.Duration // how long shutdown may spend flushing the last batch
 	MaxBackoff    time.Duration // longest wait between two attempts at anything that failed
 	CommitTimeout time.Duration // how long one offset commit may take before the batch is left for redelivery
@@ -61,7 +61,7 @@ func DefaultConfig() Config {
 	return Config{
 		Topic: "gpumeter.usage.v1", Group: "gpumeter-collector", DLQTopic: "gpumeter.usage.dlq",
 		BatchSize: 50000, BatchBytes: 64 << 20, BatchWait: 2 * time.Second,
-		FetchMaxBytes: 4 << 20, QueueCapacity: 1000,
+		FetchMaxBytes: 4 << 20, QueueCapacity: 100,
 		FlushTimeout: 30 * time.Second, MaxBackoff: 10 * time.Second, CommitTimeout: 10 * time.Second,
 		StallAfter: 5 * time.Minute, WatchInterval: 15 * time.Second,
 	}

@@ -54,8 +54,10 @@ func newReader(cfg Config, log *slog.Logger) Fetcher {
 		// Partitions added to the topic later get consumers too.
 		WatchPartitionChanges: true,
 		MinBytes:              1,
-		// Memory is bounded by bytes: each assigned partition holds at most one fetch of MaxBytes (a single larger
-		// message still comes through), and the queue holds QueueCapacity messages ahead of the batch.
+		// Memory: each assigned partition holds at most one fetch of MaxBytes (a single larger message still comes
+		// through), the queue QueueCapacity messages ahead of the batch, and the batch BatchBytes. kafka-go bounds
+		// its queue by count only, so the worst case is (QueueCapacity + partitions) × the broker's largest message
+		// (message.max.bytes) + BatchBytes; keep QueueCapacity small.
 		MaxBytes:      cfg.FetchMaxBytes,
 		QueueCapacity: cfg.QueueCapacity,
 		MaxWait:       250 * time.Millisecond,
