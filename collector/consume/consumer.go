@@ -199,10 +199,16 @@ func (c *Consumer) Ready(context.Context) error { return c.health.err() }
 func (c *Consumer) Run(ctx context.Context) error {
 	// fctx is what the work in hand runs under: it outlives ctx by FlushTimeout, so that a shutdown does not abort
 	// the insert of the batch in hand, but never waits longer than that for a ClickHouse or Kafka that is away.
+	// The last part of FlushTimeout is kept for leaving the group (closing the reader), so that the partitions
+	// move to the other members at once rather than after the session timeout.
+	closeReserve := min(2*time.Second, c.cfg.FlushTimeout/5)
 	fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	defer cancel(nil)
+	cctx, cancelClose := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelClose(nil)
 	stopTimer := context.AfterFunc(ctx, func() {
-		time.AfterFunc(c.cfg.FlushTimeout, func() { cancel(errShutdownTimeout) })
+		time.AfterFunc(c.cfg.FlushTimeout-closeReserve, func() { cancel(errShutdownTimeout) })
+		time.AfterFunc(c.cfg.FlushTimeout, func() { cancelClose(errShutdownTimeout) })
 	})
 	defer stopTimer()
 
@@ -213,7 +219,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	defer func() {
 		stopWatch()
 		wg.Wait()
-		c.closeWithin(fctx)
+		c.closeWithin(cctx)
 	}()
 	backoff := newBackoff(c.cfg.MaxBackoff)
 	for {
@@ -244,9 +250,9 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 var errShutdownTimeout = errors.New("shutdown timeout passed")
 
-// closeWithin closes the reader and the dead-letter writer, giving up on them when fctx ends (--shutdown-timeout):
+// closeWithin closes the reader and the dead-letter writer, giving up on them when cctx ends (--shutdown-timeout):
 // kafka-go's Close waits for the group to be left, which can take as long as the broker is away.
-func (c *Consumer) closeWithin(fctx context.Context) {
+func (c *Consumer) closeWithin(cctx context.Context) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -262,8 +268,8 @@ func (c *Consumer) closeWithin(fctx context.Context) {
 	}()
 	select {
 	case <-done:
-	case <-fctx.Done():
-		c.log.Warn("closing the kafka clients outlasted --shutdown-timeout; leaving them", "err", context.Cause(fctx))
+	case <-cctx.Done():
+		c.log.Warn("closing the kafka clients outlasted --shutdown-timeout; leaving them", "err", context.Cause(cctx))
 	}
 }
 
