@@ -215,6 +215,7 @@ func TestRollupFailureIsNotBlamedOnRows(t *testing.T) {
 	}{
 		{&clickhouse.Exception{Code: 60, Message: "Table gpumeter.usage_raw doesn't exist."}, store.Missing},
 		{&clickhouse.Exception{Code: 81, Message: "Database gpumeter doesn't exist"}, store.Missing},
+		{&clickhouse.Exception{Code: 16, Message: "No such column team in table gpumeter.usage_raw"}, store.Missing},
 		{&clickhouse.Exception{Code: 516, Message: "default: Authentication failed"}, store.Refused},
 		{errors.New("dial tcp: connection refused"), store.Transient},
 		{&clickhouse.Exception{Code: 252, Message: "Too many partitions for single INSERT block"}, store.Rejected},

@@ -16,8 +16,8 @@ const (
 	// Rejected: the server refused rows of the batch for good (a value it cannot parse or convert, or more
 	// partitions than one INSERT may touch). A smaller batch may pass; a single row that still fails is set aside.
 	Rejected
-	// Missing: a table or the database does not exist (dropped by hand, or never migrated). Re-running the
-	// migrations heals it.
+	// Missing: a table, a column or the database does not exist (dropped by hand, or never migrated). Re-running
+	// the migrations heals it.
 	Missing
 	// Refused: credentials, permissions or a statement the server cannot run. Retrying alone will not heal it, and
 	// no row is to blame: an operator must act.
@@ -40,6 +40,7 @@ func (f Failure) String() string {
 
 // ClickHouse error codes (src/Common/ErrorCodes.cpp), the same on 18.16 and modern servers.
 const (
+	codeNoSuchColumn    = 16
 	codeUnknownTable    = 60
 	codeUnknownDatabase = 81
 	codeTooManyParts    = 252 // also "too many partitions for a single INSERT block"
@@ -64,8 +65,7 @@ var rowCodes = map[int32]bool{
 // refusedCodes need an operator: nothing about the rows or the time will change them.
 var refusedCodes = map[int32]bool{
 	62:  true, // SYNTAX_ERROR
-	47:  true, // UNKNOWN_IDENTIFIER (a column missing: the schema is older than the binary)
-	16:  true, // NO_SUCH_COLUMN_IN_TABLE
+	47:  true, // UNKNOWN_IDENTIFIER
 	164: true, // READONLY
 	192: true, // UNKNOWN_USER
 	193: true, // WRONG_PASSWORD
@@ -89,7 +89,7 @@ func Classify(err error) Failure {
 		return Transient
 	}
 	switch {
-	case ex.Code == codeUnknownTable || ex.Code == codeUnknownDatabase:
+	case ex.Code == codeUnknownTable || ex.Code == codeUnknownDatabase || ex.Code == codeNoSuchColumn:
 		return Missing
 	case refusedCodes[ex.Code]:
 		return Refused
