@@ -5,19 +5,20 @@
 // instance metadata service.
 package provider
 
-import "strings"
+import "github.com/gpumeter/gpumeter/internal/cloudprovider"
 
 // Provider values follow OpenTelemetry's cloud.provider so that records can be
-// joined with other telemetry without a mapping table.
+// joined with other telemetry without a mapping table (internal/cloudprovider
+// holds the table).
 const (
-	Azure        = "azure"
-	AWS          = "aws"
-	GCP          = "gcp"
-	OracleCloud  = "oracle_cloud"
-	IBMCloud     = "ibm_cloud"
-	AlibabaCloud = "alibaba_cloud"
-	TencentCloud = "tencent_cloud"
-	Unknown      = "unknown"
+	Azure        = cloudprovider.Azure
+	AWS          = cloudprovider.AWS
+	GCP          = cloudprovider.GCP
+	OracleCloud  = cloudprovider.OracleCloud
+	IBMCloud     = cloudprovider.IBMCloud
+	AlibabaCloud = cloudprovider.AlibabaCloud
+	TencentCloud = cloudprovider.TencentCloud
+	Unknown      = cloudprovider.Unknown
 )
 
 // Info says where a node runs. Empty fields are unknown; Provider is never
@@ -49,37 +50,14 @@ func (i Info) Merge(override Info) Info {
 	return i
 }
 
-// providerAliases maps names people and tools commonly use (Kubernetes
-// providerID schemes, product names, flags typed by hand) to the
-// OpenTelemetry value, so that one cloud never shows up under two names.
-var providerAliases = map[string]string{
-	"gce":                 GCP,
-	"google":              GCP,
-	"google_cloud":        GCP,
-	"googlecloud":         GCP,
-	"oci":                 OracleCloud,
-	"oracle":              OracleCloud,
-	"oraclecloud":         OracleCloud,
-	"ec2":                 AWS,
-	"amazon":              AWS,
-	"amazon_web_services": AWS,
-	"ibm":                 IBMCloud,
-	"ibmcloud":            IBMCloud,
-	"alibaba":             AlibabaCloud,
-	"alicloud":            AlibabaCloud,
-	"aliyun":              AlibabaCloud,
-	"tencent":             TencentCloud,
-	"tencentcloud":        TencentCloud,
-	"qcloud":              TencentCloud,
-}
-
 // Normalize returns i with Provider in its canonical form: lower-case
-// snake_case, aliases mapped to the OpenTelemetry value and "unknown" for
-// empty, because an empty provider would form its own group in every report.
+// snake_case, other spellings (Kubernetes providerID schemes, product names,
+// flags typed by hand) mapped to the OpenTelemetry value, so that one cloud
+// never shows up under two names, and "unknown" for empty, because an empty
+// provider would form its own group in every report.
 func Normalize(i Info) Info {
-	p := strings.ToLower(strings.TrimSpace(i.Provider))
-	p = strings.NewReplacer("-", "_", " ", "_").Replace(p)
-	if canon, ok := providerAliases[p]; ok {
+	p := cloudprovider.Key(i.Provider)
+	if canon, ok := cloudprovider.Respelled(p); ok {
 		p = canon
 	}
 	if p == "" {

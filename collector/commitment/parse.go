@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 )
 
 // Parse checks a commitments file's contents; name is what problems call the file. It reports every problem at
@@ -34,21 +36,6 @@ var (
 	currencyPattern = regexp.MustCompile(`^[A-Z]{3}$`)
 	yamlLine        = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 )
-
-// wellKnownProviders are the OpenTelemetry cloud.provider values DESIGN.md names; other lower-case words are allowed.
-var wellKnownProviders = []string{"azure", "aws", "gcp", "oracle_cloud", "ibm_cloud", "alibaba_cloud", "tencent_cloud"}
-
-// providerAliases are names people write for a provider whose cloud.provider value is another word. They are
-// rejected with the right value rather than rewritten, so the file says what ClickHouse will hold.
-var providerAliases = map[string]string{
-	"oci": "oracle_cloud", "oracle": "oracle_cloud", "oraclecloud": "oracle_cloud",
-	"ibm": "ibm_cloud", "ibmcloud": "ibm_cloud",
-	"alibaba": "alibaba_cloud", "aliyun": "alibaba_cloud", "alicloud": "alibaba_cloud",
-	"tencent": "tencent_cloud", "tencentcloud": "tencent_cloud",
-	"google": "gcp", "gce": "gcp", "google_cloud": "gcp", "googlecloud": "gcp",
-	"amazon": "aws", "ec2": "aws", "amazon_web_services": "aws",
-	"microsoft": "azure", "microsoft_azure": "azure", "az": "azure",
-}
 
 var (
 	fileFields       = []string{"currency", "commitments"}
@@ -188,7 +175,7 @@ func (p *parser) commitment(i int, n *yaml.Node, defCurrency string, defCurrency
 
 	if v := f.get("provider"); v == nil {
 		p.add(n, where, "provider", "missing: the OpenTelemetry cloud.provider value (%s, or a lower-case word such as coreweave)",
-			strings.Join(wellKnownProviders, ", "))
+			strings.Join(cloudprovider.OpenTelemetryValues(), ", "))
 	} else {
 		c.Provider = p.str(v, where, "provider")
 		if msg := providerProblem(c.Provider); msg != "" {
@@ -556,17 +543,19 @@ func (p *parser) number(n *yaml.Node, where, field string) (float64, bool) {
 func providerProblem(s string) string {
 	lower := strings.ToLower(s)
 	norm := strings.NewReplacer("-", "_", " ", "_").Replace(lower)
-	if alias, ok := providerAliases[norm]; ok {
-		return fmt.Sprintf("%q is not an OpenTelemetry cloud.provider value: write %s", s, alias)
+	// Other spellings are rejected with the right value rather than rewritten, so the file says what ClickHouse will
+	// hold.
+	if id, ok := cloudprovider.Respelled(s); ok {
+		return fmt.Sprintf("%q is not an OpenTelemetry cloud.provider value: write %s", s, id)
 	}
 	if !providerPattern.MatchString(s) {
-		if slices.Contains(wellKnownProviders, norm) || providerPattern.MatchString(norm) {
+		if slices.Contains(cloudprovider.OpenTelemetryValues(), norm) || providerPattern.MatchString(norm) {
 			return fmt.Sprintf("%q: provider values are lower-case words: write %s", s, norm)
 		}
 		return fmt.Sprintf("%q: want a lower-case word, the OpenTelemetry cloud.provider value (%s, or e.g. coreweave, on_prem)",
-			s, strings.Join(wellKnownProviders, ", "))
+			s, strings.Join(cloudprovider.OpenTelemetryValues(), ", "))
 	}
-	if s == "unknown" {
+	if s == cloudprovider.Unknown {
 		return "unknown is for usage nobody could attribute; a commitment is bought from a named provider"
 	}
 	return ""

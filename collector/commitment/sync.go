@@ -15,12 +15,18 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
 
-// The columns a load writes, in the order Append takes them.
-const commitmentColumns = `id, name, provider, scope_account, scope_region, scope_instance_type, scope_gpu_model,
-kind, quantity, unit, currency, term_start, term_end, team, label_keys, label_values,
-alert_projected_shortfall_pct, alert_min_utilization_pct, alert_max_leakage_gpu_hours_24h`
+// query renders one of the statements of schema/clickhouse/queries.
+func query(name string, data map[string]string) (string, error) {
+	q, err := chschema.Query(name, data)
+	if err != nil {
+		return "", fmt.Errorf("commitments: %w", err)
+	}
+	return q, nil
+}
 
 // Sync makes db's commitments tables (migration 0003) say exactly what cs says: every commitment in cs is written,
 // and every id the table holds live but cs lacks is marked deleted. When the table already holds exactly cs it
@@ -43,8 +49,12 @@ func Sync(ctx context.Context, conn driver.Conn, db string, cs []Commitment) err
 	if upToDate(live, len(cs), hash) {
 		return nil
 	}
+	q, err := query("commitments_latest_version", map[string]string{"DB": db})
+	if err != nil {
+		return err
+	}
 	var top uint64
-	if err := conn.QueryRow(ctx, fmt.Sprintf("SELECT max(version) FROM %s.commitments", db)).Scan(&top); err != nil {
+	if err := conn.QueryRow(ctx, q).Scan(&top); err != nil {
 		return fmt.Errorf("commitments: read the latest version in %s.commitments: %w", db, err)
 	}
 	generation := top>>32 + 1
@@ -86,8 +96,10 @@ func Current(ctx context.Context, conn driver.Conn, db string) ([]Commitment, er
 	}
 	// Rates are read by the versions just read (numbers, safe to inline; 18.16 has no query parameters), not through
 	// commitment_rates_current, so a load landing between the two queries cannot mismatch them.
-	q := fmt.Sprintf(`SELECT commitment_id, version, instance_type, gpu_model, price_per_gpu_hour
-	FROM %s.commitment_rates FINAL WHERE version IN (%s) ORDER BY commitment_id, position`, db, strings.Join(versions, ", "))
+	q, err := query("commitment_rates_of_versions", map[string]string{"DB": db, "Versions": strings.Join(versions, ", ")})
+	if err != nil {
+		return nil, err
+	}
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("commitments: read %s.commitment_rates: %w", db, err)
@@ -120,7 +132,10 @@ type stored struct {
 }
 
 func readLive(ctx context.Context, conn driver.Conn, db string) ([]stored, error) {
-	q := fmt.Sprintf("SELECT %s, set_hash, version FROM %s.commitments_current ORDER BY id", commitmentColumns, db)
+	q, err := query("commitments_live", map[string]string{"DB": db})
+	if err != nil {
+		return nil, err
+	}
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("commitments: read %s.commitments_current: %w", db, err)
@@ -178,8 +193,11 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 		rates += len(c.RateCard)
 	}
 	if rates > 0 {
-		batch, err := conn.PrepareBatch(ctx, fmt.Sprintf(
-			"INSERT INTO %s.commitment_rates (commitment_id, version, position, instance_type, gpu_model, price_per_gpu_hour)", db))
+		q, err := query("insert_commitment_rates", map[string]string{"DB": db})
+		if err != nil {
+			return err
+		}
+		batch, err := conn.PrepareBatch(ctx, q)
 		if err != nil {
 			return fmt.Errorf("commitments: prepare insert into %s.commitment_rates: %w", db, err)
 		}
@@ -196,8 +214,11 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 		}
 	}
 
-	batch, err := conn.PrepareBatch(ctx, fmt.Sprintf("INSERT INTO %s.commitments (%s, deleted, set_hash, version)",
-		db, commitmentColumns))
+	q, err := query("insert_commitments", map[string]string{"DB": db})
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, q)
 	if err != nil {
 		return fmt.Errorf("commitments: prepare insert into %s.commitments: %w", db, err)
 	}

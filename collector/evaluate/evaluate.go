@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gpumeter/gpumeter/collector/alert"
-	"github.com/gpumeter/gpumeter/collector/report"
+	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
 // Alert names, as they appear in Alertmanager's alertname label.
@@ -39,7 +39,7 @@ type Evaluator struct {
 	now      func() time.Time
 
 	mu     sync.Mutex
-	latest []report.Status
+	latest []figures.Status
 }
 
 // New builds an evaluator. notifier may be nil when no Alertmanager is configured.
@@ -66,7 +66,7 @@ func (e *Evaluator) Run(ctx context.Context, interval time.Duration) {
 // Evaluate computes the figures as of now, keeps them for the metrics and updates the alerts.
 func (e *Evaluator) Evaluate(ctx context.Context) error {
 	now := e.now().UTC()
-	statuses, err := report.Commitments(ctx, e.conn, e.db, now)
+	statuses, err := figures.Commitments(ctx, e.conn, e.db, now)
 	if err != nil {
 		return err
 	}
@@ -85,7 +85,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 
 // Alerts decides which alerts are active for the given figures, using each commitment's thresholds. A commitment
 // with no complete hour yet has nothing to judge.
-func Alerts(statuses []report.Status) []alert.Alert {
+func Alerts(statuses []figures.Status) []alert.Alert {
 	var out []alert.Alert
 	for _, s := range statuses {
 		if s.HoursElapsed == 0 {
@@ -119,7 +119,7 @@ func Alerts(statuses []report.Status) []alert.Alert {
 	return out
 }
 
-func newAlert(name string, s report.Status, severity, summary, description string) alert.Alert {
+func newAlert(name string, s figures.Status, severity, summary, description string) alert.Alert {
 	return alert.Alert{
 		Name: name,
 		Labels: map[string]string{
@@ -138,7 +138,7 @@ func newAlert(name string, s report.Status, severity, summary, description strin
 	}
 }
 
-func unitName(s report.Status) string {
+func unitName(s figures.Status) string {
 	if s.Kind == "spend" {
 		return s.Unit
 	}
@@ -150,18 +150,18 @@ func unitName(s report.Status) string {
 func (e *Evaluator) RegisterMetrics(m metric.Meter) error {
 	type gauge struct {
 		name, unit, desc string
-		value            func(report.Status) float64
+		value            func(figures.Status) float64
 	}
 	gauges := []gauge{
-		{"gpumeter.commitment.utilization", "1", "used to date / committed to date", func(s report.Status) float64 { return s.Utilization }},
-		{"gpumeter.commitment.committed_to_date", "", "committed so far, in the commitment's unit", func(s report.Status) float64 { return s.CommittedToDate }},
-		{"gpumeter.commitment.used_to_date", "", "used so far, in the commitment's unit", func(s report.Status) float64 { return s.UsedToDate }},
-		{"gpumeter.commitment.shortfall_to_date", "", "committed minus used so far", func(s report.Status) float64 { return s.ShortfallToDate }},
-		{"gpumeter.commitment.projected_shortfall", "", "projected shortfall at term end (trailing 7-day rate)", func(s report.Status) float64 { return s.ProjectedShortfall7d }},
-		{"gpumeter.commitment.required_rate", "", "rate per hour needed from now on to meet the commitment", func(s report.Status) float64 { return s.RequiredRate }},
-		{"gpumeter.commitment.overflow_gpu_hours", "", "GPU-hours on other providers during the term", func(s report.Status) float64 { return s.OverflowGPUHours }},
-		{"gpumeter.commitment.leakage_24h_gpu_hours", "", "overflow GPU-hours in the last 24h while the commitment had unused capacity", func(s report.Status) float64 { return s.Leakage24hGPUHours }},
-		{"gpumeter.commitment.efficiency", "1", "busy / provisioned GPU-hours within the commitment's scope", func(s report.Status) float64 { return s.Efficiency }},
+		{"gpumeter.commitment.utilization", "1", "used to date / committed to date", func(s figures.Status) float64 { return s.Utilization }},
+		{"gpumeter.commitment.committed_to_date", "", "committed so far, in the commitment's unit", func(s figures.Status) float64 { return s.CommittedToDate }},
+		{"gpumeter.commitment.used_to_date", "", "used so far, in the commitment's unit", func(s figures.Status) float64 { return s.UsedToDate }},
+		{"gpumeter.commitment.shortfall_to_date", "", "committed minus used so far", func(s figures.Status) float64 { return s.ShortfallToDate }},
+		{"gpumeter.commitment.projected_shortfall", "", "projected shortfall at term end (trailing 7-day rate)", func(s figures.Status) float64 { return s.ProjectedShortfall7d }},
+		{"gpumeter.commitment.required_rate", "", "rate per hour needed from now on to meet the commitment", func(s figures.Status) float64 { return s.RequiredRate }},
+		{"gpumeter.commitment.overflow_gpu_hours", "", "GPU-hours on other providers during the term", func(s figures.Status) float64 { return s.OverflowGPUHours }},
+		{"gpumeter.commitment.leakage_24h_gpu_hours", "", "overflow GPU-hours in the last 24h while the commitment had unused capacity", func(s figures.Status) float64 { return s.Leakage24hGPUHours }},
+		{"gpumeter.commitment.efficiency", "1", "busy / provisioned GPU-hours within the commitment's scope", func(s figures.Status) float64 { return s.Efficiency }},
 	}
 	var observables []metric.Observable
 	instruments := make([]metric.Float64ObservableGauge, len(gauges))

@@ -39,16 +39,13 @@
 //	BillingAccountId/Name      empty (see below)
 //	SubAccountId               account (unused rows: the commitment's scope account, empty when unscoped)
 //	SubAccountName             empty: gpumeter knows account ids, not names
-//	ServiceProviderName        provider as a name: azure "Microsoft Azure", aws "Amazon Web Services", gcp "Google
-//	                           Cloud", oracle_cloud "Oracle Cloud Infrastructure", ibm_cloud "IBM Cloud",
-//	                           alibaba_cloud "Alibaba Cloud", tencent_cloud "Tencent Cloud"; others the provider value.
-//	                           (FOCUS 1.3's name; 1.1 tools read ProviderName.) Unused rows: the commitment's provider
+//	ServiceProviderName        provider as a name: the FOCUS name of internal/cloudprovider's table (azure "Microsoft
+//	                           Azure", aws "Amazon Web Services", ...); others the provider value. (FOCUS 1.3's name; 1.1 tools read ProviderName.) Unused rows: the commitment's provider
 //	ProviderName, PublisherName, InvoiceIssuerName   the same as ServiceProviderName
 //	ServiceCategory            "Compute"
 //	ServiceSubcategory         "Virtual Machines"
-//	ServiceName                the provider's compute service: azure "Virtual Machines", aws "Amazon Elastic Compute
-//	                           Cloud", gcp "Compute Engine", oracle_cloud "Compute", ibm_cloud "Virtual Servers",
-//	                           alibaba_cloud "Elastic Compute Service", tencent_cloud "Cloud Virtual Machine"; others "Compute"
+//	ServiceName                the provider's compute service, from internal/cloudprovider's table (azure "Virtual
+//	                           Machines", aws "Amazon Elastic Compute Cloud", ...); others "Compute"
 //	ChargeCategory             "Usage" (unused rows too, as FOCUS wants for unused commitment discounts)
 //	ChargeClass                empty (null: not a correction)
 //	ChargeFrequency            "Usage-Based"

@@ -14,7 +14,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
-	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
+	"github.com/gpumeter/gpumeter/collector/figures"
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 )
 
 // Output formats of Options.Format.
@@ -83,9 +84,9 @@ func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.W
 	for i := range cs {
 		byID[cs[i].ID] = &cs[i]
 	}
-	unused, err := readUnused(ctx, conn, db, from, to)
+	unused, err := figures.UnusedHours(ctx, conn, db, from, to, eps)
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("export: %w", err)
 	}
 
 	var out sink
@@ -125,37 +126,22 @@ func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.W
 		return nil
 	}
 
-	q := fmt.Sprintf(`SELECT hour, provider, region, instance_type, account, gpu_model, team,
-		provisioned_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
-	FROM %s.gpu_usage_hourly
-	WHERE hour >= %s AND hour < %s
-	ORDER BY hour, provider, region, instance_type, account, gpu_model, team`, db, chschema.DateTime(from), chschema.DateTime(to))
-	rs, err := conn.Query(ctx, q)
-	if err != nil {
-		return 0, fmt.Errorf("export: query %s.gpu_usage_hourly: %w", db, err)
-	}
-	defer rs.Close()
-	for rs.Next() {
-		var u usage
-		if err := rs.Scan(&u.Hour, &u.Provider, &u.Region, &u.InstanceType, &u.Account, &u.GPUModel, &u.Team,
-			&u.GPUHours, &u.BusyGPUHours, &u.BusyKnownGPUHours, &u.EnergyKWh); err != nil {
-			return rows, fmt.Errorf("export: read %s.gpu_usage_hourly: %w", db, err)
-		}
-		u.Hour = u.Hour.UTC()
+	var writeErr error // a row that could not be written, already saying so
+	err = figures.HourlyUsage(ctx, conn, db, from, to, func(u usage) error {
 		if len(hour) > 0 && !u.Hour.Equal(hour[0].Hour) {
-			if err := flush(); err != nil {
-				return rows, err
-			}
+			writeErr = flush()
 		}
-		if len(hour) == 0 {
-			if err := emitUnusedBefore(u.Hour); err != nil {
-				return rows, err
-			}
+		if writeErr == nil && len(hour) == 0 {
+			writeErr = emitUnusedBefore(u.Hour)
 		}
 		hour = append(hour, u)
+		return writeErr
+	})
+	if writeErr != nil {
+		return rows, writeErr
 	}
-	if err := rs.Err(); err != nil {
-		return rows, fmt.Errorf("export: read %s.gpu_usage_hourly: %w", db, err)
+	if err != nil {
+		return rows, fmt.Errorf("export: %w", err)
 	}
 	if err := flush(); err != nil {
 		return rows, err
@@ -169,51 +155,11 @@ func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.W
 	return rows, nil
 }
 
-// usage is one row of gpu_usage_hourly.
-type usage struct {
-	Hour                                      time.Time
-	Provider, Region, InstanceType, Account   string
-	GPUModel, Team                            string
-	GPUHours, BusyGPUHours, BusyKnownGPUHours float64
-	EnergyKWh                                 float64
-}
-
-// unusedHour is one row of commitment_hourly with something left unused. Amounts are in the commitment's unit:
-// GPU-hours (capacity, usage) or money (spend).
-type unusedHour struct {
-	ID                      string
-	Hour                    time.Time
-	Kind, Provider, Unit    string
-	Committed, Used, Unused float64
-}
+// usage is one row of the hourly rollup.
+type usage = figures.Usage
 
 // eps is the smallest amount (GPU-hours or money) worth a row; float sums leave crumbs below it.
 const eps = 1e-9
-
-func readUnused(ctx context.Context, conn driver.Conn, db string, from, to time.Time) ([]unusedHour, error) {
-	q := fmt.Sprintf(`SELECT commitment_id, hour, kind, provider, unit, committed, used, unused
-	FROM %s.commitment_hourly
-	WHERE hour >= %s AND hour < %s AND unused > %g
-	ORDER BY hour, commitment_id`, db, chschema.DateTime(from), chschema.DateTime(to), eps)
-	rs, err := conn.Query(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("export: query %s.commitment_hourly: %w", db, err)
-	}
-	defer rs.Close()
-	var out []unusedHour
-	for rs.Next() {
-		var u unusedHour
-		if err := rs.Scan(&u.ID, &u.Hour, &u.Kind, &u.Provider, &u.Unit, &u.Committed, &u.Used, &u.Unused); err != nil {
-			return nil, fmt.Errorf("export: read %s.commitment_hourly: %w", db, err)
-		}
-		u.Hour = u.Hour.UTC()
-		out = append(out, u)
-	}
-	if err := rs.Err(); err != nil {
-		return nil, fmt.Errorf("export: read %s.commitment_hourly: %w", db, err)
-	}
-	return out, nil
-}
 
 // part is a usage row, or the share of one that a single commitment covers.
 type part struct {
@@ -295,42 +241,6 @@ const (
 	usageBased      = "Usage-Based"
 )
 
-// providerNames are the FOCUS provider names of OpenTelemetry cloud.provider values; others keep the value.
-var providerNames = map[string]string{
-	"azure":         "Microsoft Azure",
-	"aws":           "Amazon Web Services",
-	"gcp":           "Google Cloud",
-	"oracle_cloud":  "Oracle Cloud Infrastructure",
-	"ibm_cloud":     "IBM Cloud",
-	"alibaba_cloud": "Alibaba Cloud",
-	"tencent_cloud": "Tencent Cloud",
-}
-
-// serviceNames are the provider's own name for the service that sells GPU machines.
-var serviceNames = map[string]string{
-	"azure":         "Virtual Machines",
-	"aws":           "Amazon Elastic Compute Cloud",
-	"gcp":           "Compute Engine",
-	"oracle_cloud":  "Compute",
-	"ibm_cloud":     "Virtual Servers",
-	"alibaba_cloud": "Elastic Compute Service",
-	"tencent_cloud": "Cloud Virtual Machine",
-}
-
-func providerName(p string) string {
-	if n, ok := providerNames[p]; ok {
-		return n
-	}
-	return p
-}
-
-func serviceName(p string) string {
-	if n, ok := serviceNames[p]; ok {
-		return n
-	}
-	return "Compute"
-}
-
 // FOCUS CommitmentDiscountCategory: capacity and usage commitments are counted in GPU-hours, spend ones in money.
 func category(k commitment.Kind) string {
 	if k == commitment.KindSpend {
@@ -362,14 +272,14 @@ func currencyOf(c *commitment.Commitment) string {
 func common(r row, hour time.Time, provider string) {
 	r.str("ChargePeriodStart", hour.UTC().Format(time.RFC3339))
 	r.str("ChargePeriodEnd", hour.UTC().Add(time.Hour).Format(time.RFC3339))
-	name := providerName(provider)
+	name := cloudprovider.FOCUSName(provider)
 	r.str("ServiceProviderName", name)
 	r.str("ProviderName", name)
 	r.str("PublisherName", name)
 	r.str("InvoiceIssuerName", name)
 	r.str("ServiceCategory", "Compute")
 	r.str("ServiceSubcategory", "Virtual Machines")
-	r.str("ServiceName", serviceName(provider))
+	r.str("ServiceName", cloudprovider.ServiceName(provider))
 	r.str("ChargeCategory", "Usage")
 	r.str("ChargeFrequency", usageBased)
 }
@@ -461,7 +371,7 @@ func usageRow(p part) row {
 
 // unusedRow is the unused part of commitment u.ID in hour u.Hour. c is nil when the commitment changed between the
 // two reads (a Sync in between); the row then carries what commitment_hourly says.
-func unusedRow(u unusedHour, c *commitment.Commitment) row {
+func unusedRow(u figures.UnusedHour, c *commitment.Commitment) row {
 	if c == nil {
 		c = &commitment.Commitment{ID: u.ID, Name: u.ID, Provider: u.Provider, Kind: commitment.Kind(u.Kind), Unit: u.Unit}
 		if c.Kind == commitment.KindSpend {

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
 // Report is everything the renderers lay out: the commitments' figures as of At, their hourly series for the charts
@@ -17,9 +19,9 @@ import (
 type Report struct {
 	At          time.Time
 	Database    string
-	Commitments []Status
-	Series      map[string]Series
-	Daily       []DailyUsage
+	Commitments []figures.Status
+	Series      map[string]figures.Series
+	Daily       []figures.DailyUsage
 }
 
 // WriteTable prints the report for a person: one row per commitment, grouped by the unit its amounts are in, a
@@ -99,7 +101,7 @@ type htmlCell struct{ Main, Sub, Class string }
 type htmlHeader struct{ Text, Unit string }
 
 // summaryGroups lays out the table shared by the text and HTML reports, groups in order of first appearance.
-func summaryGroups(cs []Status) []summaryGroup {
+func summaryGroups(cs []figures.Status) []summaryGroup {
 	var groups []summaryGroup
 	index := map[string]int{}
 	for _, s := range cs {
@@ -150,7 +152,7 @@ func summaryGroups(cs []Status) []summaryGroup {
 }
 
 // unitLabel is what a commitment's amounts are counted in: GPU-hours, or the currency of a spend commitment.
-func unitLabel(s Status) string {
+func unitLabel(s figures.Status) string {
 	if s.Kind == "spend" {
 		if s.Unit != "" {
 			return s.Unit
@@ -161,14 +163,14 @@ func unitLabel(s Status) string {
 }
 
 // formatAmount writes an amount in the commitment's unit: GPU-hours to a tenth, money to the cent.
-func formatAmount(s Status, v float64) string {
+func formatAmount(s figures.Status, v float64) string {
 	if s.Kind == "spend" {
 		return formatNum(v, 2)
 	}
 	return formatNum(v, 1)
 }
 
-func shortfallPct(s Status) string {
+func shortfallPct(s figures.Status) string {
 	if s.ProjectedShortfall7d <= 0 || s.CommitmentTotal <= 0 {
 		return ""
 	}
@@ -176,7 +178,7 @@ func shortfallPct(s Status) string {
 }
 
 // overflowText is the overflow total with its split by provider, largest first: "132.0 (oracle_cloud 120.0, aws 12.0)".
-func overflowText(s Status) string {
+func overflowText(s figures.Status) string {
 	split := overflowSplit(s)
 	if len(split) == 0 {
 		return formatNum(s.OverflowGPUHours, 1)
@@ -194,7 +196,7 @@ type providerHours struct {
 }
 
 // overflowSplit is OverflowByProvider without zeros, largest first, then by name.
-func overflowSplit(s Status) []providerHours {
+func overflowSplit(s figures.Status) []providerHours {
 	var out []providerHours
 	for p, h := range s.OverflowByProvider {
 		if h != 0 {
@@ -218,7 +220,7 @@ type verdict struct {
 	Text  string
 }
 
-func verdictOf(s Status, at time.Time) verdict {
+func verdictOf(s figures.Status, at time.Time) verdict {
 	u := unitLabel(s)
 	amount := func(v float64) string { return formatAmount(s, v) + " " + u }
 	pct := func(v float64) string {

@@ -7,6 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gpumeter/gpumeter/collector/figures"
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 )
 
 // The charts are drawn here as lists of SVG shapes; render_html.go's template writes them, escaping every value.
@@ -196,7 +199,7 @@ func placeSideLabels(ls []sideLabel, x float64) []svgElem {
 
 // commitmentChart draws a commitment's cumulative use against the committed line over its whole term, the forecast
 // at the last 7 days' rate from the last complete hour to the term's end, and the commitment's total.
-func commitmentChart(s Status, series Series, at time.Time) svgDrawing {
+func commitmentChart(s figures.Status, series figures.Series, at time.Time) svgDrawing {
 	const W, H = 920, 340
 	const L, R, T, B = 78.0, 200.0, 52.0, 46.0
 	pw, ph := W-L-R, H-T-B
@@ -285,12 +288,12 @@ func commitmentChart(s Status, series Series, at time.Time) svgDrawing {
 }
 
 // thin keeps at most about n points, evenly spaced, always the last: enough for a chart, small for a page.
-func thin(pts []SeriesPoint, n int) []SeriesPoint {
+func thin(pts []figures.SeriesPoint, n int) []figures.SeriesPoint {
 	if len(pts) <= n {
 		return pts
 	}
 	k := (len(pts) + n - 1) / n
-	var out []SeriesPoint
+	var out []figures.SeriesPoint
 	for i := 0; i < len(pts); i += k {
 		out = append(out, pts[i])
 	}
@@ -300,29 +303,8 @@ func thin(pts []SeriesPoint, n int) []SeriesPoint {
 	return out
 }
 
-// Provider colours: the providers' own where they have a well-known one, then a palette in name order.
-var providerColors = map[string]string{
-	"azure": "#0078d4", "aws": "#ff9900", "oracle_cloud": "#c74634", "gcp": "#34a853", "coreweave": "#6d4fc2",
-}
-
-var palette = []string{"#0d9488", "#db2777", "#65a30d", "#7c3aed", "#ca8a04", "#475569", "#0891b2", "#e11d48"}
-
-func colorsFor(providers []string) map[string]string {
-	out := map[string]string{}
-	i := 0
-	for _, p := range providers {
-		if c, ok := providerColors[p]; ok {
-			out[p] = c
-			continue
-		}
-		out[p] = palette[i%len(palette)]
-		i++
-	}
-	return out
-}
-
 // dailyChart stacks each day's provisioned GPU-hours by provider.
-func dailyChart(rows []DailyUsage) svgDrawing {
+func dailyChart(rows []figures.DailyUsage) svgDrawing {
 	const W, H = 920, 320
 	const L, R, T, B = 78.0, 24.0, 52.0, 40.0
 	pw, ph := W-L-R, H-T-B
@@ -343,7 +325,7 @@ func dailyChart(rows []DailyUsage) svgDrawing {
 	}
 	slices.SortFunc(days, func(a, b time.Time) int { return a.Compare(b) })
 	slices.Sort(providers)
-	colors := colorsFor(providers)
+	colors := cloudprovider.Colors(providers)
 	ymax := 0.0
 	for _, day := range days {
 		sum := 0.0

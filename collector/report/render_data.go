@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
 // The machine-readable column names of a commitment's figures, as the commitment_status view names them.
@@ -24,7 +26,7 @@ var commitmentColumns = []string{
 }
 
 // commitmentValues is a commitment's figures in commitmentColumns' order: strings, and float64 for numbers.
-func commitmentValues(s Status, at time.Time) []any {
+func commitmentValues(s figures.Status, at time.Time) []any {
 	v := verdictOf(s, at)
 	return []any{
 		formatRFC3339(at), s.ID, s.Name, s.Provider, s.Kind, s.Unit, s.Team, s.Quantity,

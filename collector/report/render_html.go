@@ -5,6 +5,8 @@ import (
 	"html/template"
 	"io"
 	"time"
+
+	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
 // WriteHTML writes the report as one standalone page: the summary table and verdicts, a chart per commitment of
@@ -43,7 +45,7 @@ type tile struct{ Label, Value, Unit, Sub string }
 
 var levelText = map[string]string{"ok": "on track", "warn": "watch", "bad": "alert", "info": "not started"}
 
-func commitmentFacts(s Status) string {
+func commitmentFacts(s figures.Status) string {
 	var what string
 	switch s.Kind {
 	case "capacity":
@@ -68,7 +70,7 @@ func commitmentFacts(s Status) string {
 	return f
 }
 
-func commitmentTiles(s Status) []tile {
+func commitmentTiles(s figures.Status) []tile {
 	u := unitLabel(s)
 	return []tile{
 		{"utilization", formatNum(100*s.Utilization, 1), "%", formatAmount(s, s.UsedToDate) + " of " +
@@ -82,14 +84,14 @@ func commitmentTiles(s Status) []tile {
 	}
 }
 
-func shortfallSub(s Status) string {
+func shortfallSub(s figures.Status) string {
 	if s.ProjectedShortfall7d <= 0 {
 		return ""
 	}
 	return ", " + formatAmount(s, s.ProjectedShortfall7d) + shortfallPct(s) + " short"
 }
 
-func splitOrNone(s Status) string {
+func splitOrNone(s figures.Status) string {
 	split := overflowSplit(s)
 	if len(split) == 0 {
 		return ""
@@ -105,13 +107,13 @@ func splitOrNone(s Status) string {
 }
 
 // dailyTableRows is WriteDaily's table as cells.
-func dailyTableRows(rows []DailyUsage) [][]string {
+func dailyTableRows(rows []figures.DailyUsage) [][]string {
 	var out [][]string
 	for _, r := range rows {
 		out = append(out, []string{r.Day.Format(time.DateOnly), r.Provider, formatNum(float64(r.GPUs), 0),
 			formatNum(r.ProvisionedHours, 1), formatNum(r.BusyHours, 1), formatNum(100*r.Efficiency(), 1), formatNum(r.EnergyKWh, 1)})
 	}
-	for _, t := range ProviderTotals(rows) {
+	for _, t := range figures.ProviderTotals(rows) {
 		out = append(out, []string{"total", t.Provider, "", formatNum(t.ProvisionedHours, 1), formatNum(t.BusyHours, 1),
 			formatNum(100*t.Efficiency(), 1), formatNum(t.EnergyKWh, 1)})
 	}

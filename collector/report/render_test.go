@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpumeter/gpumeter/collector/commitment"
+	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
 var (
@@ -31,10 +31,10 @@ var renderTermStart = time.Date(2026, 10, 5, 0, 0, 0, 0, time.UTC)
 func handReport() Report {
 	end := renderTermStart.Add(10 * time.Hour)
 	at := renderTermStart.Add(5*time.Hour + 30*time.Minute)
-	alerts := func(s *Status) {
+	alerts := func(s *figures.Status) {
 		s.AlertProjectedShortfallPct, s.AlertMinUtilizationPct, s.AlertMaxLeakageGPUHours24h = 5, 80, 10
 	}
-	capacity := Status{ID: "cap", Name: `ND H100 v5 <East US> & "friends"`, Provider: "azure", Kind: "capacity",
+	capacity := figures.Status{ID: "cap", Name: `ND H100 v5 <East US> & "friends"`, Provider: "azure", Kind: "capacity",
 		Unit: "gpu", Team: "ml-platform", Quantity: 4, TermStart: renderTermStart, TermEnd: end,
 		TermHours: 10, HoursElapsed: 5, HoursLeft: 5, CommitmentTotal: 40, CommittedToDate: 20, UsedToDate: 13,
 		Utilization: 0.65, ShortfallToDate: 7, RateLinear: 2.6, Rate7d: 2.6, ForecastLinear: 26, Forecast7d: 26,
@@ -42,28 +42,28 @@ func handReport() Report {
 		OverflowGPUHours: 8, LeakageGPUHours: 5, Leakage24hGPUHours: 5, Efficiency: 0.5,
 		OverflowByProvider: map[string]float64{"oracle_cloud": 6, "aws": 2}}
 	alerts(&capacity)
-	spend := Status{ID: "spend", Name: "spend", Provider: "aws", Kind: "spend", Unit: "USD", Quantity: 1000,
+	spend := figures.Status{ID: "spend", Name: "spend", Provider: "aws", Kind: "spend", Unit: "USD", Quantity: 1000,
 		TermStart: renderTermStart, TermEnd: end, TermHours: 10, HoursElapsed: 5, HoursLeft: 5, CommitmentTotal: 1000,
 		CommittedToDate: 500, UsedToDate: 20, Utilization: 0.04, ShortfallToDate: 480, RateLinear: 4, Rate7d: 4,
 		ForecastLinear: 40, Forecast7d: 40, ProjectedShortfallLinear: 960, ProjectedShortfall7d: 960, RequiredRate: 196,
 		UsedGPUHours: 2, OverflowGPUHours: 26, LeakageGPUHours: 26, Leakage24hGPUHours: 26, Efficiency: 0.5,
 		OverflowByProvider: map[string]float64{"azure": 20, "oracle_cloud": 6}}
 	alerts(&spend)
-	series := func(id string, committed float64, used ...float64) Series {
-		s := Series{Commitment: id}
+	series := func(id string, committed float64, used ...float64) figures.Series {
+		s := figures.Series{Commitment: id}
 		var c, u float64
 		for i, v := range used {
 			c += committed
 			u += v
-			s.Points = append(s.Points, SeriesPoint{Hour: renderTermStart.Add(time.Duration(i) * time.Hour), CommittedCum: c, UsedCum: u})
+			s.Points = append(s.Points, figures.SeriesPoint{Hour: renderTermStart.Add(time.Duration(i) * time.Hour), CommittedCum: c, UsedCum: u})
 		}
 		return s
 	}
 	day := func(d int) time.Time { return renderTermStart.AddDate(0, 0, d-2) }
 	return Report{
-		At: at, Database: "gpumeter", Commitments: []Status{capacity, spend},
-		Series: map[string]Series{"cap": series("cap", 4, 4, 4, 2, 0, 3), "spend": series("spend", 100, 0, 0, 0, 20, 0)},
-		Daily: []DailyUsage{
+		At: at, Database: "gpumeter", Commitments: []figures.Status{capacity, spend},
+		Series: map[string]figures.Series{"cap": series("cap", 4, 4, 4, 2, 0, 3), "spend": series("spend", 100, 0, 0, 0, 20, 0)},
+		Daily: []figures.DailyUsage{
 			{Day: day(0), Provider: "aws", GPUs: 8, ProvisionedHours: 150.5, BusyHours: 90, EnergyKWh: 80.2},
 			{Day: day(0), Provider: "azure", GPUs: 32, ProvisionedHours: 1234.5, BusyHours: 987.6, EnergyKWh: 650},
 			{Day: day(1), Provider: "azure", GPUs: 30, ProvisionedHours: 1100, BusyHours: 800, EnergyKWh: 600},
@@ -266,19 +266,19 @@ func TestVerdicts(t *testing.T) {
 	base := r.Commitments[0]
 	cases := []struct {
 		name   string
-		change func(*Status)
+		change func(*figures.Status)
 		level  string
 		prefix string
 	}{
-		{"shortfall above alert", func(*Status) {}, "bad", "projected shortfall 14.0 GPU-h (35%)"},
-		{"small shortfall", func(s *Status) { s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours = 0.4, 0.99, 0 }, "warn", "projected shortfall 0.4 GPU-h (1%)"},
-		{"on track", func(s *Status) {
+		{"shortfall above alert", func(*figures.Status) {}, "bad", "projected shortfall 14.0 GPU-h (35%)"},
+		{"small shortfall", func(s *figures.Status) { s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours = 0.4, 0.99, 0 }, "warn", "projected shortfall 0.4 GPU-h (1%)"},
+		{"on track", func(s *figures.Status) {
 			s.ProjectedShortfall7d, s.Forecast7d, s.Utilization, s.Leakage24hGPUHours = 0, 44, 0.95, 0
 		}, "ok", "on track: forecast 44.0 GPU-h of 40.0 GPU-h"},
-		{"on track but leaking", func(s *Status) { s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours = 0, 0.95, 12 }, "warn", "on track"},
-		{"ended short", func(s *Status) { s.HoursLeft, s.UsedToDate = 0, 30 }, "bad", "term ended 10.0 GPU-h (25%) short"},
-		{"ended met", func(s *Status) { s.HoursLeft, s.UsedToDate, s.Utilization, s.Leakage24hGPUHours = 0, 40, 1, 0 }, "ok", "term ended, commitment met"},
-		{"not started", func(s *Status) { s.TermStart = r.At.Add(time.Hour) }, "info", "starts "},
+		{"on track but leaking", func(s *figures.Status) { s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours = 0, 0.95, 12 }, "warn", "on track"},
+		{"ended short", func(s *figures.Status) { s.HoursLeft, s.UsedToDate = 0, 30 }, "bad", "term ended 10.0 GPU-h (25%) short"},
+		{"ended met", func(s *figures.Status) { s.HoursLeft, s.UsedToDate, s.Utilization, s.Leakage24hGPUHours = 0, 40, 1, 0 }, "ok", "term ended, commitment met"},
+		{"not started", func(s *figures.Status) { s.TermStart = r.At.Add(time.Hour) }, "info", "starts "},
 	}
 	for _, c := range cases {
 		s := base
@@ -346,13 +346,13 @@ func TestTimeTicks(t *testing.T) {
 }
 
 // synthetic makes one commitment's hourly figures from the GPU-hours in its scope per hour, as the views would,
-// and its Status as commitment_status would compute it at at.
+// and its figures.Status as commitment_status would compute it at at.
 type synthetic struct {
-	s     Status
+	s     figures.Status
 	price float64 // per GPU-hour, for a spend commitment
 }
 
-func (c synthetic) build(at time.Time, inScope func(time.Time) float64, elsewhere func(time.Time) map[string]float64) (Status, Series) {
+func (c synthetic) build(at time.Time, inScope func(time.Time) float64, elsewhere func(time.Time) map[string]float64) (figures.Status, figures.Series) {
 	s := c.s
 	s.TermHours = s.TermEnd.Sub(s.TermStart).Hours()
 	s.CommitmentTotal = s.Quantity
@@ -360,7 +360,7 @@ func (c synthetic) build(at time.Time, inScope func(time.Time) float64, elsewher
 		s.CommitmentTotal = s.Quantity * s.TermHours
 	}
 	s.OverflowByProvider = map[string]float64{}
-	series := Series{Commitment: s.ID}
+	series := figures.Series{Commitment: s.ID}
 	end := at.Truncate(time.Hour)
 	if s.TermEnd.Before(end) {
 		end = s.TermEnd
@@ -400,7 +400,7 @@ func (c synthetic) build(at time.Time, inScope func(time.Time) float64, elsewher
 		if !h.Before(end.Add(-24 * time.Hour)) {
 			s.Leakage24hGPUHours += leak
 		}
-		series.Points = append(series.Points, SeriesPoint{Hour: h, CommittedCum: s.CommittedToDate, UsedCum: s.UsedToDate})
+		series.Points = append(series.Points, figures.SeriesPoint{Hour: h, CommittedCum: s.CommittedToDate, UsedCum: s.UsedToDate})
 	}
 	s.HoursLeft = s.TermHours - s.HoursElapsed
 	s.Utilization = s.UsedToDate / s.CommittedToDate
@@ -458,15 +458,15 @@ func realisticReport() Report {
 			return out
 		}
 	}
-	r := Report{At: at, Database: "gpumeter", Series: map[string]Series{}}
+	r := Report{At: at, Database: "gpumeter", Series: map[string]figures.Series{}}
 	for _, c := range []synthetic{
-		{s: Status{ID: "aws-p5-spend-2026", Name: "AWS p5 private pricing, us-east-1", Provider: "aws", Kind: "spend",
+		{s: figures.Status{ID: "aws-p5-spend-2026", Name: "AWS p5 private pricing, us-east-1", Provider: "aws", Kind: "spend",
 			Unit: "USD", Quantity: 400000, Team: "research", TermStart: time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC),
 			TermEnd: time.Date(2027, 3, 1, 0, 0, 0, 0, time.UTC)}, price: 9.8},
-		{s: Status{ID: "azure-ndh100-eastus", Name: "Azure ND H100 v5 capacity reservation, East US", Provider: "azure",
+		{s: figures.Status{ID: "azure-ndh100-eastus", Name: "Azure ND H100 v5 capacity reservation, East US", Provider: "azure",
 			Kind: "capacity", Unit: "gpu", Quantity: 24, Team: "ml-platform", TermStart: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC),
 			TermEnd: time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)}},
-		{s: Status{ID: "oci-h100-usage-fy27", Name: "OCI H100 universal credits", Provider: "oracle_cloud", Kind: "usage",
+		{s: figures.Status{ID: "oci-h100-usage-fy27", Name: "OCI H100 universal credits", Provider: "oracle_cloud", Kind: "usage",
 			Unit: "gpu_hour", Quantity: 250000, TermStart: time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC),
 			TermEnd: time.Date(2027, 7, 1, 0, 0, 0, 0, time.UTC)}},
 	} {
@@ -477,7 +477,7 @@ func realisticReport() Report {
 	providers := []string{"aws", "azure", "oracle_cloud"}
 	for d := at.Truncate(24*time.Hour).AddDate(0, 0, -13); d.Before(at); d = d.AddDate(0, 0, 1) {
 		for _, p := range providers {
-			u := DailyUsage{Day: d, Provider: p}
+			u := figures.DailyUsage{Day: d, Provider: p}
 			for h := d; h.Before(d.Add(24*time.Hour)) && h.Before(at.Truncate(time.Hour)); h = h.Add(time.Hour) {
 				g := gpus[p](h)
 				u.GPUs = max(u.GPUs, uint64(g))
@@ -505,7 +505,7 @@ func TestWriteHTMLRealistic(t *testing.T) {
 	want := map[string]string{"aws-p5-spend-2026": "bad", "azure-ndh100-eastus": "bad", "oci-h100-usage-fy27": "ok"}
 	for id, level := range want {
 		if verdicts[id] != level {
-			t.Errorf("%s: verdict %s, want %s (%s)", id, verdicts[id], level, verdictOf(r.Commitments[slices.IndexFunc(r.Commitments, func(s Status) bool { return s.ID == id })], r.At).Text)
+			t.Errorf("%s: verdict %s, want %s (%s)", id, verdicts[id], level, verdictOf(r.Commitments[slices.IndexFunc(r.Commitments, func(s figures.Status) bool { return s.ID == id })], r.At).Text)
 		}
 	}
 	if *htmlPath != "" {
@@ -519,67 +519,4 @@ func TestWriteHTMLRealistic(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("\n%s", table.String())
-}
-
-// The series of the worked example, read back from ClickHouse, end where Commitments' figures to date are, and
-// the whole report renders from what the database holds.
-func TestCommitmentSeriesFromClickHouse(t *testing.T) {
-	ctx := t.Context()
-	end := termStart.Add(10 * time.Hour)
-	st := workedExample(t, commitment.Commitment{ID: "later", Name: "later", Provider: "azure", Kind: commitment.KindUsage,
-		Quantity: 100, Unit: "gpu_hour", Start: end, End: end.Add(10 * time.Hour), Alerts: commitment.DefaultThresholds})
-	at := termStart.Add(5*time.Hour + 30*time.Minute)
-	got, err := CommitmentSeries(ctx, st.Conn(), st.Database(), at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]struct{ committed, used []float64 }{
-		"cap":   {[]float64{4, 8, 12, 16, 20}, []float64{4, 8, 10, 10, 13}},
-		"use":   {[]float64{10, 20, 30, 40, 50}, []float64{0, 2, 5, 6, 6}},
-		"spend": {[]float64{100, 200, 300, 400, 500}, []float64{0, 0, 0, 20, 20}},
-	}
-	if len(got) != len(want) {
-		t.Errorf("series for %d commitments, want %d (none for one not started)", len(got), len(want))
-	}
-	for id, w := range want {
-		s := got[id]
-		if s.Commitment != id || len(s.Points) != len(w.used) {
-			t.Errorf("%s: series %+v, want %d points", id, s, len(w.used))
-			continue
-		}
-		for i, p := range s.Points {
-			if !p.Hour.Equal(termStart.Add(time.Duration(i)*time.Hour)) || p.Hour.Location() != time.UTC ||
-				math.Abs(p.CommittedCum-w.committed[i]) > 1e-9 || math.Abs(p.UsedCum-w.used[i]) > 1e-9 {
-				t.Errorf("%s point %d = %+v, want hour %d, committed %g, used %g", id, i, p, i, w.committed[i], w.used[i])
-			}
-		}
-	}
-
-	statuses, err := Commitments(ctx, st.Conn(), st.Database(), at)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range statuses {
-		pts := got[s.ID].Points
-		if len(pts) != int(s.HoursElapsed) {
-			t.Errorf("%s: %d points, %g hours elapsed", s.ID, len(pts), s.HoursElapsed)
-			continue
-		}
-		if n := len(pts); n > 0 && (math.Abs(pts[n-1].CommittedCum-s.CommittedToDate) > 1e-9 || math.Abs(pts[n-1].UsedCum-s.UsedToDate) > 1e-9) {
-			t.Errorf("%s: series ends at %+v, figures to date committed %g used %g", s.ID, pts[n-1], s.CommittedToDate, s.UsedToDate)
-		}
-	}
-	daily, err := Daily(ctx, st.Conn(), st.Database())
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := Report{At: at, Database: st.Database(), Commitments: statuses, Series: got, Daily: daily}
-	for _, write := range []func(io.Writer, Report) error{WriteTable, WriteCSV, WriteJSON} {
-		render(t, write, r)
-	}
-	page := render(t, WriteHTML, r)
-	checkStandalone(t, page, r)
-	if !bytes.Contains(page, []byte("starts "+termStart.Add(10*time.Hour).Format("2006-01-02 15:04")+" UTC")) {
-		t.Error("the commitment not yet started is not said to start later")
-	}
 }

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strconv"
 
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
@@ -10,16 +11,25 @@ import (
 // Migrate creates the database when it is missing and applies the migrations the schema_migrations table does not
 // list yet, in order. Every statement is idempotent, so two collectors migrating at once do no harm.
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.conn.Exec(ctx, fmt.Sprintf("CREATE DATABASE IF NOT EXISTS %s", s.db)); err != nil {
+	db := map[string]string{"DB": s.db}
+	q, err := chschema.Query("migrations_create_database", db)
+	if err != nil {
+		return err
+	}
+	if err := s.conn.Exec(ctx, q); err != nil {
 		return fmt.Errorf("create database %s: %w", s.db, err)
 	}
-	create := fmt.Sprintf(`CREATE TABLE IF NOT EXISTS %s.schema_migrations
-(version UInt32, name String, applied_at DateTime) ENGINE = ReplacingMergeTree() ORDER BY version`, s.db)
-	if err := s.conn.Exec(ctx, create); err != nil {
+	if q, err = chschema.Query("migrations_table", db); err != nil {
+		return err
+	}
+	if err := s.conn.Exec(ctx, q); err != nil {
 		return fmt.Errorf("create %s.schema_migrations: %w", s.db, err)
 	}
 	applied := map[int]bool{}
-	rows, err := s.conn.Query(ctx, fmt.Sprintf("SELECT DISTINCT version FROM %s.schema_migrations", s.db))
+	if q, err = chschema.Query("migrations_applied", db); err != nil {
+		return err
+	}
+	rows, err := s.conn.Query(ctx, q)
 	if err != nil {
 		return fmt.Errorf("read %s.schema_migrations: %w", s.db, err)
 	}
@@ -49,8 +59,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 				return fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
-		record := fmt.Sprintf("INSERT INTO %s.schema_migrations (version, name, applied_at) SELECT %d, '%s', now()",
-			s.db, m.Version, m.Name)
+		record, err := chschema.Query("migration_record", map[string]string{"DB": s.db,
+			"Version": strconv.Itoa(m.Version), "Name": chschema.String(m.Name)})
+		if err != nil {
+			return err
+		}
 		if err := s.conn.Exec(ctx, record); err != nil {
 			return fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
 		}

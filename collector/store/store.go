@@ -53,7 +53,12 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	}
 	s := &Store{conn: conn, db: cfg.Database, cfg: cfg, log: log}
 	var version string
-	if err := conn.QueryRow(ctx, "SELECT version()").Scan(&version); err != nil {
+	q, err := chschema.Query("server_version", nil)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	if err := conn.QueryRow(ctx, q).Scan(&version); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("clickhouse %v: ask server version: %w", cfg.Addr, err)
 	}

@@ -3,11 +3,9 @@ package kafkaconf
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/segmentio/kafka-go/sasl/plain"
 	"github.com/segmentio/kafka-go/sasl/scram"
 
+	"github.com/gpumeter/gpumeter/internal/credentials"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
 )
 
@@ -73,47 +72,18 @@ func (f *Flags) Connect() (Conn, error) {
 	if len(f.Brokers) == 0 {
 		errs = append(errs, errors.New("--kafka-brokers: empty"))
 	}
-	if f.TLS {
-		cfg, err := f.tlsConfig()
-		if err != nil {
-			errs = append(errs, err)
-		}
-		c.TLS = cfg
-	} else if f.CAFile != "" || f.CertFile != "" || f.KeyFile != "" {
-		errs = append(errs, errors.New("--kafka-ca-file/--kafka-cert-file/--kafka-key-file: set --kafka-tls too"))
+	cfg, err := credentials.TLS{Prefix: "kafka", Enabled: f.TLS, CAFile: f.CAFile, CertFile: f.CertFile, KeyFile: f.KeyFile,
+		ServerName: f.TLSServerName}.Config()
+	if err != nil {
+		errs = append(errs, err)
 	}
+	c.TLS = cfg
 	mech, err := f.sasl()
 	if err != nil {
 		errs = append(errs, err)
 	}
 	c.SASL = mech
 	return c, errors.Join(errs...)
-}
-
-func (f *Flags) tlsConfig() (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: f.TLSServerName}
-	if f.CAFile != "" {
-		pem, err := os.ReadFile(f.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--kafka-ca-file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--kafka-ca-file: %s holds no PEM certificate", f.CAFile)
-		}
-		cfg.RootCAs = pool
-	}
-	if (f.CertFile == "") != (f.KeyFile == "") {
-		return nil, errors.New("--kafka-cert-file and --kafka-key-file: give both or neither")
-	}
-	if f.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(f.CertFile, f.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("--kafka-cert-file/--kafka-key-file: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }
 
 func (f *Flags) sasl() (sasl.Mechanism, error) {
@@ -123,13 +93,9 @@ func (f *Flags) sasl() (sasl.Mechanism, error) {
 		}
 		return nil, nil
 	}
-	password := f.Password
-	if f.PasswordFile != "" {
-		b, err := os.ReadFile(f.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("--kafka-password-file: %w", err)
-		}
-		password = strings.TrimRight(string(b), "\r\n")
+	password, err := credentials.Password("kafka", f.Password, f.PasswordFile)
+	if err != nil {
+		return nil, err
 	}
 	if f.Username == "" || password == "" {
 		return nil, fmt.Errorf("--kafka-sasl-mechanism %s: needs --kafka-username and a password (GPUMETER_KAFKA_PASSWORD or --kafka-password-file)", f.SASLMechanism)

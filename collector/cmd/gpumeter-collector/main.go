@@ -8,8 +8,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -31,8 +29,10 @@ import (
 	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/collector/evaluate"
 	"github.com/gpumeter/gpumeter/collector/export"
+	"github.com/gpumeter/gpumeter/collector/figures"
 	"github.com/gpumeter/gpumeter/collector/report"
 	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/credentials"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
@@ -103,29 +103,13 @@ func (c *clickhouseFlags) config() (store.Config, error) {
 	if c.retentionDay < 0 {
 		errs = append(errs, fmt.Errorf("--raw-retention-days: must not be negative, got %d", c.retentionDay))
 	}
-	password := c.password
-	if c.passwordFile != "" {
-		b, err := os.ReadFile(c.passwordFile)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("--clickhouse-password-file: %w", err))
-		}
-		password = strings.TrimRight(string(b), "\r\n")
+	password, err := credentials.Password("clickhouse", c.password, c.passwordFile)
+	if err != nil {
+		errs = append(errs, err)
 	}
-	var tlsCfg *tls.Config
-	if c.tls {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-		if c.caFile != "" {
-			pem, err := os.ReadFile(c.caFile)
-			pool := x509.NewCertPool()
-			if err != nil {
-				errs = append(errs, fmt.Errorf("--clickhouse-ca-file: %w", err))
-			} else if !pool.AppendCertsFromPEM(pem) {
-				errs = append(errs, fmt.Errorf("--clickhouse-ca-file: %s holds no PEM certificate", c.caFile))
-			}
-			tlsCfg.RootCAs = pool
-		}
-	} else if c.caFile != "" {
-		errs = append(errs, errors.New("--clickhouse-ca-file: set --clickhouse-tls too"))
+	tlsCfg, err := credentials.TLS{Prefix: "clickhouse", Enabled: c.tls, CAFile: c.caFile}.Config()
+	if err != nil {
+		errs = append(errs, err)
 	}
 	return store.Config{Addr: c.addr, Database: c.database, User: c.user, Password: password, TLS: tlsCfg,
 		RawRetentionDays: c.retentionDay}, errors.Join(errs...)
@@ -400,24 +384,33 @@ func runReport(ctx context.Context, args []string) error {
 		ch             clickhouseFlags
 		commit, at     string
 		format, output string
+		days           int
 	)
 	fs := newFlagSet("report", "gpumeter-collector report prints the commitment report: figures per commitment and GPU-hours per provider and day.", &lo, &ch)
 	lo.Level = "warn"
 	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load before reporting (default: those already in ClickHouse)")
-	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339 (default: now); figures cover the complete hours before it")
+	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
+	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json or html")
 	fs.StringVar(&output, "out", "", "write to this file instead of standard output")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
 		return err
 	}
 	var errs []error
-	when := time.Now().UTC()
+	now := time.Now().UTC()
+	when := now
 	if at != "" {
 		t, err := time.Parse(time.RFC3339, at)
+		if err == nil {
+			err = figures.CheckAt(t, now)
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("--at: %w", err))
 		}
 		when = t.UTC()
+	}
+	if days < 1 || days > 3660 {
+		errs = append(errs, fmt.Errorf("--days: %d is not between 1 and 3660", days))
 	}
 	writers := map[string]func(io.Writer, report.Report) error{
 		"table": report.WriteTable, "csv": report.WriteCSV, "json": report.WriteJSON, "html": report.WriteHTML,
@@ -451,13 +444,14 @@ func runReport(ctx context.Context, args []string) error {
 		}
 	}
 	r := report.Report{At: when, Database: st.Database()}
-	if r.Commitments, err = report.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
+	if r.Commitments, err = figures.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
 	}
-	if r.Series, err = report.CommitmentSeries(ctx, st.Conn(), st.Database(), when); err != nil {
+	if r.Series, err = figures.CommitmentSeries(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
 	}
-	if r.Daily, err = report.Daily(ctx, st.Conn(), st.Database()); err != nil {
+	from, to := figures.DailyPeriod(when, days)
+	if r.Daily, err = figures.Daily(ctx, st.Conn(), st.Database(), from, to); err != nil {
 		return err
 	}
 	var w io.Writer = os.Stdout

@@ -1,4 +1,4 @@
-package report
+package figures
 
 import (
 	"context"
@@ -43,13 +43,14 @@ type Status struct {
 	AlertMaxLeakageGPUHours24h float64
 }
 
-// Commitments reads every current commitment's figures as of at, over the complete hours of its term before at.
+// Commitments reads every current commitment's figures as of at, over the complete hours of its term before at, from
+// the commitment views (queries/commitment_figures.sql), which read the hourly rollup only.
 func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time) ([]Status, error) {
-	q, err := chschema.Query("commitment_status", map[string]string{"DB": db, "At": chschema.DateTime(at)})
+	q, err := chschema.Query("commitment_figures", map[string]string{"DB": db, "At": chschema.DateTime(at)})
 	if err != nil {
 		return nil, err
 	}
-	rows, err := conn.Query(ctx, q+" ORDER BY commitment_id")
+	rows, err := conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("query commitment figures from %s: %w", db, err)
 	}
@@ -77,8 +78,9 @@ func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time)
 	for i := range out {
 		byID[out[i].ID] = &out[i]
 	}
-	q = fmt.Sprintf(`SELECT commitment_id, provider, sum(gpu_hours) FROM %s.commitment_overflow_hourly
-		WHERE hour < toStartOfHour(%s) AND hour >= toDateTime(0) GROUP BY commitment_id, provider`, db, chschema.DateTime(at))
+	if q, err = chschema.Query("commitment_overflow_by_provider", map[string]string{"DB": db, "At": chschema.DateTime(at)}); err != nil {
+		return nil, err
+	}
 	orows, err := conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("query overflow by provider: %w", err)

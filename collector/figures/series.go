@@ -1,4 +1,4 @@
-package report
+package figures
 
 import (
 	"context"
@@ -27,8 +27,10 @@ type SeriesPoint struct {
 // over the complete hours of its term before at (the hours Commitments sums, so a series ends at that commitment's
 // CommittedToDate and UsedToDate). 18.16 has no window functions: the running sums are made here.
 func CommitmentSeries(ctx context.Context, conn driver.Conn, db string, at time.Time) (map[string]Series, error) {
-	q := fmt.Sprintf(`SELECT commitment_id, hour, committed, used FROM %s.commitment_hourly
-		WHERE hour < toStartOfHour(%s) ORDER BY commitment_id, hour`, db, chschema.DateTime(at))
+	q, err := chschema.Query("commitment_series", map[string]string{"DB": db, "At": chschema.DateTime(at)})
+	if err != nil {
+		return nil, err
+	}
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("query commitment series from %s: %w", db, err)

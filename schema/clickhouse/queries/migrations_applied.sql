@@ -1,0 +1,2 @@
+-- The versions already applied.
+SELECT DISTINCT version FROM {{.DB}}.schema_migrations

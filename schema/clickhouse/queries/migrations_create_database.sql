@@ -1,0 +1,2 @@
+-- The database, created before any migration.
+CREATE DATABASE IF NOT EXISTS {{.DB}}
