@@ -19,7 +19,11 @@ import (
 	"github.com/gpumeter/gpumeter/schema"
 )
 
-func goodMessages(t *testing.T, n, from int) []kafka.Message {
+func goodMessages(t *testing.T, n, from int) []kafka.Message { return goodMessagesTB(t, n, from) }
+
+func goodMessagesB(b *testing.B, n int) []kafka.Message { return goodMessagesTB(b, n, 0) }
+
+func goodMessagesTB(t testing.TB, n, from int) []kafka.Message {
 	t.Helper()
 	recs := records(from + n)[from:]
 	out := make([]kafka.Message, n)
