@@ -199,15 +199,6 @@ func (e *MissingError) Error() string {
 	return fmt.Sprintf("clickhouse database %s lacks %v after migrating", e.Database, e.Objects)
 }
 
-// ClickHouse error codes that mean an object is not there (or not any more).
-const (
-	codeUnknownTable    = 60
-	codeUnknownDatabase = 81
-	codeTableExists     = 57
-	codeDatabaseExists  = 82
-	codeTableIsDropped  = 218 // a table another statement is dropping right now
-)
-
 // IsMissingObject tells an error caused by a missing table, view or database (dropped by hand, or not migrated yet):
 // Migrate heals it, retrying alone does not.
 func IsMissingObject(err error) bool {

@@ -4,7 +4,6 @@ package store
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -93,19 +92,8 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 	if err := s.WriteRaw(ctx, rows); err != nil {
 		return err
 	}
-	return s.Recompute(ctx, Touched(rows))
-}
-
-// IsRetryable tells a failed insert caused by the server or network (retry later) from one caused by the rows
-// themselves. Validated records should never produce the latter; it is logged loudly if they do.
-func IsRetryable(err error) bool {
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) {
-		// Type mismatches and syntax errors will not heal by retrying.
-		switch ex.Code {
-		case 6, 27, 41, 53, 62, 70: // CANNOT_PARSE_TEXT, CANNOT_PARSE_INPUT..., CANNOT_PARSE_DATETIME, TYPE_MISMATCH, SYNTAX_ERROR, CANNOT_CONVERT_TYPE
-			return false
-		}
+	if err := s.Recompute(ctx, Touched(rows)); err != nil {
+		return rollupError{err}
 	}
-	return true
+	return nil
 }
