@@ -20,7 +20,14 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 		telemetry.Counter(m, "gpumeter.agent.samples", "{sample}", "GPU samples taken", s.Samples.Load),
 		telemetry.Counter(m, "gpumeter.agent.windows.closed", "{window}", "usage records closed", s.WindowsClosed.Load),
 		telemetry.Counter(m, "gpumeter.agent.records.acknowledged", "{record}", "records Kafka acknowledged", s.RecordsSent.Load),
-		telemetry.Counter(m, "gpumeter.agent.send.errors", "{error}", "failed sends to Kafka (retried)", s.SendErrors.Load),
+		telemetry.Counter(m, "gpumeter.agent.checkpoint.errors", "{error}", "checkpoints that could not be written", s.CheckpointErrors.Load),
+		telemetry.Counter(m, "gpumeter.agent.spool.append.errors", "{error}", "appends the spool refused (records kept in memory, retried)", s.SpoolErrors.Load),
+		telemetry.Gauge(m, "gpumeter.agent.unspooled.records", "{record}", "closed records held in memory because the spool refused them", s.Unspooled.Load),
+		telemetry.Counter(m, "gpumeter.agent.unspooled.dropped.records", "{record}", "records dropped from memory because the spool refused them for too long", s.UnspooledDropped.Load),
+		telemetry.Counter(m, "gpumeter.agent.clock.steps_back", "{step}", "times the clock was seen stepping backwards (records continue after those already sent)",
+			func() int64 { n, _ := a.ClockSteps(); return n }),
+		telemetry.GaugeFloat(m, "gpumeter.agent.clock.offset", "s", "how far the agent's time runs ahead of the stepped-back clock, summed over the steps",
+			func() float64 { _, d := a.ClockSteps(); return d.Seconds() }),
 	}
 	spooled := func(f func(st spoolStats) int64) func() int64 {
 		return func() int64 { return f(a.spool.Stats()) }
@@ -32,6 +39,16 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 		telemetry.Counter(m, "gpumeter.agent.spool.dropped.records", "{record}", "records dropped because the spool was full", spooled(func(s spoolStats) int64 { return int64(s.DroppedEntries) })),
 		telemetry.GaugeFloat(m, "gpumeter.agent.spool.dropped.gpu_time", "s", "GPU-seconds dropped because the spool was full", func() float64 { return a.spool.Stats().DroppedSeconds }),
 		telemetry.Gauge(m, "gpumeter.agent.spool.quarantined", "{file}", "corrupt spool files set aside", spooled(func(s spoolStats) int64 { return int64(s.Quarantined) })),
+		telemetry.Counter(m, "gpumeter.agent.spool.corrupt.records", "{record}", "spooled records lost to corruption (a flipped bit, a torn write) or missing segments", spooled(func(s spoolStats) int64 { return s.CorruptEntries })),
+		telemetry.GaugeFloat(m, "gpumeter.agent.spool.corrupt.gpu_time", "s", "GPU-seconds of spooled records lost to corruption, where known", func() float64 { return a.spool.Stats().CorruptSeconds }),
+		telemetry.Counter(m, "gpumeter.agent.spool.missing.segments", "{segment}", "spool segment files found missing at start", spooled(func(s spoolStats) int64 { return int64(s.MissingSegments) })),
+		telemetry.Gauge(m, "gpumeter.agent.spool.disk.full", "1", "1 while the spool's disk has no room beyond --spool-min-free-bytes (oldest records are dropped)", spooled(func(s spoolStats) int64 {
+			if s.DiskFull {
+				return 1
+			}
+			return 0
+		})),
+		telemetry.Gauge(m, "gpumeter.agent.spool.disk.free", "By", "free bytes on the spool's file system", spooled(func(s spoolStats) int64 { return s.DiskFreeBytes })),
 		telemetry.Counter(m, "gpumeter.agent.checkpoints", "{checkpoint}", "checkpoints written", s.Checkpoints.Load),
 	)
 	_, err := m.Int64ObservableCounter("gpumeter.agent.nvml.errors", metric.WithUnit("{error}"),
@@ -39,6 +56,15 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			for kind, n := range a.source.ErrorCounts() {
 				o.Observe(n, metric.WithAttributes(attribute.String("error", kind)))
+			}
+			return nil
+		}))
+	errs = append(errs, err)
+	_, err = m.Int64ObservableCounter("gpumeter.agent.send.errors.by_kind", metric.WithUnit("{error}"),
+		metric.WithDescription("failed sends to Kafka by kind: authentication (credentials refused), unreachable, other"),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for kind, n := range a.SendErrorsByKind() {
+				o.Observe(n, metric.WithAttributes(attribute.String("kind", kind)))
 			}
 			return nil
 		}))
