@@ -23,7 +23,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/agent"
 	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/schema"
 )
@@ -726,7 +726,7 @@ func (r *run) killAgent(n nodeSpec, downtime func()) {
 	if addr == "" {
 		r.t.Fatalf("%s has no /metrics address", p.name)
 	}
-	cpPath := filepath.Join(r.spoolDirs[n.name], "checkpoint.json")
+	cpPath := filepath.Join(r.spoolDirs[n.name], agent.CheckpointFile)
 	if err := p.waitFor(time.Minute, "checkpoint", func() bool { _, err := os.Stat(cpPath); return err == nil }); err != nil {
 		r.t.Fatal(err)
 	}
@@ -744,7 +744,7 @@ func (r *run) killAgent(n nodeSpec, downtime func()) {
 	k := &agentKill{s1: simStart, end: simStart.Add(r.sc.duration), acked: int64(acked), checkpoint: map[string]time.Time{},
 		// the first read only opens the windows; read i (from 0) is at S1 + i·sample period.
 		kLo: simStart.Add(time.Duration(reads-1) * samplePeriod)}
-	cp, ok, err := window.ReadCheckpoint(cpPath)
+	cp, ok, err := agent.ReadCheckpoint(cpPath)
 	if err != nil || !ok {
 		r.t.Fatalf("the checkpoint the killed agent left: ok=%v err=%v", ok, err)
 	}
