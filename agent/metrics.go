@@ -40,9 +40,8 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 		telemetry.GaugeFloat(m, "gpumeter.agent.spool.dropped.gpu_time", "s", "GPU-seconds dropped because the spool was full", func() float64 { return a.spool.Stats().DroppedSeconds }),
 		telemetry.Gauge(m, "gpumeter.agent.spool.quarantined", "{file}", "corrupt spool files set aside", spooled(func(s spoolStats) int64 { return int64(s.Quarantined) })),
 		telemetry.Counter(m, "gpumeter.agent.spool.corrupt.records", "{record}", "spooled records lost to corruption (a flipped bit, a torn write) or missing segments", spooled(func(s spoolStats) int64 { return s.CorruptEntries })),
-		telemetry.GaugeFloat(m, "gpumeter.agent.spool.corrupt.gpu_time", "s", "GPU-seconds of spooled records lost to corruption, where known", func() float64 { return a.spool.Stats().CorruptSeconds }),
 		telemetry.Counter(m, "gpumeter.agent.spool.missing.segments", "{segment}", "spool segment files found missing at start", spooled(func(s spoolStats) int64 { return int64(s.MissingSegments) })),
-		telemetry.Gauge(m, "gpumeter.agent.spool.disk.full", "1", "1 while the spool's disk has no room beyond --spool-min-free-bytes (oldest records are dropped)", spooled(func(s spoolStats) int64 {
+		telemetry.Gauge(m, "gpumeter.agent.spool.disk.full", "", "1 while the spool's disk has no room beyond --spool-min-free-bytes (oldest records are dropped)", spooled(func(s spoolStats) int64 {
 			if s.DiskFull {
 				return 1
 			}
@@ -60,12 +59,19 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 			return nil
 		}))
 	errs = append(errs, err)
-	_, err = m.Int64ObservableCounter("gpumeter.agent.send.errors.by_kind", metric.WithUnit("{error}"),
-		metric.WithDescription("failed sends to Kafka by kind: authentication (credentials refused), unreachable, other"),
+	_, err = m.Int64ObservableCounter("gpumeter.agent.send.errors", metric.WithUnit("{error}"),
+		metric.WithDescription("failed sends to Kafka (retried), by kind: authentication (credentials refused), unreachable, other"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
 			for kind, n := range a.SendErrorsByKind() {
 				o.Observe(n, metric.WithAttributes(attribute.String("kind", kind)))
 			}
+			return nil
+		}))
+	errs = append(errs, err)
+	_, err = m.Float64ObservableCounter("gpumeter.agent.spool.corrupt.gpu_time", metric.WithUnit("s"),
+		metric.WithDescription("GPU-seconds of spooled records lost to corruption, where known (not for damage found at start)"),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			o.Observe(a.spool.Stats().CorruptSeconds)
 			return nil
 		}))
 	errs = append(errs, err)

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http/httptest"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/gpumeter/gpumeter/agent/sim"
 	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/internal/telemetry"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
@@ -408,4 +411,66 @@ func dirBytes(t *testing.T, dir string) int64 {
 		}
 	}
 	return n
+}
+
+// What an operator sees on /metrics and /readyz for the states above, through the real telemetry handler.
+func TestMetricsAndReadyz(t *testing.T) {
+	snd := &fakeSender{fail: func(int) error { return kindError{"authentication"} }}
+	clk := &steppingClock{inner: clock.NewVirtual(t0, 0), at: t0.Add(time.Minute), step: time.Hour}
+	r := newRig(t, rigOpts{dir: t.TempDir(), start: t0, d: 3 * time.Minute, sender: snd, clk: clk,
+		flush: 100 * time.Millisecond})
+	tel, err := telemetry.Start(t.Context(), telemetry.Config{Service: "gpumeter-agent"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tel.Shutdown(context.WithoutCancel(t.Context())) }()
+	if err := r.agent.RegisterMetrics(tel.Meter("gpumeter-agent")); err != nil {
+		t.Fatal(err)
+	}
+	tel.AddReadiness("agent", r.agent.Ready)
+	r.run(t)
+
+	get := func(path string) (int, string) {
+		rec := httptest.NewRecorder()
+		tel.Handler().ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		return rec.Code, rec.Body.String()
+	}
+	_, metrics := get("/metrics")
+	for _, want := range []string{
+		`gpumeter_agent_send_errors_total{kind="authentication"} 1`,
+		"gpumeter_agent_clock_steps_back_total 1",
+		"gpumeter_agent_clock_offset_seconds 3600",
+		"gpumeter_agent_spool_disk_full 0",
+		"gpumeter_agent_spool_disk_free_bytes ",
+		"gpumeter_agent_spool_corrupt_records_total 0",
+		"gpumeter_agent_spool_corrupt_gpu_time_seconds_total 0",
+		"gpumeter_agent_spool_missing_segments_total 0",
+		"gpumeter_agent_checkpoint_errors_total 0",
+	} {
+		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want)).MatchString(metrics) {
+			t.Errorf("/metrics has no line %q", want)
+		}
+	}
+	code, body := get("/readyz")
+	if code != 503 || !strings.Contains(body, "credentials") {
+		t.Errorf("/readyz: %d %q, want 503 naming the credentials", code, body)
+	}
+}
+
+// A GPU lost mid-run fails every sample's read; the warning is rate-limited (the count goes on in the metrics), the
+// other GPUs are measured, and the agent stays ready.
+func TestLostGPUWarnsOnce(t *testing.T) {
+	snd := &fakeSender{}
+	r := newRig(t, rigOpts{dir: t.TempDir(), start: t0, d: 30 * time.Minute, sender: snd,
+		simOpts: []sim.Option{sim.LostAt(3, t0.Add(5*time.Minute))}})
+	r.run(t)
+	if n := r.log.count("gpu read failed"); n != 1 {
+		t.Errorf("%d 'gpu read failed' lines for %d failed reads, want 1", n, r.agent.Stats.ReadErrors.Load())
+	}
+	if r.agent.Stats.ReadErrors.Load() < 100 {
+		t.Errorf("only %d failed reads counted", r.agent.Stats.ReadErrors.Load())
+	}
+	if err := r.agent.Ready(t.Context()); err != nil {
+		t.Errorf("one lost GPU of 8 made the agent unready: %v", err)
+	}
 }

@@ -33,7 +33,7 @@ func Open(lib nvml.Interface, log *slog.Logger) (*Source, error) {
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		return nil, fmt.Errorf("nvml init: %w", ret)
 	}
-	s := &Source{lib: lib, log: log, errors: map[string]int64{}}
+	s := &Source{lib: lib, log: log.With("component", "gpu"), errors: map[string]int64{}}
 	if err := s.enumerate(); err != nil {
 		_ = lib.Shutdown()
 		return nil, err

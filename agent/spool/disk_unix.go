@@ -18,4 +18,6 @@ func diskFree(dir string) (int64, error) {
 }
 
 // isNoSpace tells a write that failed because the file system is full (or the quota is used up).
-func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) }
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}

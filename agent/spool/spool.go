@@ -204,16 +204,16 @@ func openSpool(ctx context.Context, opts Options, wait bool) (*Spool, error) {
 		return nil, fmt.Errorf("spool: negative MaxBytes %d or SegmentBytes %d", opts.MaxBytes, opts.SegmentBytes)
 	}
 	s := &Spool{
-		dir:      opts.Dir,
-		qdir:     filepath.Join(opts.Dir, quarantineDir),
-		log:      opts.Log,
-		now:      opts.Now,
+		dir:       opts.Dir,
+		qdir:      filepath.Join(opts.Dir, quarantineDir),
+		log:       opts.Log,
+		now:       opts.Now,
 		maxBytes:  opts.MaxBytes,
 		segBytes:  opts.SegmentBytes,
 		minFree:   opts.MinFreeBytes,
 		freeBytes: opts.FreeBytes,
-		fr:       newFrameReader(),
-		nextSeq:  1,
+		fr:        newFrameReader(),
+		nextSeq:   1,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -1089,10 +1089,10 @@ func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{
-		Bytes:          s.bytes,
-		Entries:        s.entries - s.headIdx,
-		Segments:       len(s.segs),
-		DroppedEntries: s.droppedEntries,
+		Bytes:           s.bytes,
+		Entries:         s.entries - s.headIdx,
+		Segments:        len(s.segs),
+		DroppedEntries:  s.droppedEntries,
 		DroppedSeconds:  s.droppedSeconds,
 		Quarantined:     s.quarantined,
 		CorruptEntries:  s.corruptEntries,
