@@ -187,7 +187,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	steps, stepped := a.clock.Steps()
 	a.log.Info("agent stopped", "samples", a.Stats.Samples.Load(), "windows", a.Stats.WindowsClosed.Load(),
 		"sent", a.Stats.RecordsSent.Load(), "still_spooled", st.Entries, "not_spooled", len(a.unspooled),
-		"clock_steps_back", steps, "clock_stepped_back_by", stepped)
+		"dropped_records", st.DroppedEntries, "dropped_gpu_seconds", st.DroppedSeconds,
+		"corrupt_records", st.CorruptEntries, "corrupt_gpu_seconds", st.CorruptSeconds,
+		"missing_segments", st.MissingSegments, "clock_steps_back", steps, "clock_stepped_back_by", stepped)
 	if st.Entries > 0 {
 		a.log.Warn("records left in the spool; they are sent at the next start", "records", st.Entries,
 			"spool_bytes", st.Bytes)

@@ -110,7 +110,10 @@ type run struct {
 	collectors            []*proc // every collector started
 	live                  []*proc // collectors that should be running at the end
 	kills                 map[string]*agentKill
-	launched              time.Time
+	// dropped is the GPU-seconds a node's agents reported losing (a full disk, a damaged spool): that node must
+	// store exactly what it measured minus these, and is checked as a whole, not GPU by GPU.
+	dropped  map[string]float64
+	launched time.Time
 }
 
 func randomSuffix() string {
@@ -156,7 +159,7 @@ func runScenario(t *testing.T, svc *services, sc scenario, res *result) {
 		topic: "faults." + sc.name + "." + suffix + ".usage", dlq: "faults." + sc.name + "." + suffix + ".dlq",
 		group: "faults-" + sc.name + "-" + suffix, db: "faults_" + short + "_" + suffix,
 		nodes: fleet(short), spoolDirs: map[string]string{}, agents: map[string][]*proc{},
-		metricsAddr: map[*proc]string{}, kills: map[string]*agentKill{}}
+		metricsAddr: map[*proc]string{}, kills: map[string]*agentKill{}, dropped: map[string]float64{}}
 	t.Cleanup(r.dumpLogsOnFailure)
 	t.Logf("scenario %s: %s; topic %s, dead letters %s, group %s, database %s; %d agents metering %s each at %gx, %d collector(s)",
 		sc.name, sc.what, r.topic, r.dlq, r.group, r.db, len(r.nodes), sc.duration, sc.speed, sc.collectors)
@@ -593,6 +596,9 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 		}
 		gpus[u.node]++
 		s.stored += u.seconds
+		if _, lost := r.dropped[u.node]; lost {
+			continue
+		}
 		if k, killed := r.kills[u.node]; killed {
 			c, ok := k.checkpoint[u.gpu]
 			if !ok {
@@ -650,6 +656,15 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 				k.s2.Format(time.TimeOnly), maxLoss, interval.Seconds(), k.s2.Sub(kMeas))
 		} else {
 			s.truth = gpusPerNode * r.sc.duration.Seconds()
+		}
+		if d, lost := r.dropped[n.name]; lost {
+			if want := s.truth - d; s.stored != want {
+				r.t.Errorf("node %s: stored %.3f GPU-s, want exactly %.3f = measured %.3f − %.3f its agents reported lost",
+					n.name, s.stored, want, s.truth, d)
+			}
+			r.res.note("%s: its agents reported %.0f GPU-s lost (counted in their metrics); stored %.0f of %.0f measured",
+				n.name, d, s.stored, s.truth)
+			s.allowed += d
 		}
 		if s.topic != s.stored {
 			r.t.Errorf("node %s: %.0f GPU-s on the topic (distinct records) but %.0f GPU-s in gpu_usage", n.name, s.topic, s.stored)
