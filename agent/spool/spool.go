@@ -698,6 +698,9 @@ func (s *Spool) persistHeadAfterDropLocked(d *dropReport) {
 // appendLocked writes the encoded entries (buf, frame ends at ends), dropping the oldest segments while the spool
 // would exceed budget bytes.
 func (s *Spool) appendLocked(entries []Entry, buf []byte, ends []int, budget int64, d *dropReport) error {
+	// Segments stay at most an eighth of the budget, also when a small disk rather than MaxBytes sets it, so that one
+	// drop never discards much more than it must.
+	segLimit := min(s.segBytes, max(1, budget/8))
 	start := func(i int) int {
 		if i == 0 {
 			return 0
@@ -716,7 +719,7 @@ func (s *Spool) appendLocked(entries []Entry, buf []byte, ends []int, budget int
 	for i := range entries {
 		n := int64(ends[i] - start(i))
 		pendBytes := int64(start(i) - start(pend))
-		if s.active != nil && s.active.size+pendBytes > 0 && s.active.size+pendBytes+n > s.segBytes {
+		if s.active != nil && s.active.size+pendBytes > 0 && s.active.size+pendBytes+n > segLimit {
 			if err := flush(i); err != nil {
 				return err
 			}

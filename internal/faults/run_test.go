@@ -112,8 +112,10 @@ type run struct {
 	kills                 map[string]*agentKill
 	// dropped is the GPU-seconds a node's agents reported losing (a full disk, a damaged spool): that node must
 	// store exactly what it measured minus these, and is checked as a whole, not GPU by GPU.
-	dropped  map[string]float64
-	launched time.Time
+	dropped map[string]float64
+	// agentArgs are extra flags for a node's agents.
+	agentArgs map[string][]string
+	launched  time.Time
 }
 
 func randomSuffix() string {
@@ -159,7 +161,8 @@ func runScenario(t *testing.T, svc *services, sc scenario, res *result) {
 		topic: "faults." + sc.name + "." + suffix + ".usage", dlq: "faults." + sc.name + "." + suffix + ".dlq",
 		group: "faults-" + sc.name + "-" + suffix, db: "faults_" + short + "_" + suffix,
 		nodes: fleet(short), spoolDirs: map[string]string{}, agents: map[string][]*proc{},
-		metricsAddr: map[*proc]string{}, kills: map[string]*agentKill{}, dropped: map[string]float64{}}
+		metricsAddr: map[*proc]string{}, kills: map[string]*agentKill{}, dropped: map[string]float64{},
+		agentArgs: map[string][]string{}}
 	t.Cleanup(r.dumpLogsOnFailure)
 	t.Logf("scenario %s: %s; topic %s, dead letters %s, group %s, database %s; %d agents metering %s each at %gx, %d collector(s)",
 		sc.name, sc.what, r.topic, r.dlq, r.group, r.db, len(r.nodes), sc.duration, sc.speed, sc.collectors)
@@ -258,6 +261,7 @@ func (r *run) startAgent(n nodeSpec, start time.Time, d time.Duration, metricsAd
 		"--kafka-brokers=" + kafkaAddr, "--topic=" + r.topic,
 		"--provider=" + n.provider, "--region=" + n.region, "--instance-type=" + n.instanceType, "--node-name=" + n.name,
 	}
+	args = append(args, r.agentArgs[n.name]...)
 	k := len(r.agents[n.name])
 	p := startProc(r.t, fmt.Sprintf("agent %s #%d", n.name, k+1),
 		filepath.Join(r.dir, fmt.Sprintf("agent-%s-%d.log", n.name, k+1)), agentBin, args...)
