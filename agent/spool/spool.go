@@ -2,12 +2,13 @@
 //
 // A record is appended (and fsynced) before it is sent to Kafka and removed only after Kafka acknowledged it, so a
 // Kafka outage or an agent restart loses nothing: the agent keeps measuring and appending, and replays the backlog in
-// order when Kafka is back. Disk use is bounded by Options.MaxBytes; when it is reached the OLDEST entries are
-// dropped (keeping the newest), logged at ERROR level and counted in Stats.
+// order when Kafka is back. Disk use is bounded by Options.MaxBytes and by the file system's free space (beyond
+// Options.MinFreeBytes); when either is reached the OLDEST entries are dropped (keeping the newest), logged at ERROR
+// level and counted in Stats.
 //
 // Delivery is at-least-once. Entries acknowledged just before a crash, or appended by an Append that returned an
 // error, can be read again after a restart or a retry. That is safe: a record's identity is (node, device uuid,
-// attribution, window_start) and every consumer downstream is idempotent on it (shared/DESIGN.md, "Identity and
+// attribution, window_start) and every consumer downstream is idempotent on it (schema/README.md, "Identity and
 // exactly-once effect").
 //
 // The on-disk format is described in format.go.
