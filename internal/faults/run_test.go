@@ -568,7 +568,8 @@ func (r *run) checkDeadLetters(invalid []kafka.Message) {
 // S2−K was measured by nobody and is part of neither the truth nor the stored figure.
 func (r *run) checkTruth(valid map[identity]schema.Record) {
 	r.t.Helper()
-	type sums struct{ truth, stored, topic, allowed float64 }
+	// exact: the sum over the node's GPUs of what each must store (for a node that reported losses).
+	type sums struct{ truth, stored, topic, allowed, exact float64 }
 	perNode := map[string]*sums{}
 	perProvider := map[string]*sums{}
 	providerOf := map[string]string{}
@@ -601,6 +602,13 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 		gpus[u.node]++
 		s.stored += u.seconds
 		if _, lost := r.dropped[u.node]; lost {
+			if k, killed := r.kills[u.node]; killed {
+				if c, ok := k.checkpoint[u.gpu]; ok {
+					s.exact += c.Sub(k.s1).Seconds() + k.end.Sub(k.s2).Seconds()
+				}
+			} else {
+				s.exact += r.sc.duration.Seconds()
+			}
 			continue
 		}
 		if k, killed := r.kills[u.node]; killed {
@@ -662,9 +670,9 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 			s.truth = gpusPerNode * r.sc.duration.Seconds()
 		}
 		if d, lost := r.dropped[n.name]; lost {
-			if want := s.truth - d; s.stored != want {
-				r.t.Errorf("node %s: stored %.3f GPU-s, want exactly %.3f = measured %.3f − %.3f its agents reported lost",
-					n.name, s.stored, want, s.truth, d)
+			if want := s.exact - d; s.stored != want {
+				r.t.Errorf("node %s: stored %.3f GPU-s, want exactly %.3f = %.3f measured − %.3f its agents reported lost",
+					n.name, s.stored, want, s.exact, d)
 			}
 			r.res.note("%s: its agents reported %.0f GPU-s lost (counted in their metrics); stored %.0f of %.0f measured",
 				n.name, d, s.stored, s.truth)
