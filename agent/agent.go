@@ -128,14 +128,19 @@ type Agent struct {
 	ckptLog  rateLimited
 }
 
-// New builds an agent. The caller owns sp and closes it after Run.
+// New builds an agent. The caller owns sp and closes it after Run. clk is wrapped in a clock.Forward unless it is one
+// (pass the same Forward to the spool's Options.Now, so that its ages are on the agent's time).
 func New(cfg Config, clk clock.Clock, src *gpu.Source, attr attribution.Attributor, sp *spool.Spool, sender Sender,
 	log *slog.Logger) *Agent {
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = 30 * time.Second
 	}
 	log = log.With("component", "agent")
-	a := &Agent{cfg: cfg, clock: clock.NewForward(clk), source: src, attr: attr, spool: sp, sender: sender, log: log,
+	fw, ok := clk.(*clock.Forward)
+	if !ok {
+		fw = clock.NewForward(clk)
+	}
+	a := &Agent{cfg: cfg, clock: fw, source: src, attr: attr, spool: sp, sender: sender, log: log,
 		wake: make(chan struct{}, 1), health: health{sendErrors: map[string]int64{}}}
 	a.clock.OnStep = func(read, resumed time.Time) {
 		// One line per step: after it the offset absorbs the difference, so the next samples do not step again.

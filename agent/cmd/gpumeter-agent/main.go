@@ -173,12 +173,13 @@ func run(ctx context.Context, args []string) error {
 
 	// Another agent of this node (a rolling update) may still hold the state directory: wait for it, then resume
 	// from the checkpoint and spool it leaves, so that the two never meter the same time.
+	fwd := clock.NewForward(clk) // the agent's time: never backwards (see clock.Forward)
 	minFree := o.spoolMinFreeBytes
 	if minFree == 0 {
 		minFree = 1 // the whole disk may be used; spool.Options reads 0 as its default
 	}
 	sp, err := spool.OpenWait(ctx, spool.Options{Dir: o.spoolDir, MaxBytes: o.spoolMaxBytes, MinFreeBytes: minFree,
-		Log: log, Now: clk.Now})
+		Log: log, Now: fwd.Now})
 	if err != nil {
 		return fmt.Errorf("--spool-dir: %w", err)
 	}
@@ -186,7 +187,7 @@ func run(ctx context.Context, args []string) error {
 	sender := send.NewKafka(send.KafkaConfig{Conn: o.conn, Topic: o.topic}, log)
 	defer func() { _ = sender.Close() }()
 
-	a := agent.New(cfg, clk, src, attr, sp, sender, log)
+	a := agent.New(cfg, fwd, src, attr, sp, sender, log)
 	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-agent", MetricsAddr: o.metricsAddr,
 		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true}, log)
 	if err != nil {
