@@ -658,7 +658,7 @@ func (s *Spool) Append(entries []Entry) error {
 			// Full: the disk, not MaxBytes, bounds the spool, and the spool is within a segment of that bound
 			// (dropping, or about to). It clears when the disk has room again.
 			disk := s.bytes + free - s.minFree
-			s.diskFull = disk < budget && s.bytes+total > disk-s.segBytes
+			s.diskFull = disk < budget && s.bytes+total > disk-min(s.segBytes, max(1, disk/8))
 			budget = min(budget, disk)
 		} else {
 			s.log.Warn("cannot tell the free disk space; only MaxBytes bounds the spool", "dir", s.dir, "err", err)

@@ -66,25 +66,33 @@ func (r *run) flipBit(dir string) float64 {
 func init() {
 	scenarios = append(scenarios, scenario{
 		name: "spool-bit-flip",
-		what: "while Kafka is down an agent is killed (-9) with records in its spool, one bit of a record in the middle of " +
-			"a segment is flipped, and the agent is restarted: only that record is lost (counted), the spool " +
-			"resynchronises on the next one and delivers the rest",
-		duration: 3 * time.Hour, speed: 720, collectors: 1, metricsNode0: true,
+		what: "an agent whose brokers are unreachable (a wrong --kafka-brokers, so the collectors are not disturbed) " +
+			"spools half an hour and exits; one bit of a record in the middle of its spool is flipped, and the agent " +
+			"is restarted with the right brokers: only that record is lost (counted), the spool resynchronises on the " +
+			"next one and delivers the rest",
+		duration: 3 * time.Hour, speed: 720, collectors: 1,
 		fault: func(r *run) {
-			// Kafka down for a few seconds of wall time only: a longer outage would stop the collector too (its own
-			// fault, not this scenario's).
-			r.at(0.3)
-			r.requireAgentsRunning("before stopping Kafka")
-			r.res.note("Kafka stopping at %s", r.progress())
-			r.svc.stop("kafka")
-			r.at(0.5)
+			r.at(0.05)
+			r.requireAgentsRunning("before stopping an agent")
 			n := r.nodes[0]
-			// kill -9, so that the spool keeps what Kafka did not take; flip the bit while the agent is down.
-			r.killAgent(n, func() {
-				r.dropped[n.name] = r.flipBit(r.spoolDirs[n.name])
-				r.svc.start("kafka")
-				r.res.note("Kafka back at %s", r.progress())
-			})
+			k1 := latest(r.stopAgent(n))
+			// Detour: half an hour that only reaches the spool.
+			const d2 = 30 * time.Minute
+			s2 := k1.Add(time.Minute)
+			r.agentArgs[n.name] = []string{"--kafka-brokers=127.0.0.1:1", "--flush-timeout=1s"}
+			p := r.startAgent(n, s2, d2, "")
+			last := r.cleanExit(n, p, time.Duration(float64(d2)/r.sc.speed)+agentsGrace)
+			spooled, _ := p.field("agent stopped", "still_spooled")
+			r.res.note("%s ran %s with unreachable brokers from virtual %s and left %s records spooled", p.name, d2,
+				s2.Format(time.TimeOnly), spooled)
+			r.dropped[n.name] = r.flipBit(r.spoolDirs[n.name])
+			delete(r.agentArgs, n.name)
+			k2 := latest(last)
+			s3 := k2.Add(time.Minute)
+			end := simStart.Add(r.sc.duration)
+			// Measured per GPU: (K1 − S1) + d2 + (end − s3); as one stop and restart: (K2 − S1') + (end − s3).
+			r.kills[n.name] = &agentKill{s1: s2.Add(-k1.Sub(simStart)), s2: s3, end: end, kLo: k2, checkpoint: last}
+			r.startAgent(n, s3, end.Sub(s3), "")
 		},
 		verify: func(r *run) {
 			n := r.nodes[0]

@@ -17,11 +17,17 @@ func (r *run) stopAgent(n nodeSpec) map[string]time.Time {
 	ps := r.agents[n.name]
 	p := ps[len(ps)-1]
 	p.signal(syscall.SIGTERM)
-	if !p.wait(sigtermTimeout) {
-		r.t.Fatalf("%s did not exit within %s of SIGTERM; log tail:\n%s", p.name, sigtermTimeout, p.tail(30))
+	return r.cleanExit(n, p, sigtermTimeout)
+}
+
+// cleanExit waits for p, one of node's agents, to exit 0 by itself, and returns its checkpoint's last sample per GPU.
+func (r *run) cleanExit(n nodeSpec, p *proc, timeout time.Duration) map[string]time.Time {
+	r.t.Helper()
+	if !p.wait(timeout) {
+		r.t.Fatalf("%s did not exit within %s; log tail:\n%s", p.name, timeout, p.tail(30))
 	}
 	if code := p.exitCode(); code != 0 {
-		r.t.Fatalf("%s exited with %s after SIGTERM; log tail:\n%s", p.name, p.exitDesc(), p.tail(30))
+		r.t.Fatalf("%s exited with %s; log tail:\n%s", p.name, p.exitDesc(), p.tail(30))
 	}
 	cp, ok, err := agent.ReadCheckpoint(filepath.Join(r.spoolDirs[n.name], agent.CheckpointFile))
 	if err != nil || !ok {
