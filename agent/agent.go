@@ -282,13 +282,16 @@ func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) {
 	}
 }
 
-// checkpoint records the open windows and the just-closed records before those go to the spool (window.Checkpoint
-// explains the order). A failure is logged and reported by Ready; the records still go to the spool.
+// checkpoint records the open windows and the just-closed records (with any the spool refused before) before those go
+// to the spool (window.Checkpoint explains the order). A failure is logged and reported by Ready; the records still
+// go to the spool.
 func (a *Agent) checkpoint(acc *window.Accumulator, now time.Time, closed []schema.Record) bool {
 	if a.cfg.StateDir == "" {
 		return true
 	}
-	err := WriteCheckpoint(a.checkpointPath(), acc.Snapshot(now, closed))
+	// Records the spool refused so far are pending too: a crash must not lose them.
+	pending := append(append([]schema.Record(nil), a.unspooled...), closed...)
+	err := WriteCheckpoint(a.checkpointPath(), acc.Snapshot(now, pending))
 	a.health.checkpointed(err)
 	if err != nil {
 		a.Stats.CheckpointErrors.Add(1)

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -472,5 +474,64 @@ func TestLostGPUWarnsOnce(t *testing.T) {
 	}
 	if err := r.agent.Ready(t.Context()); err != nil {
 		t.Errorf("one lost GPU of 8 made the agent unready: %v", err)
+	}
+}
+
+// hookClock is a virtual clock that runs fn once when it first reaches at.
+type hookClock struct {
+	*clock.Virtual
+	at   time.Time
+	fn   func()
+	once sync.Once
+}
+
+func (c *hookClock) SleepUntil(ctx context.Context, t time.Time) error {
+	err := c.Virtual.SleepUntil(ctx, t)
+	if !c.Now().Before(c.at) {
+		c.once.Do(c.fn)
+	}
+	return err
+}
+
+// A disk that is full of other files (a real tmpfs, filled): the spool cannot take records and has nothing of its own
+// to drop. Measuring goes on, the closed records wait in memory, Ready says why, and once the disk has room they are
+// spooled and delivered: nothing is lost. Needs mount(2) (root).
+func TestSpoolRefusesThenRecovers(t *testing.T) {
+	mnt := t.TempDir()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", mnt).CombinedOutput(); err != nil {
+		t.Skipf("cannot mount a tmpfs here (needs root): %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+	hog, err := os.Create(filepath.Join(mnt, "hog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hog.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := hog.Write(buf); err != nil {
+			break
+		}
+	}
+	var readyErr error
+	snd := &fakeSender{}
+	var r *rig
+	clk := &hookClock{Virtual: clock.NewVirtual(t0, 0), at: t0.Add(20 * time.Minute), fn: func() {
+		readyErr = r.agent.Ready(context.Background())
+		_ = hog.Truncate(0)
+	}}
+	dir := filepath.Join(mnt, "state")
+	r = newRig(t, rigOpts{dir: dir, start: t0, d: 30 * time.Minute, sender: snd, clk: clk,
+		freeDisk: func(string) (int64, error) { return 1 << 40, nil }})
+	r.run(t)
+	if readyErr == nil || !strings.Contains(readyErr.Error(), "spool cannot take records") {
+		t.Errorf("Ready while the disk was full: %v", readyErr)
+	}
+	if r.agent.Stats.SpoolErrors.Load() == 0 {
+		t.Fatal("the spool never refused a record: the disk was not full")
+	}
+	wantEach(t, perGPU(t, snd.records()), 30*time.Minute)
+	if err := r.agent.Ready(t.Context()); err != nil {
+		t.Errorf("Ready after the disk had room again: %v", err)
 	}
 }
