@@ -46,16 +46,16 @@ func init() {
 	const tmpfsBytes, minFree = 192 << 10, 32 << 10
 	scenarios = append(scenarios, scenario{
 		name: "spool-disk-full",
-		what: "an agent's spool moves to a 192 KiB tmpfs (a real file system that fills) and Kafka stops for 5 s of wall " +
-			"time (an hour of virtual time): the spool drops its oldest records for room (counted), measuring goes " +
-			"on, /readyz and the metrics say \"disk full\"; what it did not drop is delivered when Kafka is back",
+		what: "an agent's spool moves to a 192 KiB tmpfs (a real file system that fills) and, for two hours of virtual " +
+			"time, its brokers are unreachable (a wrong --kafka-brokers, so the collectors are not disturbed): the spool " +
+			"drops its oldest records for room (counted), measuring goes on, /readyz and the metrics say \"disk full\"; " +
+			"restarted with the right brokers it delivers what it kept",
 		duration: 4 * time.Hour, speed: 720, collectors: 1,
 		fault: func(r *run) {
-			r.at(0.2)
+			r.at(0.1)
 			r.requireAgentsRunning("before moving a spool")
 			n := r.nodes[0]
-			last := r.stopAgent(n)
-			k := latest(last)
+			k1 := latest(r.stopAgent(n))
 			old := r.spoolDirs[n.name]
 			dir := r.mountTmpfs("tmpfs-"+n.name, tmpfsBytes)
 			// The checkpoint moves along, so the restarted agent resumes from it.
@@ -67,23 +67,18 @@ func init() {
 				r.t.Fatal(err)
 			}
 			r.spoolDirs[n.name] = dir
-			r.agentArgs[n.name] = []string{"--spool-min-free-bytes=" + strconv.Itoa(minFree)}
-			r.res.note("Kafka stopping at %s", r.progress())
-			r.svc.stop("kafka")
-			// More than a gap after the last sample: the restored windows close and new ones start.
-			s2 := k.Add(time.Minute)
-			end := simStart.Add(r.sc.duration)
-			r.kills[n.name] = &agentKill{s1: simStart, s2: s2, end: end, kLo: k, checkpoint: last}
+			const d2 = 2 * time.Hour
+			s2 := k1.Add(time.Minute) // more than a gap after the last sample: the restored windows close
+			r.agentArgs[n.name] = []string{"--spool-min-free-bytes=" + strconv.Itoa(minFree),
+				"--kafka-brokers=127.0.0.1:1", "--flush-timeout=1s"}
 			addr := freeAddr(r.t)
-			p := r.startAgent(n, s2, end.Sub(s2), addr)
-			r.res.note("%s restarted at virtual %s with its spool on a %d KiB tmpfs (--spool-min-free-bytes=%d)",
-				n.name, s2.Format(time.TimeOnly), tmpfsBytes>>10, minFree)
+			p := r.startAgent(n, s2, d2, addr)
+			r.res.note("%s restarted at virtual %s with its spool on a %d KiB tmpfs (--spool-min-free-bytes=%d) and "+
+				"unreachable brokers for %s", n.name, s2.Format(time.TimeOnly), tmpfsBytes>>10, minFree, d2)
 
-			// Until the disk is full: /readyz must say so, and the metric. Kafka stays down 5 s of wall time (longer
-			// would stop the collector too, which is not this scenario's fault).
-			down := time.Now()
+			// Until the disk is full: /readyz must say so, and the metric.
 			var body string
-			err = p.waitFor(5*time.Second, "/readyz saying disk full", func() bool {
+			err = p.waitFor(time.Duration(float64(d2)/r.sc.speed)+agentsGrace, "/readyz saying disk full", func() bool {
 				code, b, err := readyz(addr)
 				body = b
 				return err == nil && code == http.StatusServiceUnavailable && strings.Contains(b, "spool disk full")
@@ -92,39 +87,42 @@ func init() {
 				r.t.Errorf("%v (last /readyz body %q)\n%s", err, body, p.tail(20))
 			} else {
 				full, err := scrapeCounter(addr, "gpumeter_agent_spool_disk_full")
-				r.res.note("at %s /readyz answered 503 %q; gpumeter_agent_spool_disk_full=%g (%v)", r.progress(),
-					strings.TrimSpace(body), full, err)
+				r.res.note("/readyz answered 503 %q; gpumeter_agent_spool_disk_full=%g (%v)", strings.TrimSpace(body), full, err)
 				if full != 1 {
 					r.t.Errorf("gpumeter_agent_spool_disk_full = %g (%v) while /readyz says disk full", full, err)
 				}
 			}
-			time.Sleep(time.Until(down.Add(5 * time.Second)))
-			r.svc.start("kafka")
-			r.res.note("Kafka back at %s", r.progress())
-			// The truth check needs what the agent reports lost: wait for its exit line.
-			if !p.wait(time.Until(r.launched.Add(r.wallRun() + agentsGrace))) {
-				r.t.Fatalf("%s still runs; log tail:\n%s", p.name, p.tail(30))
-			}
-			d, _ := p.field("agent stopped", "dropped_gpu_seconds")
-			if secs, err := strconv.ParseFloat(d, 64); err == nil {
-				r.dropped[n.name] = secs
-			}
-		},
-		verify: func(r *run) {
-			n := r.nodes[0]
-			ps := r.agents[n.name]
-			p := ps[len(ps)-1]
+			last := r.cleanExit(n, p, time.Duration(float64(d2)/r.sc.speed)+agentsGrace)
 			d, _ := p.field("agent stopped", "dropped_gpu_seconds")
 			recs, _ := p.field("agent stopped", "dropped_records")
 			samples, _ := p.field("agent stopped", "samples")
-			r.res.note("%s dropped %s records (%s GPU-s) for room and took %s samples", p.name, recs, d, samples)
+			spooled, _ := p.field("agent stopped", "still_spooled")
+			r.res.note("%s dropped %s records (%s GPU-s) for room, kept %s, took %s samples", p.name, recs, d, spooled, samples)
 			secs, err := strconv.ParseFloat(d, 64)
 			if err != nil || secs <= 0 {
 				r.t.Errorf("%s reported dropped_gpu_seconds=%q: the disk never filled", p.name, d)
 			}
-			k := r.kills[n.name]
-			if want := int64(gpusPerNode * (k.end.Sub(k.s2)/samplePeriod + 1)); samples != strconv.FormatInt(want, 10) {
+			if want := int64(gpusPerNode * (d2/samplePeriod + 1)); samples != strconv.FormatInt(want, 10) {
 				r.t.Errorf("%s took %s samples, want %d: measuring must go on with the disk full", p.name, samples, want)
+			}
+			r.dropped[n.name] = secs
+
+			// The right brokers: what the spool kept is delivered.
+			r.agentArgs[n.name] = []string{"--spool-min-free-bytes=" + strconv.Itoa(minFree)}
+			k2 := latest(last)
+			s3 := k2.Add(time.Minute)
+			end := simStart.Add(r.sc.duration)
+			// Measured per GPU: (K1 − S1) + d2 + (end − s3); as one stop and restart: (K2 − S1') + (end − s3).
+			r.kills[n.name] = &agentKill{s1: s2.Add(-k1.Sub(simStart)), s2: s3, end: end, kLo: k2, checkpoint: last}
+			p3 := r.startAgent(n, s3, end.Sub(s3), "")
+			// The truth check needs everything the agents report lost: wait for the last one's exit line too.
+			if !p3.wait(time.Duration(float64(end.Sub(s3))/r.sc.speed) + agentsGrace) {
+				r.t.Fatalf("%s still runs; log tail:\n%s", p3.name, p3.tail(30))
+			}
+			if d3, _ := p3.field("agent stopped", "dropped_gpu_seconds"); d3 != "0" {
+				s, _ := strconv.ParseFloat(d3, 64)
+				r.dropped[n.name] += s
+				r.res.note("%s dropped %s GPU-s more before its spool drained", p3.name, d3)
 			}
 		},
 	})
