@@ -50,25 +50,12 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 		telemetry.Gauge(m, "gpumeter.agent.spool.disk.free", "By", "free bytes on the spool's file system", spooled(func(s spoolStats) int64 { return s.DiskFreeBytes })),
 		telemetry.Counter(m, "gpumeter.agent.checkpoints", "{checkpoint}", "checkpoints written", s.Checkpoints.Load),
 	)
-	_, err := m.Int64ObservableCounter("gpumeter.agent.nvml.errors", metric.WithUnit("{error}"),
-		metric.WithDescription("failed NVML reads, by NVML error"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			for kind, n := range a.source.ErrorCounts() {
-				o.Observe(n, metric.WithAttributes(attribute.String("error", kind)))
-			}
-			return nil
-		}))
-	errs = append(errs, err)
-	_, err = m.Int64ObservableCounter("gpumeter.agent.send.errors", metric.WithUnit("{error}"),
-		metric.WithDescription("failed sends to Kafka (retried), by kind: authentication (credentials refused), unreachable, other"),
-		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			for kind, n := range a.SendErrorsByKind() {
-				o.Observe(n, metric.WithAttributes(attribute.String("kind", kind)))
-			}
-			return nil
-		}))
-	errs = append(errs, err)
-	_, err = m.Float64ObservableCounter("gpumeter.agent.spool.corrupt.gpu_time", metric.WithUnit("s"),
+	errs = append(errs,
+		countersBy(m, "gpumeter.agent.nvml.errors", "failed NVML reads, by NVML error", "error", a.source.ErrorCounts),
+		countersBy(m, "gpumeter.agent.send.errors",
+			"failed sends to Kafka (retried), by kind: authentication (credentials refused), unreachable, other", "kind",
+			a.SendErrorsByKind))
+	_, err := m.Float64ObservableCounter("gpumeter.agent.spool.corrupt.gpu_time", metric.WithUnit("s"),
 		metric.WithDescription("GPU-seconds of spooled records lost to corruption, where known (not for damage found at start)"),
 		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
 			o.Observe(a.spool.Stats().CorruptSeconds)
@@ -76,4 +63,16 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 		}))
 	errs = append(errs, err)
 	return errors.Join(errs...)
+}
+
+// countersBy exports a counter of errors with one series per value of label, as load reports them.
+func countersBy(m metric.Meter, name, desc, label string, load func() map[string]int64) error {
+	_, err := m.Int64ObservableCounter(name, metric.WithUnit("{error}"), metric.WithDescription(desc),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for v, n := range load() {
+				o.Observe(n, metric.WithAttributes(attribute.String(label, v)))
+			}
+			return nil
+		}))
+	return err
 }
