@@ -74,6 +74,9 @@ type agentKill struct {
 	// checkpoint is each GPU's last sample in the checkpoint the killed process left: what a restart resumes from.
 	checkpoint map[string]time.Time
 	acked      int64 // records the killed process had had acknowledged when last seen
+	// stopped: the process was stopped cleanly (SIGTERM or the end of its --duration), not killed, so its checkpoint
+	// holds exactly its last sample (scenarios that restart an agent under other conditions).
+	stopped bool
 }
 
 // result is one scenario's row of the summary table.
@@ -652,7 +655,9 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 			}
 			per := kMeas.Sub(k.s1).Seconds() + k.end.Sub(k.s2).Seconds()
 			s.truth = gpusPerNode * per
-			s.allowed = gpusPerNode * interval.Seconds()
+			if !k.stopped { // a clean stop loses nothing
+				s.allowed = gpusPerNode * interval.Seconds()
+			}
 			maxLoss := 0.0
 			for gpu, c := range k.checkpoint {
 				loss := kMeas.Sub(c)
@@ -662,10 +667,15 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 						n.name, gpu, c.Format(time.TimeOnly), loss, kMeas.Format(time.TimeOnly), interval)
 				}
 			}
-			r.res.note("%s: killed -9 with its last sample K ≥ virtual %s (from its /metrics just before), last checkpoint C at %s, "+
-				"restarted at virtual %s; lost per GPU K−C ≥ %.0f s (measured), ≤ %.0f s (guaranteed); downtime ≤ %s measured by nobody",
-				n.name, kMeas.Format(time.TimeOnly), latest(k.checkpoint).Format(time.TimeOnly),
-				k.s2.Format(time.TimeOnly), maxLoss, interval.Seconds(), k.s2.Sub(kMeas))
+			if k.stopped {
+				r.res.note("%s: stopped cleanly with its last sample at virtual %s, restarted at virtual %s", n.name,
+					latest(k.checkpoint).Format(time.TimeOnly), k.s2.Format(time.TimeOnly))
+			} else {
+				r.res.note("%s: killed -9 with its last sample K ≥ virtual %s (from its /metrics just before), last checkpoint C at %s, "+
+					"restarted at virtual %s; lost per GPU K−C ≥ %.0f s (measured), ≤ %.0f s (guaranteed); downtime ≤ %s measured by nobody",
+					n.name, kMeas.Format(time.TimeOnly), latest(k.checkpoint).Format(time.TimeOnly),
+					k.s2.Format(time.TimeOnly), maxLoss, interval.Seconds(), k.s2.Sub(kMeas))
+			}
 		} else {
 			s.truth = gpusPerNode * r.sc.duration.Seconds()
 		}

@@ -91,7 +91,7 @@ func init() {
 			s3 := k2.Add(time.Minute)
 			end := simStart.Add(r.sc.duration)
 			// Measured per GPU: (K1 − S1) + d2 + (end − s3); as one stop and restart: (K2 − S1') + (end − s3).
-			r.kills[n.name] = &agentKill{s1: s2.Add(-k1.Sub(simStart)), s2: s3, end: end, kLo: k2, checkpoint: last}
+			r.kills[n.name] = &agentKill{s1: s2.Add(-k1.Sub(simStart)), s2: s3, end: end, kLo: k2, checkpoint: last, stopped: true}
 			r.startAgent(n, s3, end.Sub(s3), "")
 		},
 		verify: func(r *run) {

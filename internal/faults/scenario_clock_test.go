@@ -62,7 +62,7 @@ func init() {
 			// The restarted process's clock reads an hour before the simulation started: 1 h + ¼ of the run behind
 			// the checkpoint. It runs the whole duration again.
 			s2 := simStart.Add(-time.Hour)
-			r.kills[n.name] = &agentKill{s1: simStart, s2: s2, end: s2.Add(r.sc.duration), kLo: k, checkpoint: last}
+			r.kills[n.name] = &agentKill{s1: simStart, s2: s2, end: s2.Add(r.sc.duration), kLo: k, checkpoint: last, stopped: true}
 			r.res.note("%s stopped (SIGTERM) at virtual %s, restarted with its clock at %s (%s behind its checkpoint) for %s",
 				n.name, k.Format(time.TimeOnly), s2.Format(time.TimeOnly), k.Sub(s2), r.sc.duration)
 			r.startAgent(n, s2, r.sc.duration, "")

@@ -113,7 +113,7 @@ func init() {
 			s3 := k2.Add(time.Minute)
 			end := simStart.Add(r.sc.duration)
 			// Measured per GPU: (K1 − S1) + d2 + (end − s3); as one stop and restart: (K2 − S1') + (end − s3).
-			r.kills[n.name] = &agentKill{s1: s2.Add(-k1.Sub(simStart)), s2: s3, end: end, kLo: k2, checkpoint: last}
+			r.kills[n.name] = &agentKill{s1: s2.Add(-k1.Sub(simStart)), s2: s3, end: end, kLo: k2, checkpoint: last, stopped: true}
 			p3 := r.startAgent(n, s3, end.Sub(s3), "")
 			// The truth check needs everything the agents report lost: wait for the last one's exit line too.
 			if !p3.wait(time.Duration(float64(end.Sub(s3))/r.sc.speed) + agentsGrace) {
