@@ -444,8 +444,10 @@ func TestMetricsAndReadyz(t *testing.T) {
 		"gpumeter_agent_clock_offset_seconds 3600",
 		"gpumeter_agent_spool_disk_full 0",
 		"gpumeter_agent_spool_disk_free_bytes ",
-		"gpumeter_agent_spool_corrupt_records_total 0",
-		"gpumeter_agent_spool_corrupt_gpu_time_seconds_total 0",
+		`gpumeter_agent_spool_dropped_records_total{reason="corrupt"} 0`,
+		`gpumeter_agent_spool_dropped_records_total{reason="full"} 0`,
+		`gpumeter_agent_spool_dropped_records_total{reason="memory"} 0`,
+		`gpumeter_agent_spool_dropped_gpu_time_seconds{reason="corrupt"} 0`,
 		"gpumeter_agent_spool_missing_segments_total 0",
 		"gpumeter_agent_checkpoint_errors_total 0",
 	} {
