@@ -156,6 +156,7 @@ func runConsume(ctx context.Context, args []string) error {
 
 		partitions, replication   int
 		metricsAddr, otlpEndpoint string
+		webConfigFile             string
 		alertInterval             time.Duration
 		alertmanagerURL           string
 		createTopics              bool
@@ -166,6 +167,7 @@ func runConsume(ctx context.Context, args []string) error {
 	fs.DurationVar(&alertInterval, "alert-interval", 5*time.Minute, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
 	fs.StringVar(&alertmanagerURL, "alertmanager-url", "", "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
 	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
+	fs.StringVar(&webConfigFile, "web-config-file", "", "exporter-toolkit web config (TLS, basic auth) for --metrics-addr, as node_exporter takes")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	fs.StringVar(&cfg.Topic, "topic", "gpumeter.usage.v1", "Kafka topic of usage records")
 	fs.StringVar(&cfg.DLQTopic, "dlq-topic", "gpumeter.usage.dlq", "Kafka topic for records that cannot be stored")
@@ -228,7 +230,7 @@ func runConsume(ctx context.Context, args []string) error {
 		return err
 	}
 	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: metricsAddr,
-		OTLPEndpoint: otlpEndpoint, OTLPInsecure: true}, log)
+		OTLPEndpoint: otlpEndpoint, OTLPInsecure: true, WebConfigFile: webConfigFile}, log)
 	if err != nil {
 		return err
 	}
