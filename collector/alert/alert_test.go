@@ -65,14 +65,14 @@ func fakeAM(t *testing.T, status func(n int) int) (*recorder, *Client) {
 	rec := &recorder{status: status}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
-	return rec, &Client{URL: srv.URL, HTTP: srv.Client(), Log: testenv.Logger(t)}
+	return rec, &Client{URLs: []string{srv.URL}, HTTP: srv.Client(), Log: testenv.Logger(t)}
 }
 
 func ts(tm time.Time) string { return tm.UTC().Format(time.RFC3339Nano) }
 
 func TestPostJSONShape(t *testing.T) {
 	rec, c := fakeAM(t, nil)
-	c.URL += "/" // a trailing slash is fine
+	c.URLs[0] += "/" // a trailing slash is fine
 	c.GeneratorURL = "http://collector/commitments"
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.FixedZone("CET", 3600))
 	firing := Alert{Name: "GPUCommitmentProjectedShortfall",
@@ -276,7 +276,7 @@ func TestNotifierRespectsDeadline(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(stop) }) // runs first: Close waits for the handler
-	n := NewNotifier(&Client{URL: srv.URL, Log: testenv.Logger(t)}, time.Hour, nil)
+	n := NewNotifier(&Client{URLs: []string{srv.URL}, Log: testenv.Logger(t)}, time.Hour, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()
@@ -377,7 +377,7 @@ func TestRealFireRefireResolve(t *testing.T) {
 	base := amURL(t)
 	commitment := testenv.Name(t, "c")
 	ttl := time.Minute
-	n := NewNotifier(&Client{URL: base, Log: testenv.Logger(t)}, ttl, nil)
+	n := NewNotifier(&Client{URLs: []string{base}, Log: testenv.Logger(t)}, ttl, nil)
 	short := Alert{Name: "GPUCommitmentProjectedShortfall",
 		Labels:      map[string]string{"commitment": commitment, "provider": "azure", "team": "ml", "severity": "warning"},
 		Annotations: map[string]string{"summary": "projected shortfall of 1200 GPU-hours", "projected_shortfall_gpu_hours": "1200"}}
@@ -434,7 +434,7 @@ func TestRealUnreachableThenResolve(t *testing.T) {
 	t.Parallel()
 	base := amURL(t)
 	commitment := testenv.Name(t, "c")
-	c := &Client{URL: base, Log: testenv.Logger(t)}
+	c := &Client{URLs: []string{base}, Log: testenv.Logger(t)}
 	n := NewNotifier(c, time.Minute, nil)
 	a := Alert{Name: "GPUCommitmentProjectedShortfall", Labels: map[string]string{"commitment": commitment}}
 	if err := n.Update(t.Context(), []Alert{a}, time.Now()); err != nil {
@@ -443,7 +443,7 @@ func TestRealUnreachableThenResolve(t *testing.T) {
 	waitActive(t, base, commitment, "want one active alert", count(1))
 
 	// Alertmanager unreachable while the alert stops: Update fails within its deadline...
-	c.URL = "http://127.0.0.1:1"
+	c.URLs = []string{"http://127.0.0.1:1"}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	start := time.Now()
 	err := n.Update(ctx, nil, time.Now())
@@ -460,7 +460,7 @@ func TestRealUnreachableThenResolve(t *testing.T) {
 	}
 
 	// ...and the next Update, against the real one again, resolves it.
-	c.URL = base
+	c.URLs = []string{base}
 	if err := n.Update(t.Context(), nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +471,7 @@ func TestRealUnreachableFirstThenFire(t *testing.T) {
 	t.Parallel()
 	base := amURL(t)
 	commitment := testenv.Name(t, "c")
-	c := &Client{URL: "http://127.0.0.1:1", Log: testenv.Logger(t)}
+	c := &Client{URLs: []string{"http://127.0.0.1:1"}, Log: testenv.Logger(t)}
 	n := NewNotifier(c, time.Minute, nil)
 	a := Alert{Name: "GPUCommitmentProjectedShortfall", Labels: map[string]string{"commitment": commitment}}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
@@ -481,7 +481,7 @@ func TestRealUnreachableFirstThenFire(t *testing.T) {
 	if err == nil || time.Since(start) > 1500*time.Millisecond {
 		t.Fatalf("Update against 127.0.0.1:1: err %v after %v", err, time.Since(start))
 	}
-	c.URL = base
+	c.URLs = []string{base}
 	if err := n.Update(t.Context(), []Alert{a}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func TestRealClientPost(t *testing.T) {
 	t.Parallel()
 	base := amURL(t)
 	commitment := testenv.Name(t, "c")
-	c := &Client{URL: base, Log: testenv.Logger(t)}
+	c := &Client{URLs: []string{base}, Log: testenv.Logger(t)}
 	a := Alert{Name: "GPUCommitmentProjectedShortfall", Labels: map[string]string{"commitment": commitment},
 		Annotations: map[string]string{"summary": "s"}}
 	if err := c.Post(t.Context(), []Alert{a}, nil, time.Now(), time.Minute); err != nil {

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -158,14 +157,14 @@ func runConsume(ctx context.Context, args []string) error {
 		metricsAddr, otlpEndpoint string
 		webConfigFile             string
 		alertInterval             time.Duration
-		alertmanagerURL           string
+		am                        alert.Flags
 		createTopics              bool
 	)
 	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &lo, &ch)
 	kf.Register(fs)
 	fs.StringVar(&commit, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
 	fs.DurationVar(&alertInterval, "alert-interval", 5*time.Minute, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
-	fs.StringVar(&alertmanagerURL, "alertmanager-url", "", "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
+	am.Register(fs)
 	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
 	fs.StringVar(&webConfigFile, "web-config-file", "", "exporter-toolkit web config (TLS, basic auth) for --metrics-addr, as node_exporter takes")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
@@ -203,10 +202,9 @@ func runConsume(ctx context.Context, args []string) error {
 	if alertInterval <= 0 {
 		errs = append(errs, fmt.Errorf("--alert-interval: must be positive, got %s", alertInterval))
 	}
-	if alertmanagerURL != "" {
-		if u, err := url.Parse(alertmanagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", alertmanagerURL))
-		}
+	amClient, err := am.Client(nil)
+	if err != nil {
+		errs = append(errs, err)
 	}
 	if partitions <= 0 || replication <= 0 {
 		errs = append(errs, fmt.Errorf("--topic-partitions and --topic-replication: must be positive, got %d and %d", partitions, replication))
@@ -275,8 +273,9 @@ func runConsume(ctx context.Context, args []string) error {
 	started.Store(true)
 
 	var notifier evaluate.Notifier
-	if alertmanagerURL != "" {
-		notifier = alert.NewNotifier(&alert.Client{URL: alertmanagerURL, Log: log}, alertInterval, log)
+	if amClient != nil {
+		amClient.Log = log
+		notifier = alert.NewNotifier(amClient, alertInterval, log)
 	}
 	ev := evaluate.New(st.Conn(), st.Database(), notifier, log)
 	if err := ev.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
@@ -289,7 +288,7 @@ func runConsume(ctx context.Context, args []string) error {
 	defer func() { stopEval(); wg.Wait() }()
 
 	log.Info("collector consuming", "brokers", conn.Brokers, "topic", cfg.Topic, "group", cfg.Group,
-		"database", st.Database(), "alertmanager", alertmanagerURL)
+		"database", st.Database(), "alertmanagers", amClient.Targets())
 	return c.Run(ctx)
 }
 
