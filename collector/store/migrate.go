@@ -25,25 +25,9 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.conn.Exec(ctx, q); err != nil {
 		return fmt.Errorf("create %s.schema_migrations: %w", s.db, err)
 	}
-	applied := map[int]bool{}
-	if q, err = chschema.Query("migrations_applied", db); err != nil {
-		return err
-	}
-	rows, err := s.conn.Query(ctx, q)
+	applied, err := s.applied(ctx)
 	if err != nil {
-		return fmt.Errorf("read %s.schema_migrations: %w", s.db, err)
-	}
-	for rows.Next() {
-		var v uint32
-		if err := rows.Scan(&v); err != nil {
-			rows.Close()
-			return fmt.Errorf("read %s.schema_migrations: %w", s.db, err)
-		}
-		applied[int(v)] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read %s.schema_migrations: %w", s.db, err)
+		return err
 	}
 
 	migrations, err := chschema.Migrations(chschema.Params{DB: s.db, RawRetentionDays: s.cfg.RawRetentionDays}, s.features)
@@ -68,6 +52,50 @@ func (s *Store) Migrate(ctx context.Context) error {
 			return fmt.Errorf("record migration %04d_%s: %w", m.Version, m.Name, err)
 		}
 		s.log.Info("applied migration", "database", s.db, "version", m.Version, "name", m.Name)
+	}
+	return nil
+}
+
+// applied reads which migrations schema_migrations lists.
+func (s *Store) applied(ctx context.Context) (map[int]bool, error) {
+	q, err := chschema.Query("migrations_applied", map[string]string{"DB": s.db})
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.conn.Query(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("read %s.schema_migrations: %w", s.db, err)
+	}
+	defer rows.Close()
+	applied := map[int]bool{}
+	for rows.Next() {
+		var v uint32
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("read %s.schema_migrations: %w", s.db, err)
+		}
+		applied[int(v)] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read %s.schema_migrations: %w", s.db, err)
+	}
+	return applied, nil
+}
+
+// CheckMigrated reports an error unless every migration is applied: for a collector whose user may not run DDL
+// (migrations left to `gpumeter-collector migrate` under a user that may). It only reads.
+func (s *Store) CheckMigrated(ctx context.Context) error {
+	applied, err := s.applied(ctx)
+	if err != nil {
+		return err
+	}
+	migrations, err := chschema.Migrations(chschema.Params{DB: s.db, RawRetentionDays: s.cfg.RawRetentionDays}, s.features)
+	if err != nil {
+		return err
+	}
+	for _, m := range migrations {
+		if !applied[m.Version] {
+			return fmt.Errorf("schema of %s not current: migration %04d_%s not applied (run gpumeter-collector migrate)", s.db, m.Version, m.Name)
+		}
 	}
 	return nil
 }

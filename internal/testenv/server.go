@@ -19,12 +19,18 @@ func LocalDir(t testing.TB) string {
 	if d := os.Getenv("GPUMETER_LOCAL_DIR"); d != "" {
 		return d
 	}
+	return filepath.Join(RepoRoot(t), ".local")
+}
+
+// RepoRoot is the directory of the repository's go.mod.
+func RepoRoot(t testing.TB) string {
+	t.Helper()
 	out, err := exec.Command("go", "env", "GOMOD").Output()
 	gomod := strings.TrimSpace(string(out))
 	if err != nil || gomod == "" || gomod == os.DevNull {
-		t.Fatalf("find the repository (go env GOMOD: %v); set GPUMETER_LOCAL_DIR", err)
+		t.Fatalf("find the repository (go env GOMOD: %v)", err)
 	}
-	return filepath.Join(filepath.Dir(gomod), ".local")
+	return filepath.Dir(gomod)
 }
 
 // FreePorts reserves n distinct loopback ports by listening on port 0 and closing again.

@@ -75,6 +75,9 @@ type clickhouseFlags struct {
 	retentionDay int
 	tls          bool
 	caFile       string
+	certFile     string
+	keyFile      string
+	serverName   string
 }
 
 var identifier = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -88,6 +91,9 @@ func (c *clickhouseFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password")
 	fs.BoolVar(&c.tls, "clickhouse-tls", false, "connect to ClickHouse over TLS (its secure native port, usually 9440)")
 	fs.StringVar(&c.caFile, "clickhouse-ca-file", "", "PEM file of CAs that sign ClickHouse's certificate (default: the system's)")
+	fs.StringVar(&c.certFile, "clickhouse-cert-file", "", "PEM client certificate for mutual TLS")
+	fs.StringVar(&c.keyFile, "clickhouse-key-file", "", "PEM client key for mutual TLS")
+	fs.StringVar(&c.serverName, "clickhouse-tls-server-name", "", "name to verify in ClickHouse's certificate (default: the host dialled)")
 	fs.IntVar(&c.retentionDay, "raw-retention-days", 0, "expire raw rows after this many days where the server has TTL (19.6+); 0 keeps them")
 }
 
@@ -106,7 +112,8 @@ func (c *clickhouseFlags) config() (store.Config, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	tlsCfg, err := credentials.TLS{Prefix: "clickhouse", Enabled: c.tls, CAFile: c.caFile}.Config()
+	tlsCfg, err := credentials.TLS{Prefix: "clickhouse", Enabled: c.tls, CAFile: c.caFile, CertFile: c.certFile,
+		KeyFile: c.keyFile, ServerName: c.serverName}.Config()
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -158,6 +165,7 @@ func runConsume(ctx context.Context, args []string) error {
 		webConfigFile             string
 		alertInterval             time.Duration
 		am                        alert.Flags
+		mig                       migrateFlags
 		createTopics              bool
 	)
 	fs := newFlagSet("run", "gpumeter-collector run consumes usage records from Kafka into ClickHouse.", &lo, &ch)
@@ -165,6 +173,7 @@ func runConsume(ctx context.Context, args []string) error {
 	fs.StringVar(&commit, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
 	fs.DurationVar(&alertInterval, "alert-interval", 5*time.Minute, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
 	am.Register(fs)
+	mig.register(fs)
 	fs.StringVar(&metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
 	fs.StringVar(&webConfigFile, "web-config-file", "", "exporter-toolkit web config (TLS, basic auth) for --metrics-addr, as node_exporter takes")
 	fs.StringVar(&otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
@@ -219,6 +228,10 @@ func runConsume(ctx context.Context, args []string) error {
 	if err != nil {
 		errs = append(errs, err)
 	}
+	migCfg, err := mig.config(stCfg)
+	if err != nil {
+		errs = append(errs, err)
+	}
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -252,7 +265,7 @@ func runConsume(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	st, err := openStoreWaiting(ctx, stCfg, log)
+	st, err := openStoreWaiting(ctx, stCfg, migCfg, log)
 	if err != nil {
 		return err
 	}
@@ -312,24 +325,88 @@ func waitFor(ctx context.Context, log *slog.Logger, what string, op func() error
 }
 
 // openStoreWaiting waits until ClickHouse answers and the schema is in place: a collector that starts before its
-// database should wait for it, not crash-loop.
-func openStoreWaiting(ctx context.Context, cfg store.Config, log *slog.Logger) (*store.Store, error) {
+// database should wait for it, not crash-loop. With migCfg it migrates first under migCfg's user (its own
+// connection, closed again), then connects as cfg's; without, it only checks that the schema is current.
+func openStoreWaiting(ctx context.Context, cfg store.Config, migCfg *store.Config, log *slog.Logger) (*store.Store, error) {
 	var st *store.Store
 	err := waitFor(ctx, log, "clickhouse", func() (err error) {
-		st, err = openStore(ctx, cfg, log, true)
-		return err
+		if migCfg != nil && migCfg.User == cfg.User {
+			st, err = openStore(ctx, cfg, log, true)
+			return err
+		}
+		if migCfg != nil {
+			m, err := openStore(ctx, *migCfg, log, true)
+			if err != nil {
+				return fmt.Errorf("as migration user %s: %w", migCfg.User, err)
+			}
+			_ = m.Close()
+		}
+		if st, err = openStore(ctx, cfg, log, false); err != nil {
+			return err
+		}
+		if err := st.CheckMigrated(ctx); err != nil {
+			_ = st.Close()
+			return err
+		}
+		return nil
 	})
 	return st, err
 }
 
+// migrateFlags say whether and as whom the run command migrates at start: least privilege gives the ingest user
+// (--clickhouse-user) no DDL rights, and migrations their own user or their own job (schema/README.md, "Users and
+// rights").
+type migrateFlags struct {
+	enabled           bool
+	user              string
+	password, pwdFile string
+}
+
+func (m *migrateFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&m.enabled, "migrate", true, "apply the schema migrations at start; false: `gpumeter-collector migrate` does, and the collector waits until the schema is current")
+	fs.StringVar(&m.user, "clickhouse-migrate-user", "", "ClickHouse user for the migrations at start (DDL rights); empty: --clickhouse-user")
+	fs.StringVar(&m.password, "clickhouse-migrate-password", "", "its password; prefer GPUMETER_CLICKHOUSE_MIGRATE_PASSWORD or --clickhouse-migrate-password-file")
+	fs.StringVar(&m.pwdFile, "clickhouse-migrate-password-file", "", "file holding the migration user's password")
+}
+
+// config is the migration connection (ingest's with another user), or nil when the collector does not migrate.
+func (m *migrateFlags) config(ingest store.Config) (*store.Config, error) {
+	password, err := credentials.Password("clickhouse-migrate", m.password, m.pwdFile)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case m.user == "" && password != "":
+		return nil, errors.New("--clickhouse-migrate-password: given without --clickhouse-migrate-user")
+	case !m.enabled && m.user != "":
+		return nil, errors.New("--clickhouse-migrate-user: given with --migrate=false")
+	case !m.enabled:
+		return nil, nil
+	case m.user == "":
+		return &ingest, nil
+	}
+	c := ingest
+	c.User, c.Password = m.user, password
+	return &c, nil
+}
+
 func runMigrate(ctx context.Context, args []string) error {
 	var (
-		lo logging.Options
-		ch clickhouseFlags
+		lo     logging.Options
+		ch     clickhouseFlags
+		commit string
 	)
 	fs := newFlagSet("migrate", "gpumeter-collector migrate creates or upgrades the ClickHouse schema.", &lo, &ch)
+	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load into ClickHouse after migrating")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
 		return err
+	}
+	var commitments []commitment.Commitment
+	if commit != "" {
+		var err error
+		if commitments, err = commitment.Load(commit); err != nil {
+			return fmt.Errorf("--commitments: %w", err)
+		}
 	}
 	log, err := lo.Logger(os.Stderr)
 	if err != nil {
@@ -338,6 +415,13 @@ func runMigrate(ctx context.Context, args []string) error {
 	st, err := openClickHouse(ctx, &ch, log, true)
 	if err != nil {
 		return err
+	}
+	defer func() { _ = st.Close() }()
+	if commit != "" {
+		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
+		}
+		log.Info("commitments loaded", "file", commit, "count", len(commitments))
 	}
 	return st.Close()
 }
@@ -352,7 +436,7 @@ func runReport(ctx context.Context, args []string) error {
 	)
 	fs := newFlagSet("report", "gpumeter-collector report prints the commitment report: figures per commitment and GPU-hours per provider and day.", &lo, &ch)
 	lo.Level = "warn"
-	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load before reporting (default: those already in ClickHouse)")
+	fs.StringVar(&commit, "commitments", "", "refused: report only reads (a read-only user suffices); load commitments with `migrate --commitments` or `run --commitments`")
 	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
 	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json or html")
@@ -383,12 +467,8 @@ func runReport(ctx context.Context, args []string) error {
 	if !ok {
 		errs = append(errs, fmt.Errorf("--format: %q is not table, csv, json or html", format))
 	}
-	var commitments []commitment.Commitment
 	if commit != "" {
-		var err error
-		if commitments, err = commitment.Load(commit); err != nil {
-			errs = append(errs, fmt.Errorf("--commitments: %w", err))
-		}
+		errs = append(errs, errors.New("--commitments: report only reads ClickHouse (it runs as a read-only user); load the file with `gpumeter-collector migrate --commitments` or `run --commitments`"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -397,16 +477,11 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openClickHouse(ctx, &ch, log, commit != "")
+	st, err := openClickHouse(ctx, &ch, log, false)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	if commit != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
-			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
-		}
-	}
 	r := report.Report{At: when, Database: st.Database()}
 	if r.Commitments, err = figures.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
