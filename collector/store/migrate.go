@@ -99,3 +99,20 @@ func (s *Store) CheckMigrated(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CreateRoles creates gpumeter's three roles (migrate, writer, reader) with their rights on the database, on a
+// server with SQL access control; the connection's user must be allowed to manage access. On 18.16 it fails with
+// chschema.ErrNoSQLAccess: declare the users in users.xml instead (schema/README.md, "Users and rights").
+func (s *Store) CreateRoles(ctx context.Context) error {
+	stmts, err := chschema.RoleStatements(s.db, s.features)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range stmts {
+		if err := s.conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("create roles: %s: %w", stmt, err)
+		}
+	}
+	s.log.Info("roles created", "database", s.db, "roles", []string{chschema.RoleMigrate, chschema.RoleWriter, chschema.RoleReader})
+	return nil
+}

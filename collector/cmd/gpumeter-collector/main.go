@@ -395,9 +395,11 @@ func runMigrate(ctx context.Context, args []string) error {
 		lo     logging.Options
 		ch     clickhouseFlags
 		commit string
+		roles  bool
 	)
 	fs := newFlagSet("migrate", "gpumeter-collector migrate creates or upgrades the ClickHouse schema.", &lo, &ch)
 	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load into ClickHouse after migrating")
+	fs.BoolVar(&roles, "create-roles", false, "also create the roles gpumeter_migrate, gpumeter_writer and gpumeter_reader with their grants (servers with SQL access control, 20.5+; 18.16 takes users.xml)")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
 		return err
 	}
@@ -417,13 +419,18 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	defer func() { _ = st.Close() }()
+	if roles {
+		if err := st.CreateRoles(ctx); err != nil {
+			return fmt.Errorf("--create-roles: %w", err)
+		}
+	}
 	if commit != "" {
 		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
 		log.Info("commitments loaded", "file", commit, "count", len(commitments))
 	}
-	return st.Close()
+	return nil
 }
 
 func runReport(ctx context.Context, args []string) error {

@@ -145,6 +145,12 @@ func TestLeastPrivilege(t *testing.T) {
 		t.Fatalf("migrate --commitments as %s: %v", testenv.MigrateUser, err)
 	}
 
+	// 18.16 has no SQL roles: --create-roles says where its users come from instead.
+	if err := runMigrate(ctx, append(asUser(srv, t, testenv.MigrateUser), addr, "--create-roles")); err == nil ||
+		!strings.Contains(err.Error(), "users.xml") {
+		t.Errorf("migrate --create-roles on 18.16: %v, want a pointer to users.xml", err)
+	}
+
 	// The writer ingests: raw rows in, rollups recomputed.
 	rows := figurestest.GPUHours("azure", "eastus", "Standard_ND96isr_H100_v5", 0, 4, "w")
 	if err := st.Insert(ctx, rows); err != nil {
