@@ -258,12 +258,13 @@ func runConsume(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
-	if createTopics {
-		if err := waitFor(ctx, log, "kafka", func() error {
-			return consume.EnsureTopics(ctx, conn, partitions, replication, cfg.Topic, cfg.DLQTopic)
-		}); err != nil {
-			return err
+	if err := waitFor(ctx, log, "kafka", func() error {
+		if !createTopics { // an ACL may forbid CreateTopics: only check that they exist
+			return conn.CheckTopics(ctx, cfg.Topic, cfg.DLQTopic)
 		}
+		return consume.EnsureTopics(ctx, conn, partitions, replication, cfg.Topic, cfg.DLQTopic)
+	}); err != nil {
+		return err
 	}
 	st, err := openStoreWaiting(ctx, stCfg, migCfg, log)
 	if err != nil {
