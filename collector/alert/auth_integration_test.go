@@ -8,7 +8,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -21,7 +20,6 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/gpumeter/gpumeter/internal/flagenv"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 	"github.com/gpumeter/gpumeter/internal/testpki"
 )
@@ -102,19 +100,6 @@ func activeOn(t *testing.T, client *http.Client, base, commitment string) int {
 	return bytes.Count(b, []byte(`"fingerprint"`))
 }
 
-// clientFrom builds the client from the collector's flags, as the run command does.
-func clientFrom(t *testing.T, args []string, env map[string]string, log *slog.Logger) (*Client, error) {
-	t.Helper()
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	var f Flags
-	f.Register(fs)
-	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	if err := flagenv.Parse(fs, args, lookup, io.Discard); err != nil {
-		t.Fatalf("parse %q: %v", args, err)
-	}
-	return f.Client(log)
-}
-
 // TestRealAlertmanagerSecured posts to two real Alertmanagers (an HA pair) that serve TLS and require basic auth,
 // plus a third URL where nothing listens: both real ones get the alert, the dead one is only logged. The wrong
 // password, a missing password and a CA that did not sign the servers' certificates are refused, and no error or
@@ -141,7 +126,7 @@ func TestRealAlertmanagerSecured(t *testing.T) {
 	}
 
 	t.Run("basic auth over TLS to every peer", func(t *testing.T) {
-		c, err := clientFrom(t, []string{urls, "--alertmanager-ca-file=" + p.CAFile, "--alertmanager-username=" + amUser,
+		c, err := parseFlags(t, []string{urls, "--alertmanager-ca-file=" + p.CAFile, "--alertmanager-username=" + amUser,
 			"--alertmanager-password-file=" + passwordFile}, nil, log)
 		if err != nil {
 			t.Fatal(err)
@@ -177,7 +162,7 @@ func TestRealAlertmanagerSecured(t *testing.T) {
 	}
 	for _, tt := range refused {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := clientFrom(t, tt.args, tt.env, log)
+			c, err := parseFlags(t, tt.args, tt.env, log)
 			if err != nil {
 				t.Fatal(err)
 			}

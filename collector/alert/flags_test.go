@@ -3,6 +3,7 @@ package alert
 import (
 	"flag"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +16,8 @@ import (
 	"github.com/gpumeter/gpumeter/internal/testenv"
 )
 
-func parseFlags(t *testing.T, args []string, env map[string]string) (*Client, error) {
+// parseFlags builds the client from the collector's flags, as the run command does; log nil: the test's log.
+func parseFlags(t *testing.T, args []string, env map[string]string, log *slog.Logger) (*Client, error) {
 	t.Helper()
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
 	var f Flags
@@ -24,7 +26,10 @@ func parseFlags(t *testing.T, args []string, env map[string]string) (*Client, er
 	if err := flagenv.Parse(fs, args, lookup, io.Discard); err != nil {
 		t.Fatalf("parse %q: %v", args, err)
 	}
-	return f.Client(testenv.Logger(t))
+	if log == nil {
+		log = testenv.Logger(t)
+	}
+	return f.Client(log)
 }
 
 func TestFlagsRejected(t *testing.T) {
@@ -57,7 +62,7 @@ func TestFlagsRejected(t *testing.T) {
 		{"credentials without URL", []string{"--alertmanager-username=u", "--alertmanager-password=p"}, "--alertmanager-url"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := parseFlags(t, tt.args, nil)
+			_, err := parseFlags(t, tt.args, nil, nil)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want one naming %s", err, tt.want)
 			}
@@ -66,7 +71,7 @@ func TestFlagsRejected(t *testing.T) {
 			}
 		})
 	}
-	if c, err := parseFlags(t, nil, nil); c != nil || err != nil {
+	if c, err := parseFlags(t, nil, nil, nil); c != nil || err != nil {
 		t.Errorf("no URL: client %v, err %v; want neither", c, err)
 	}
 }
@@ -86,7 +91,7 @@ func TestAuthHeaders(t *testing.T) {
 	}
 	a := []Alert{{Name: "X"}}
 	write("first-token\n")
-	c, err := parseFlags(t, []string{"--alertmanager-url=" + srv.URL, "--alertmanager-bearer-token-file=" + token}, nil)
+	c, err := parseFlags(t, []string{"--alertmanager-url=" + srv.URL, "--alertmanager-bearer-token-file=" + token}, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +104,7 @@ func TestAuthHeaders(t *testing.T) {
 		}
 	}
 	c, err = parseFlags(t, []string{"--alertmanager-url=" + srv.URL, "--alertmanager-username=am"},
-		map[string]string{"GPUMETER_ALERTMANAGER_PASSWORD": "pw"})
+		map[string]string{"GPUMETER_ALERTMANAGER_PASSWORD": "pw"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -243,7 +243,7 @@ group.initial.rebalance.delay.ms=0
 # ACLs (StandardAuthorizer, KRaft). The controller listener (PLAINTEXT) and the TLS-only listener authenticate as
 # ANONYMOUS, the mTLS one as CN=<certificate>: super users, as alice and admin are; bob gets what a test grants.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
-super.users=User:ANONYMOUS;User:admin;User:%[8]s;User:CN=alice;User:CN=localhost
+super.users=User:ANONYMOUS;User:admin;User:%[8]s;User:CN=gpumeter;User:CN=localhost
 allow.everyone.if.no.acl.found=false
 
 num.network.threads=2
