@@ -25,19 +25,11 @@ func (s *Store) Migrate(ctx context.Context) error {
 	if err := s.conn.Exec(ctx, q); err != nil {
 		return fmt.Errorf("create %s.schema_migrations: %w", s.db, err)
 	}
-	applied, err := s.applied(ctx)
+	pending, err := s.pending(ctx)
 	if err != nil {
 		return err
 	}
-
-	migrations, err := chschema.Migrations(chschema.Params{DB: s.db, RawRetentionDays: s.cfg.RawRetentionDays}, s.features)
-	if err != nil {
-		return err
-	}
-	for _, m := range migrations {
-		if applied[m.Version] {
-			continue
-		}
+	for _, m := range pending {
 		for i, stmt := range m.Statements {
 			if err := s.conn.Exec(ctx, stmt); err != nil {
 				return fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
@@ -56,8 +48,8 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// applied reads which migrations schema_migrations lists.
-func (s *Store) applied(ctx context.Context) (map[int]bool, error) {
+// pending is the migrations schema_migrations does not list yet, in order.
+func (s *Store) pending(ctx context.Context) ([]chschema.Migration, error) {
 	q, err := chschema.Query("migrations_applied", map[string]string{"DB": s.db})
 	if err != nil {
 		return nil, err
@@ -78,24 +70,30 @@ func (s *Store) applied(ctx context.Context) (map[int]bool, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read %s.schema_migrations: %w", s.db, err)
 	}
-	return applied, nil
+	migrations, err := chschema.Migrations(chschema.Params{DB: s.db, RawRetentionDays: s.cfg.RawRetentionDays}, s.features)
+	if err != nil {
+		return nil, err
+	}
+	var out []chschema.Migration
+	for _, m := range migrations {
+		if !applied[m.Version] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
 }
 
 // CheckMigrated reports an error unless every migration is applied: for a collector whose user may not run DDL
 // (migrations left to `gpumeter-collector migrate` under a user that may). It only reads.
 func (s *Store) CheckMigrated(ctx context.Context) error {
-	applied, err := s.applied(ctx)
+	pending, err := s.pending(ctx)
 	if err != nil {
 		return err
 	}
-	migrations, err := chschema.Migrations(chschema.Params{DB: s.db, RawRetentionDays: s.cfg.RawRetentionDays}, s.features)
-	if err != nil {
-		return err
-	}
-	for _, m := range migrations {
-		if !applied[m.Version] {
-			return fmt.Errorf("schema of %s not current: migration %04d_%s not applied (run gpumeter-collector migrate)", s.db, m.Version, m.Name)
-		}
+	if len(pending) > 0 {
+		m := pending[0]
+		return fmt.Errorf("schema of %s not current: migration %04d_%s and %d more not applied (run gpumeter-collector migrate)",
+			s.db, m.Version, m.Name, len(pending)-1)
 	}
 	return nil
 }
