@@ -5,8 +5,6 @@ package alert
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -52,7 +50,7 @@ func secureAlertmanager(t *testing.T, p *testpki.PKI) string {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePorts(t, 1)[0])
 	base := "https://" + addr
-	client := trusting(t, p.CAFile)
+	client := trusting(t, p)
 	testenv.Server(t, "alertmanager", dir, 30*time.Second, func() error {
 		req, _ := http.NewRequest(http.MethodGet, base+"/-/ready", nil)
 		req.SetBasicAuth(amUser, amPassword)
@@ -70,16 +68,8 @@ func secureAlertmanager(t *testing.T, p *testpki.PKI) string {
 	return base
 }
 
-func trusting(t *testing.T, caFile string) *http.Client {
-	t.Helper()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(pem)
-	return &http.Client{Timeout: 10 * time.Second,
-		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
+func trusting(t *testing.T, p *testpki.PKI) *http.Client {
+	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: p.ClientTLS(t, false)}}
 }
 
 // activeOn lists the active alerts of commitment on the Alertmanager at base (authenticating as amUser).
@@ -136,7 +126,7 @@ func TestRealAlertmanagerSecured(t *testing.T) {
 			t.Fatalf("post with one of three Alertmanagers down: %v", err)
 		}
 		for _, base := range []string{am1, am2} {
-			if n := activeOn(t, trusting(t, p.CAFile), base, commitment); n != 1 {
+			if n := activeOn(t, trusting(t, p), base, commitment); n != 1 {
 				t.Errorf("%s holds %d alerts of %s, want 1", base, n, commitment)
 			}
 		}

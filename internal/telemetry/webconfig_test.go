@@ -3,7 +3,6 @@ package telemetry
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -26,18 +25,7 @@ func webConfig(t *testing.T, body string) string {
 	return p
 }
 
-func tlsClient(t *testing.T, caFile string, cert *tls.Certificate) *http.Client {
-	t.Helper()
-	pool := x509.NewCertPool()
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool.AppendCertsFromPEM(pem)
-	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
-	if cert != nil {
-		cfg.Certificates = []tls.Certificate{*cert}
-	}
+func tlsClient(cfg *tls.Config) *http.Client {
 	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}}
 }
 
@@ -52,10 +40,6 @@ func TestWebConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	users := "basic_auth_users:\n  prometheus: " + string(hash) + "\n"
-	clientCert, err := tls.LoadX509KeyPair(p.ClientCertFile, p.ClientKeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
 	type try struct {
 		name   string
 		client *http.Client
@@ -78,15 +62,15 @@ func TestWebConfig(t *testing.T) {
 		}},
 		{name: "TLS and basic auth", config: "tls_server_config:\n  cert_file: " + p.ServerCertFile + "\n  key_file: " +
 			p.ServerKeyFile + "\n" + users, scheme: "https", clients: []try{
-			{name: "right CA and password", client: tlsClient(t, p.CAFile, nil), user: "prometheus", pass: "scrape-secret", want: 200},
-			{name: "right CA, no password", client: tlsClient(t, p.CAFile, nil), want: 401},
-			{name: "wrong CA", client: tlsClient(t, other.CAFile, nil), user: "prometheus", pass: "scrape-secret"},
+			{name: "right CA and password", client: tlsClient(p.ClientTLS(t, false)), user: "prometheus", pass: "scrape-secret", want: 200},
+			{name: "right CA, no password", client: tlsClient(p.ClientTLS(t, false)), want: 401},
+			{name: "wrong CA", client: tlsClient(other.ClientTLS(t, false)), user: "prometheus", pass: "scrape-secret"},
 		}},
 		{name: "mutual TLS", config: "tls_server_config:\n  cert_file: " + p.ServerCertFile + "\n  key_file: " +
 			p.ServerKeyFile + "\n  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: " + p.CAFile + "\n",
 			scheme: "https", clients: []try{
-				{name: "client certificate", client: tlsClient(t, p.CAFile, &clientCert), want: 200},
-				{name: "no client certificate", client: tlsClient(t, p.CAFile, nil)},
+				{name: "client certificate", client: tlsClient(p.ClientTLS(t, true)), want: 200},
+				{name: "no client certificate", client: tlsClient(p.ClientTLS(t, false))},
 			}},
 	}
 	for _, tt := range tests {
