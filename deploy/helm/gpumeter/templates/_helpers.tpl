@@ -316,12 +316,13 @@ the migration user when there is one; the collector as clickhouse.user, migratin
 {{- end }}
 {{- end }}
 
-{{/* A probe: (list . probe). With a web config the kubelet cannot authenticate: it checks the port instead. */}}
+{{/* A probe: (list . probe). With a web config the kubelet cannot authenticate: an httpGet probe checks the port
+instead (exec and tcpSocket probes stay as they are). */}}
 {{- define "gpumeter.probe" -}}
 {{- $root := index . 0 -}}
 {{- $probe := index . 1 -}}
-{{- if $root.Values.metricsWebConfig.secret }}
-{{- toYaml (set (omit $probe "httpGet") "tcpSocket" (dict "port" "metrics")) }}
+{{- if and $root.Values.metricsWebConfig.secret $probe.httpGet }}
+{{- toYaml (set (omit $probe "httpGet") "tcpSocket" (dict "port" ($probe.httpGet.port | default "metrics"))) }}
 {{- else }}
 {{- toYaml $probe }}
 {{- end }}
