@@ -16,6 +16,7 @@ import (
 	"github.com/gpumeter/gpumeter/collector/figures/figurestest"
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 	"github.com/gpumeter/gpumeter/internal/testpki"
@@ -238,4 +239,22 @@ func openStoreCheck(ctx context.Context, cfg store.Config) error {
 		return err
 	}
 	return st.Close()
+}
+
+// TestRunWithoutCreateTopics: with --create-topics=false the run command creates nothing; it waits for missing
+// topics, naming each, until stopped (the ACL case is internal/kafkaconf's TestCheckTopicsUnderACLs).
+func TestRunWithoutCreateTopics(t *testing.T) {
+	broker := testenv.KafkaAddr(t)
+	missing := strings.ReplaceAll(testenv.Name(t, "gpumeter_absent"), "_", ".")
+	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Second)
+	defer cancel()
+	err := runConsume(ctx, []string{"--kafka-brokers=" + broker, "--create-topics=false", "--topic=" + missing,
+		"--dlq-topic=" + missing + ".dlq", "--metrics-addr=127.0.0.1:0", "--clickhouse-addr=127.0.0.1:1"})
+	if err == nil || !strings.Contains(err.Error(), "topic "+missing+" does not exist") || !strings.Contains(err.Error(), "--create-topics=false") {
+		t.Fatalf("run --create-topics=false with missing topics: %v", err)
+	}
+	// Nothing was created behind its back.
+	if err := (kafkaconf.Conn{Brokers: []string{broker}}).CheckTopics(t.Context(), missing); err == nil {
+		t.Errorf("topic %s exists after run --create-topics=false", missing)
+	}
 }
