@@ -28,8 +28,9 @@ const (
 )
 
 // secureAlertmanager starts a real Alertmanager (the binary services.sh builds) of the test's own on a free port,
-// with a web config that serves TLS with p's server certificate and requires basic auth. It returns its https URL.
-func secureAlertmanager(t *testing.T, p *testpki.PKI) string {
+// with a web config that serves TLS with p's server certificate and requires basic auth, and with mtls a client
+// certificate signed by p's CA too. It returns its https URL.
+func secureAlertmanager(t *testing.T, p *testpki.PKI, mtls bool) string {
 	t.Helper()
 	bin := filepath.Join(testenv.LocalDir(t), "bin", "alertmanager")
 	if _, err := os.Stat(bin); err != nil {
@@ -40,8 +41,11 @@ func secureAlertmanager(t *testing.T, p *testpki.PKI) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	web := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\nbasic_auth_users:\n  %s: %s\n",
-		p.ServerCertFile, p.ServerKeyFile, amUser, hash)
+	web := fmt.Sprintf("tls_server_config:\n  cert_file: %s\n  key_file: %s\n", p.ServerCertFile, p.ServerKeyFile)
+	if mtls {
+		web += "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: " + p.CAFile + "\n"
+	}
+	web += fmt.Sprintf("basic_auth_users:\n  %s: %s\n", amUser, hash)
 	config := "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n"
 	for name, body := range map[string]string{"web.yml": web, "alertmanager.yml": config} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
@@ -50,7 +54,7 @@ func secureAlertmanager(t *testing.T, p *testpki.PKI) string {
 	}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePorts(t, 1)[0])
 	base := "https://" + addr
-	client := trusting(t, p)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: p.ClientTLS(t, mtls)}}
 	testenv.Server(t, "alertmanager", dir, 30*time.Second, func() error {
 		req, _ := http.NewRequest(http.MethodGet, base+"/-/ready", nil)
 		req.SetBasicAuth(amUser, amPassword)
@@ -97,7 +101,7 @@ func activeOn(t *testing.T, client *http.Client, base, commitment string) int {
 func TestRealAlertmanagerSecured(t *testing.T) {
 	p := testpki.New(t)
 	other := testpki.New(t)
-	am1, am2 := secureAlertmanager(t, p), secureAlertmanager(t, p)
+	am1, am2 := secureAlertmanager(t, p, false), secureAlertmanager(t, p, false)
 	dead := fmt.Sprintf("https://127.0.0.1:%d", testenv.FreePorts(t, 1)[0])
 	passwordFile := filepath.Join(t.TempDir(), "am-password")
 	if err := os.WriteFile(passwordFile, []byte(amPassword+"\n"), 0o600); err != nil {
@@ -167,5 +171,29 @@ func TestRealAlertmanagerSecured(t *testing.T) {
 			}
 			checkNoSecret(err.Error())
 		})
+	}
+}
+
+// TestRealAlertmanagerMutualTLS: an Alertmanager that requires a client certificate takes the collector's
+// (--alertmanager-cert-file, --alertmanager-key-file) and refuses a client without one.
+func TestRealAlertmanagerMutualTLS(t *testing.T) {
+	p := testpki.New(t)
+	am := secureAlertmanager(t, p, true)
+	creds := []string{"--alertmanager-url=" + am, "--alertmanager-ca-file=" + p.CAFile, "--alertmanager-username=" + amUser}
+	env := map[string]string{"GPUMETER_ALERTMANAGER_PASSWORD": amPassword}
+	a := []Alert{{Name: "GPUCommitmentProjectedShortfall", Labels: map[string]string{"commitment": testenv.Name(t, "c")}}}
+	c, err := parseFlags(t, append(creds, "--alertmanager-cert-file="+p.ClientCertFile, "--alertmanager-key-file="+p.ClientKeyFile), env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Post(t.Context(), a, nil, time.Now(), time.Minute); err != nil {
+		t.Fatalf("post with a client certificate: %v", err)
+	}
+	c, err = parseFlags(t, creds, env, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Post(t.Context(), a, nil, time.Now(), time.Minute); err == nil {
+		t.Fatal("post without a client certificate succeeded")
 	}
 }

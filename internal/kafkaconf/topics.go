@@ -11,7 +11,7 @@ import (
 )
 
 // CheckTopics asks the brokers whether every topic exists and may be described by this connection's principal,
-// creating nothing: for a collector run with --create-topics=false where an ACL forbids CreateTopics. A missing or
+// creating nothing (the metadata request does not allow auto-creation, whatever the broker's auto.create.topics): for a collector run with --create-topics=false where an ACL forbids CreateTopics. A missing or
 // unauthorized topic is named in the error with what to do.
 func (c Conn) CheckTopics(ctx context.Context, topics ...string) error {
 	transport := c.Transport()
