@@ -40,8 +40,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		cfg.DialTimeout = DefaultConfig().DialTimeout
 	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
-		Addr:        cfg.Addr,
-		Auth:        clickhouse.Auth{Database: "default", Username: cfg.User, Password: cfg.Password},
+		Addr: cfg.Addr,
+		// The session's database is system: it exists before migrations create ours, and 18.16 lets every user in
+		// (gpumeter's users see only their own database besides it; every statement names its database).
+		Auth:        clickhouse.Auth{Database: "system", Username: cfg.User, Password: cfg.Password},
 		TLS:         cfg.TLS,
 		DialTimeout: cfg.DialTimeout,
 		// Large batches: compress on the wire; LZ4 is cheap on both ends and 18.16 understands it.

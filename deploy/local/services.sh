@@ -270,7 +270,12 @@ start_clickhouse() {
     port_open "$CH_HTTP_PORT" && die "port 127.0.0.1:$CH_HTTP_PORT is taken by another process (not ours); stop it or set GPUMETER_CH_HTTP_PORT"
     render "$HERE/clickhouse/config.xml" "$CH_DIR/config.xml" \
       "CH_DIR=$CH_DIR" "CH_PORT=$CH_PORT" "CH_HTTP_PORT=$CH_HTTP_PORT"
-    cp -f "$HERE/clickhouse/users.xml" "$CH_DIR/users.xml"
+    # gpumeter's three users (migrate, writer, reader; see the template) with loopback-only local passwords
+    # "local-<role>", on the database the demo uses.
+    render "$HERE/clickhouse/users.xml" "$CH_DIR/users.xml" "DB=gpumeter" \
+      "MIGRATE_PASSWORD_SHA256=$(printf %s local-migrate | sha256sum | cut -d' ' -f1)" \
+      "WRITER_PASSWORD_SHA256=$(printf %s local-writer | sha256sum | cut -d' ' -f1)" \
+      "READER_PASSWORD_SHA256=$(printf %s local-reader | sha256sum | cut -d' ' -f1)"
     log "starting clickhouse on 127.0.0.1:$CH_PORT (http $CH_HTTP_PORT)"
     (exec 9>&-; cd "$CH_DIR" && exec setsid nohup clickhouse-server --config-file="$CH_DIR/config.xml" \
       </dev/null >>"$CH_DIR/log/stdout.log" 2>&1) &

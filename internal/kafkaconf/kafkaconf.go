@@ -30,6 +30,9 @@ type Flags struct {
 	Username      string
 	Password      string
 	PasswordFile  string
+	// AllowPlaintextSASL lets SASL PLAIN or SCRAM run without TLS (a broker on a trusted network, or TLS terminated
+	// by a sidecar). Without it such a configuration is refused: PLAIN sends the password as it is.
+	AllowPlaintextSASL bool
 }
 
 // Register adds the flags. The password is never given a default, so --help cannot show it.
@@ -45,6 +48,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Username, "kafka-username", "", "SASL user name")
 	fs.StringVar(&f.Password, "kafka-password", "", "SASL password; prefer GPUMETER_KAFKA_PASSWORD or --kafka-password-file")
 	fs.StringVar(&f.PasswordFile, "kafka-password-file", "", "file holding the SASL password")
+	fs.BoolVar(&f.AllowPlaintextSASL, "kafka-allow-plaintext-sasl", false, "allow SASL without --kafka-tls (PLAIN then sends the password in clear)")
 }
 
 // Conn is what a producer or consumer needs to connect.
@@ -88,8 +92,12 @@ func (f *Flags) Connect() (Conn, error) {
 
 func (f *Flags) sasl() (sasl.Mechanism, error) {
 	if f.SASLMechanism == "" {
-		if f.Username != "" {
+		switch {
+		case f.Username != "":
 			return nil, errors.New("--kafka-username: set --kafka-sasl-mechanism too")
+		case f.Password != "" || f.PasswordFile != "":
+			// A password nobody would use is a configuration mistake, not something to ignore.
+			return nil, errors.New("--kafka-password/--kafka-password-file (or GPUMETER_KAFKA_PASSWORD): given without --kafka-sasl-mechanism")
 		}
 		return nil, nil
 	}
@@ -100,23 +108,25 @@ func (f *Flags) sasl() (sasl.Mechanism, error) {
 	if f.Username == "" || password == "" {
 		return nil, fmt.Errorf("--kafka-sasl-mechanism %s: needs --kafka-username and a password (GPUMETER_KAFKA_PASSWORD or --kafka-password-file)", f.SASLMechanism)
 	}
+	var m sasl.Mechanism
 	switch strings.ToUpper(f.SASLMechanism) {
 	case "PLAIN":
-		return redacted{plain.Mechanism{Username: f.Username, Password: password}, f.Username}, nil
-	case "SCRAM-SHA-256":
-		m, err := scram.Mechanism(scram.SHA256, f.Username, password)
-		if err != nil {
+		m = plain.Mechanism{Username: f.Username, Password: password}
+	case "SCRAM-SHA-256", "SCRAM-SHA-512":
+		algo := scram.SHA256
+		if strings.ToUpper(f.SASLMechanism) == "SCRAM-SHA-512" {
+			algo = scram.SHA512
+		}
+		if m, err = scram.Mechanism(algo, f.Username, password); err != nil {
 			return nil, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
 		}
-		return redacted{m, f.Username}, nil
-	case "SCRAM-SHA-512":
-		m, err := scram.Mechanism(scram.SHA512, f.Username, password)
-		if err != nil {
-			return nil, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
-		}
-		return redacted{m, f.Username}, nil
+	default:
+		return nil, fmt.Errorf("--kafka-sasl-mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", f.SASLMechanism)
 	}
-	return nil, fmt.Errorf("--kafka-sasl-mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", f.SASLMechanism)
+	if !f.TLS && !f.AllowPlaintextSASL {
+		return nil, fmt.Errorf("--kafka-sasl-mechanism %s: refused without --kafka-tls (the user name and password, or PLAIN's password itself, would cross the network in clear); set --kafka-allow-plaintext-sasl to accept that", m.Name())
+	}
+	return redacted{m, f.Username}, nil
 }
 
 // redacted wraps kafka-go's SASL mechanisms so that printing one, or a Conn that holds it, shows the mechanism and

@@ -46,6 +46,7 @@ type options struct {
 	kafka                                                   kafkaconf.Flags
 	conn                                                    kafkaconf.Conn // built from kafka at parse time
 	topic, spoolDir, metricsAddr, otlpEndpoint              string
+	webConfigFile                                           string
 	spoolMaxBytes, spoolMinFreeBytes                        int64
 	checkpointPeriod, flushTimeout                          time.Duration
 	samplePeriod, interval, duration                        time.Duration
@@ -73,6 +74,7 @@ func parse(args []string) (*options, error) {
 	fs.DurationVar(&o.checkpointPeriod, "checkpoint-period", 10*time.Second, "how often open windows are checkpointed; a kill -9 loses at most this much measurement")
 	fs.DurationVar(&o.flushTimeout, "flush-timeout", 30*time.Second, "how long SIGTERM waits for Kafka to take the spooled records (the rest is sent at the next start)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9400", "listen address for /metrics, /healthz and /readyz; empty disables")
+	fs.StringVar(&o.webConfigFile, "web-config-file", "", "exporter-toolkit web config (TLS, basic auth) for --metrics-addr, as node_exporter takes")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	fs.StringVar(&o.topic, "topic", "gpumeter.usage.v1", "Kafka topic for usage records")
 	fs.DurationVar(&o.samplePeriod, "sample-period", time.Second, "how often GPUs are sampled")
@@ -189,7 +191,7 @@ func run(ctx context.Context, args []string) error {
 
 	a := agent.New(cfg, fwd, src, attr, sp, sender, log)
 	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-agent", MetricsAddr: o.metricsAddr,
-		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true}, log)
+		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true, WebConfigFile: o.webConfigFile}, log)
 	if err != nil {
 		return err
 	}

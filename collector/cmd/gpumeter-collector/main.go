@@ -74,6 +74,9 @@ type clickhouseFlags struct {
 	retentionDay int
 	tls          bool
 	caFile       string
+	certFile     string
+	keyFile      string
+	serverName   string
 }
 
 // register adds the --clickhouse-* flags, their defaults taken from store.DefaultConfig.
@@ -87,6 +90,9 @@ func (c *clickhouseFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password")
 	fs.BoolVar(&c.tls, "clickhouse-tls", false, "connect to ClickHouse over TLS (its secure native port, usually 9440)")
 	fs.StringVar(&c.caFile, "clickhouse-ca-file", "", "PEM file of CAs that sign ClickHouse's certificate (default: the system's)")
+	fs.StringVar(&c.certFile, "clickhouse-cert-file", "", "PEM client certificate for mutual TLS")
+	fs.StringVar(&c.keyFile, "clickhouse-key-file", "", "PEM client key for mutual TLS")
+	fs.StringVar(&c.serverName, "clickhouse-tls-server-name", "", "name to verify in ClickHouse's certificate (default: the host dialled)")
 	fs.IntVar(&c.retentionDay, "raw-retention-days", d.RawRetentionDays, "expire raw rows after this many days where the server has TTL (19.6+); 0 keeps them")
 }
 
@@ -99,7 +105,8 @@ func (c *clickhouseFlags) config() (store.Config, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	tlsCfg, err := credentials.TLS{Prefix: "clickhouse", Enabled: c.tls, CAFile: c.caFile}.Config()
+	tlsCfg, err := credentials.TLS{Prefix: "clickhouse", Enabled: c.tls, CAFile: c.caFile, CertFile: c.certFile,
+		KeyFile: c.keyFile, ServerName: c.serverName}.Config()
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -149,7 +156,10 @@ type runOptions struct {
 
 	partitions, replication   int
 	metricsAddr, otlpEndpoint string
+	webConfigFile             string
 	createTopics              bool
+	am                        alert.Flags
+	mig                       migrateFlags
 }
 
 // runConfig is what validate made of runOptions: everything checked, files read.
@@ -163,8 +173,11 @@ type runConfig struct {
 
 	partitions, replication   int
 	metricsAddr, otlpEndpoint string
+	webConfigFile             string
 	createTopics              bool
 	commitmentsFile           string
+	alerts                    *alert.Client // nil: metrics only
+	migrate                   *store.Config // the migration connection; nil: only check the schema is current
 }
 
 func runConsume(ctx context.Context, args []string) error {
@@ -187,7 +200,9 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	o.kafka.Register(fs)
 	fs.StringVar(&o.commitments, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
 	fs.DurationVar(&o.evaluate.Interval, "alert-interval", o.evaluate.Interval, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
-	fs.StringVar(&o.evaluate.AlertmanagerURL, "alertmanager-url", o.evaluate.AlertmanagerURL, "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
+	o.am.Register(fs)
+	o.mig.register(fs)
+	fs.StringVar(&o.webConfigFile, "web-config-file", "", "exporter-toolkit web config (TLS, basic auth) for --metrics-addr, as node_exporter takes")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	c := &o.consume
@@ -212,7 +227,8 @@ func parseRunFlags(args []string) (*runOptions, error) {
 // validate checks every flag and reads every file they name, and reports all problems at once, each naming its flag.
 func (o *runOptions) validate() (runConfig, error) {
 	cfg := runConfig{consume: o.consume, evaluate: o.evaluate, partitions: o.partitions, replication: o.replication,
-		metricsAddr: o.metricsAddr, otlpEndpoint: o.otlpEndpoint, createTopics: o.createTopics, commitmentsFile: o.commitments}
+		metricsAddr: o.metricsAddr, otlpEndpoint: o.otlpEndpoint, webConfigFile: o.webConfigFile,
+		createTopics: o.createTopics, commitmentsFile: o.commitments}
 	var errs []error
 	var err error
 	if cfg.conn, err = o.kafka.Connect(); err != nil {
@@ -230,6 +246,12 @@ func (o *runOptions) validate() (runConfig, error) {
 	if cfg.store, err = o.clickhouse.config(); err != nil {
 		errs = append(errs, err)
 	}
+	if cfg.migrate, err = o.mig.config(cfg.store); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.alerts, err = o.am.Client(nil); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.log, err = o.log.Logger(os.Stderr); err != nil {
 		errs = append(errs, err)
 	}
@@ -245,7 +267,7 @@ func (o *runOptions) validate() (runConfig, error) {
 func serve(ctx context.Context, cfg runConfig) error {
 	log := cfg.log
 	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: cfg.metricsAddr,
-		OTLPEndpoint: cfg.otlpEndpoint, OTLPInsecure: true}, log.With("component", "telemetry"))
+		OTLPEndpoint: cfg.otlpEndpoint, OTLPInsecure: true, WebConfigFile: cfg.webConfigFile}, log.With("component", "telemetry"))
 	if err != nil {
 		return err
 	}
@@ -265,14 +287,15 @@ func serve(ctx context.Context, cfg runConfig) error {
 		}
 		return nil
 	})
-	if cfg.createTopics {
-		if err := waitFor(ctx, log, "kafka", setWaiting, func() error {
-			return consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
-		}); err != nil {
-			return err
+	if err := waitFor(ctx, log, "kafka", setWaiting, func() error {
+		if !cfg.createTopics { // an ACL may forbid CreateTopics: only check that they exist
+			return cfg.conn.CheckTopics(ctx, cfg.consume.Topic, cfg.consume.DLQTopic)
 		}
+		return consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
+	}); err != nil {
+		return err
 	}
-	st, err := openStoreWaiting(ctx, cfg.store, log.With("component", "store"), setWaiting)
+	st, err := openStoreWaiting(ctx, cfg.store, cfg.migrate, log.With("component", "store"), setWaiting)
 	if err != nil {
 		return err
 	}
@@ -295,9 +318,10 @@ func serve(ctx context.Context, cfg runConfig) error {
 	waiting.Store(nil)
 
 	var notifier evaluate.Notifier
-	if u := cfg.evaluate.AlertmanagerURL; u != "" {
+	if cfg.alerts != nil {
 		alog := log.With("component", "alert")
-		notifier = alert.NewNotifier(&alert.Client{URL: u, Log: alog}, cfg.evaluate.Interval, alog)
+		cfg.alerts.Log = alog
+		notifier = alert.NewNotifier(cfg.alerts, cfg.evaluate.Interval, alog)
 	}
 	ev := evaluate.New(st.Conn(), st.Database(), notifier, log.With("component", "evaluate"))
 	if err := ev.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
@@ -310,7 +334,7 @@ func serve(ctx context.Context, cfg runConfig) error {
 	defer func() { stopEval(); wg.Wait() }()
 
 	log.Info("collector consuming", "brokers", cfg.conn.Brokers, "topic", cfg.consume.Topic, "group", cfg.consume.Group,
-		"database", st.Database(), "alertmanager", logging.Redact(cfg.evaluate.AlertmanagerURL))
+		"database", st.Database(), "alertmanagers", cfg.alerts.Targets())
 	return c.Run(ctx)
 }
 
@@ -346,24 +370,90 @@ func waitingReason(what string, err error) string {
 }
 
 // openStoreWaiting waits until ClickHouse answers and the schema is in place: a collector that starts before its
-// database should wait for it, not crash-loop.
-func openStoreWaiting(ctx context.Context, cfg store.Config, log *slog.Logger, setWaiting func(string)) (*store.Store, error) {
+// database should wait for it, not crash-loop. With migCfg it migrates first under migCfg's user (its own
+// connection, closed again), then connects as cfg's; without, it only checks that the schema is current.
+func openStoreWaiting(ctx context.Context, cfg store.Config, migCfg *store.Config, log *slog.Logger, setWaiting func(string)) (*store.Store, error) {
 	var st *store.Store
 	err := waitFor(ctx, log, "clickhouse", setWaiting, func() (err error) {
-		st, err = openStore(ctx, cfg, log, true)
-		return err
+		if migCfg != nil && migCfg.User == cfg.User {
+			st, err = openStore(ctx, cfg, log, true)
+			return err
+		}
+		if migCfg != nil {
+			m, err := openStore(ctx, *migCfg, log, true)
+			if err != nil {
+				return fmt.Errorf("as migration user %s: %w", migCfg.User, err)
+			}
+			_ = m.Close()
+		}
+		if st, err = openStore(ctx, cfg, log, false); err != nil {
+			return err
+		}
+		if err := st.CheckMigrated(ctx); err != nil {
+			_ = st.Close()
+			return err
+		}
+		return nil
 	})
 	return st, err
 }
 
+// migrateFlags say whether and as whom the run command migrates at start: least privilege gives the ingest user
+// (--clickhouse-user) no DDL rights, and migrations their own user or their own job (schema/README.md, "Users and
+// rights").
+type migrateFlags struct {
+	enabled           bool
+	user              string
+	password, pwdFile string
+}
+
+func (m *migrateFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&m.enabled, "migrate", true, "apply the schema migrations at start; false: `gpumeter-collector migrate` does, and the collector waits until the schema is current")
+	fs.StringVar(&m.user, "clickhouse-migrate-user", "", "ClickHouse user for the migrations at start (DDL rights); empty: --clickhouse-user")
+	fs.StringVar(&m.password, "clickhouse-migrate-password", "", "its password; prefer GPUMETER_CLICKHOUSE_MIGRATE_PASSWORD or --clickhouse-migrate-password-file")
+	fs.StringVar(&m.pwdFile, "clickhouse-migrate-password-file", "", "file holding the migration user's password")
+}
+
+// config is the migration connection (ingest's with another user), or nil when the collector does not migrate.
+func (m *migrateFlags) config(ingest store.Config) (*store.Config, error) {
+	password, err := credentials.Password("clickhouse-migrate", m.password, m.pwdFile)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case m.user == "" && password != "":
+		return nil, errors.New("--clickhouse-migrate-password: given without --clickhouse-migrate-user")
+	case !m.enabled && m.user != "":
+		return nil, errors.New("--clickhouse-migrate-user: given with --migrate=false")
+	case !m.enabled:
+		return nil, nil
+	case m.user == "":
+		return &ingest, nil
+	}
+	c := ingest
+	c.User, c.Password = m.user, password
+	return &c, nil
+}
+
 func runMigrate(ctx context.Context, args []string) error {
 	var (
-		lo logging.Options
-		ch clickhouseFlags
+		lo     logging.Options
+		ch     clickhouseFlags
+		commit string
+		roles  bool
 	)
 	fs := newFlagSet("migrate", "gpumeter-collector migrate creates or upgrades the ClickHouse schema.", &lo, &ch)
+	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load into ClickHouse after migrating")
+	fs.BoolVar(&roles, "create-roles", false, "also create the roles gpumeter_migrate, gpumeter_writer and gpumeter_reader with their grants (servers with SQL access control, 20.5+; 18.16 takes users.xml)")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
 		return err
+	}
+	var commitments []commitment.Commitment
+	if commit != "" {
+		var err error
+		if commitments, err = commitment.Load(commit); err != nil {
+			return fmt.Errorf("--commitments: %w", err)
+		}
 	}
 	log, err := lo.Logger(os.Stderr)
 	if err != nil {
@@ -373,7 +463,19 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return st.Close()
+	defer func() { _ = st.Close() }()
+	if roles {
+		if err := st.CreateRoles(ctx); err != nil {
+			return fmt.Errorf("--create-roles: %w", err)
+		}
+	}
+	if commit != "" {
+		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
+		}
+		log.Info("commitments loaded", "file", commit, "count", len(commitments))
+	}
+	return nil
 }
 
 func runReport(ctx context.Context, args []string) error {
@@ -386,7 +488,7 @@ func runReport(ctx context.Context, args []string) error {
 	)
 	fs := newFlagSet("report", "gpumeter-collector report prints the commitment report: figures per commitment and GPU-hours per provider and day.", &lo, &ch)
 	lo.Level = "warn"
-	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load before reporting (default: those already in ClickHouse)")
+	fs.StringVar(&commit, "commitments", "", "refused: report only reads (a read-only user suffices); load commitments with `migrate --commitments` or `run --commitments`")
 	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
 	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json or html")
@@ -417,12 +519,8 @@ func runReport(ctx context.Context, args []string) error {
 	if !ok {
 		errs = append(errs, fmt.Errorf("--format: %q is not table, csv, json or html", format))
 	}
-	var commitments []commitment.Commitment
 	if commit != "" {
-		var err error
-		if commitments, err = commitment.Load(commit); err != nil {
-			errs = append(errs, fmt.Errorf("--commitments: %w", err))
-		}
+		errs = append(errs, errors.New("--commitments: report only reads ClickHouse (it runs as a read-only user); load the file with `gpumeter-collector migrate --commitments` or `run --commitments`"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -431,16 +529,11 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openClickHouse(ctx, &ch, log, commit != "")
+	st, err := openClickHouse(ctx, &ch, log, false)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	if commit != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
-			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
-		}
-	}
 	r := report.Report{At: when, Database: st.Database()}
 	if r.Commitments, err = figures.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
