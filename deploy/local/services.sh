@@ -507,6 +507,7 @@ case "$cmd" in
   env)
     echo "export GPUMETER_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
     echo "export GPUMETER_TEST_CLICKHOUSE=127.0.0.1:$CH_PORT"
+    echo "export GPUMETER_TEST_CLICKHOUSE_HTTP=127.0.0.1:$CH_HTTP_PORT"
     echo "export GPUMETER_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT"
     ;;
   reset)

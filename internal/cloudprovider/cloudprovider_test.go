@@ -2,6 +2,7 @@ package cloudprovider
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +59,34 @@ func TestLookups(t *testing.T) {
 	c := Colors([]string{"on_prem", Azure, "lambda"})
 	if c[Azure] != "#0078d4" || c["on_prem"] != Palette[0] || c["lambda"] != Palette[1] {
 		t.Errorf("Colors = %v", c)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct{ in, want, errHas string }{
+		{in: "azure", want: "azure"},
+		{in: "Azure", want: "azure"},
+		{in: "OCI", want: "oracle_cloud"},
+		{in: "coreweave", want: "coreweave"},
+		{in: "on_prem", want: "on_prem"},
+		{in: "on-prem", want: "on_prem"},
+		{in: "unlisted:lambda_labs", want: "lambda_labs"},
+		{in: "azur", errHas: "did you mean azure?"},
+		{in: "amazn", errHas: "did you mean aws?"},
+		{in: "orcale_cloud", errHas: "did you mean oracle_cloud?"},
+		{in: "lambda", errHas: "unlisted:lambda"},
+		{in: "unlisted:Lambda Labs", errHas: "lower-case word"},
+		{in: "", errHas: "not a known provider"},
+	} {
+		got, err := Check(tc.in)
+		if tc.errHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("Check(%q) = %q, %v; want an error with %q", tc.in, got, err, tc.errHas)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("Check(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
 	}
 }
