@@ -3,6 +3,7 @@
 package schema
 
 import (
+	"math"
 	"time"
 )
 
@@ -62,3 +63,19 @@ func (r *Record) Key() []byte { return []byte(r.Node) }
 
 // Float returns a pointer to v, for the optional measures.
 func Float(v float64) *float64 { return &v }
+
+// Precision of measured quantities on the wire (schema/README.md, "Precision"): sums of sample segments carry float
+// noise (42.00000000000002) that no one measured. Seconds keep microseconds, below the 1e-6 s the validation allows
+// over a window's length, so a rounded record still validates; joules and watts keep thousandths; bytes are whole.
+const (
+	SecondsDecimals = 6
+	JoulesDecimals  = 3
+	WattsDecimals   = 3
+	BytesDecimals   = 0
+)
+
+// Round rounds v to the given number of decimals (half away from zero): the value prints as that decimal.
+func Round(v float64, decimals int) float64 {
+	p := math.Pow10(decimals)
+	return math.Round(v*p) / p
+}
