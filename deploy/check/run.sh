@@ -6,7 +6,7 @@
 #                               API types (unknown or misspelt fields fail)
 #   values.schema.json          values that used to render and crash at pod start are refused by helm
 #   deploy/prometheus/check.sh  promtool check rules, the rule unit tests, the copies in step
-#   shellcheck (Debian)         every shell script in the repository
+#   every shell script        checked by Debian's shellcheck
 #   go mod tidy -diff           go.mod and go.sum tidy, in both modules
 #
 # Installs what is missing: helm with `go install` into .local/bin, shellcheck and promtool (prometheus) from Debian.
