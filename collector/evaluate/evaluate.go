@@ -187,7 +187,7 @@ func unitName(s figures.Status) string {
 
 // Metric families. Every figure has one unit: GPU time in GPU-seconds (Prometheus' base unit; divide by 3600 for
 // GPU-hours) for capacity and usage commitments, money for spend commitments, with the currency as a label, so a rule
-// or a graph cannot add dollars to hours. Names as exported to Prometheus: docs/metrics.md.
+// or a graph cannot add dollars to hours. Names as exported to Prometheus: deploy/grafana/README.md and deploy/README.md.
 type gauge struct {
 	name, unit, desc string
 	// value is the figure for s and whether s has it: GPU-time figures exist for capacity and usage commitments,
