@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
@@ -46,6 +47,13 @@ var types = map[string]func() any{
 }
 
 func main() {
+	if len(os.Args) == 4 && os.Args[1] == "values-doc" {
+		if err := valuesDocumented(os.Args[2], os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: check FILE... (- for standard input)")
 		os.Exit(2)
@@ -110,6 +118,43 @@ func decodeAll(name string, r io.Reader) (int, error) {
 		n++
 	}
 	return n, errors.Join(errs...)
+}
+
+// valuesDocumented checks that the chart README's table names every key of values.yaml down to two levels
+// (`agent.interval`, or keys under it such as `agent.spool.maxBytes`), so a value added to the chart cannot go
+// undocumented.
+func valuesDocumented(valuesFile, readmeFile string) error {
+	raw, err := os.ReadFile(valuesFile)
+	if err != nil {
+		return err
+	}
+	readme, err := os.ReadFile(readmeFile)
+	if err != nil {
+		return err
+	}
+	var values map[string]any
+	if err := yaml.Unmarshal(raw, &values); err != nil {
+		return fmt.Errorf("%s: %w", valuesFile, err)
+	}
+	var missing []string
+	for k, v := range values {
+		paths := []string{k}
+		if m, ok := v.(map[string]any); ok {
+			for k2 := range m {
+				paths = append(paths, k+"."+k2)
+			}
+		}
+		for _, p := range paths {
+			if !bytes.Contains(readme, []byte("`"+p+"`")) && !bytes.Contains(readme, []byte("`"+p+".")) {
+				missing = append(missing, p)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return fmt.Errorf("%s: the values table lacks %s", readmeFile, strings.Join(missing, ", "))
+	}
+	return nil
 }
 
 func split(r io.Reader) [][]byte {

@@ -5,6 +5,7 @@
 #   helm template | deploy/check  the rendered manifests decoded strictly into the Kubernetes and Prometheus Operator
 #                               API types (unknown or misspelt fields fail)
 #   values.schema.json          values that used to render and crash at pod start are refused by helm
+#   chart README                its values table names every value
 #   deploy/prometheus/check.sh  promtool check rules, the rule unit tests, the copies in step
 #   every shell script        checked by Debian's shellcheck
 #   go mod tidy -diff           go.mod and go.sum tidy, in both modules
@@ -62,6 +63,7 @@ helm_checks() {
     fail "an empty broker list renders: values.schema.json should refuse it"
   fi
   log "values.schema.json refuses the bad values"
+  (cd deploy/check && go run . values-doc ../helm/gpumeter/values.yaml ../helm/gpumeter/README.md) || fail "chart README"
   local pkg
   pkg=$(mktemp -d)
   "$HELM" package "$CHART" -d "$pkg" >/dev/null || fail "helm package"

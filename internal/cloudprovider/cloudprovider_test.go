@@ -1,6 +1,8 @@
 package cloudprovider
 
 import (
+	"encoding/json"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -88,5 +90,31 @@ func TestCheck(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("Check(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+// The chart's values.schema.json accepts for agent.provider what Check accepts: the table, Extra, the escape.
+func TestChartSchemaProviders(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/helm/gpumeter/values.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			Agent struct {
+				Properties struct {
+					Provider struct {
+						Pattern string `json:"pattern"`
+					} `json:"provider"`
+				} `json:"properties"`
+			} `json:"agent"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	want := "^(|" + strings.Join(KnownValues(), "|") + "|" + UnlistedPrefix + "[a-z][a-z0-9_]*)$"
+	if got := schema.Properties.Agent.Properties.Provider.Pattern; got != want {
+		t.Errorf("values.schema.json agent.provider pattern\n %s\nwant\n %s", got, want)
 	}
 }
