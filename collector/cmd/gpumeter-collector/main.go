@@ -347,7 +347,14 @@ func serve(ctx context.Context, cfg runConfig) error {
 	})
 	if cfg.createTopics {
 		if err := waitFor(ctx, log, "kafka", func() error {
-			return consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
+			err := consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
+			if err != nil {
+				// Say why, broker by broker: refused, DNS, TLS, SASL rather than only "Broker Not Available".
+				if why := cfg.conn.Diagnose(ctx); why != nil {
+					return fmt.Errorf("%v; %w", why, err)
+				}
+			}
+			return err
 		}); err != nil {
 			return err
 		}
