@@ -65,10 +65,11 @@ func (r *Record) Key() []byte { return []byte(r.Node) }
 func Float(v float64) *float64 { return &v }
 
 // Precision of measured quantities on the wire (schema/README.md, "Precision"): sums of sample segments carry float
-// noise (42.00000000000002) that no one measured. Seconds keep microseconds, below the 1e-6 s the validation allows
-// over a window's length, so a rounded record still validates; joules and watts keep thousandths; bytes are whole.
+// noise (42.00000000000002) that no one measured. Each keeps the resolution of what it was measured from: seconds
+// nanoseconds (the timestamps'), joules and watts thousandths (NVML counts millijoules and milliwatts), bytes whole.
+// Rounding to the source's own resolution loses nothing and keeps busy and allocated seconds at most provisioned.
 const (
-	SecondsDecimals = 6
+	SecondsDecimals = 9
 	JoulesDecimals  = 3
 	WattsDecimals   = 3
 	BytesDecimals   = 0

@@ -17,7 +17,8 @@ func TestRoundPrintsShort(t *testing.T) {
 		want     string
 	}{
 		{noisy, SecondsDecimals, "42"},
-		{59.99961234567, SecondsDecimals, "59.999612"},
+		{59.9996123456789, SecondsDecimals, "59.999612346"},
+		{60.000000000000014, SecondsDecimals, "60"},
 		{1234.56789, JoulesDecimals, "1234.568"},
 		{699.9999999, WattsDecimals, "700"},
 		{8.5e10 + 0.4, BytesDecimals, "8.5e+10"},
