@@ -92,22 +92,25 @@ func Parse(fs *flag.FlagSet, args []string, lookup func(string) (string, bool), 
 // of fs's flags and is close to the variable of one of them (GPUMETER_KAFKA_BROKER: GPUMETER_KAFKA_BROKERS), naming
 // that flag. Variables far from every flag are left alone: they may belong to another command or to the tests.
 func Misspelt(fs *flag.FlagSet, names []string) []string {
-	vars := map[string]string{}
+	// Compared without the prefix every name shares, so that the typo's size counts against the flag's own name.
+	flags := map[string]string{}
 	var candidates []string
 	fs.VisitAll(func(f *flag.Flag) {
-		vars[EnvName(f.Name)] = f.Name
-		candidates = append(candidates, EnvName(f.Name))
+		rest := strings.TrimPrefix(EnvName(f.Name), Prefix)
+		flags[rest] = f.Name
+		candidates = append(candidates, rest)
 	})
 	var out []string
 	for _, name := range names {
-		if !strings.HasPrefix(name, Prefix) {
+		rest, ok := strings.CutPrefix(name, Prefix)
+		if !ok {
 			continue
 		}
-		if _, ok := vars[name]; ok {
+		if _, ok := flags[rest]; ok {
 			continue
 		}
-		if best, ok := spelling.Closest(name, candidates); ok {
-			out = append(out, fmt.Sprintf("%s sets nothing: did you mean %s (flag --%s)?", name, best, vars[best]))
+		if best, ok := spelling.Closest(rest, candidates); ok {
+			out = append(out, fmt.Sprintf("%s sets nothing: did you mean %s (flag --%s)?", name, Prefix+best, flags[best]))
 		}
 	}
 	sort.Strings(out)

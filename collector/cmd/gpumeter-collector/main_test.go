@@ -1,10 +1,13 @@
 package main
 
 import (
+	"flag"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/gpumeter/gpumeter/collector/consume"
+	"github.com/gpumeter/gpumeter/collector/evaluate"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
 )
 
@@ -84,5 +87,23 @@ func TestCommandLine(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The variables of the local services and the tests are not flags and are not typos of one either: no warnings.
+func TestNoWarningsForTheProjectsOwnVariables(t *testing.T) {
+	own := []string{"GPUMETER_TEST_KAFKA", "GPUMETER_TEST_CLICKHOUSE", "GPUMETER_TEST_CLICKHOUSE_HTTP", "GPUMETER_TEST_ALERTMANAGER",
+		"GPUMETER_CH_PORT", "GPUMETER_CH_HTTP_PORT", "GPUMETER_KAFKA_PORT", "GPUMETER_KAFKA_CONTROLLER_PORT",
+		"GPUMETER_ALERTMANAGER_PORT", "GPUMETER_LOCAL_DIR", "GPUMETER_KAFKA_HEAP", "GPUMETER_CHDB_VERSION"}
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	o := &runOptions{consume: consume.DefaultConfig(), evaluate: evaluate.DefaultConfig()}
+	o.log.Register(fs)
+	o.clickhouse.register(fs)
+	o.kafka.Register(fs)
+	if w := flagenv.Misspelt(fs, own); len(w) > 0 {
+		t.Errorf("warnings for the project's own variables:\n%s", strings.Join(w, "\n"))
+	}
+	if w := flagenv.Misspelt(fs, []string{"GPUMETER_KAFKA_BROKER", "GPUMETER_CLICKHOUSE_ADR"}); len(w) != 2 {
+		t.Errorf("typos not warned about: %v", w)
 	}
 }
