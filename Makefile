@@ -64,6 +64,29 @@ lint:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The pipeline benchmark (BENCHMARKS.md) on the local services, which it starts. Shapes: SHAPES (GPUSxDURATION, one
+# record per GPU and minute) or GPUS and HOURS for one; BATCH: collector batch sizes; LIVE_RATE records/s for LIVE_FOR;
+# TERM_GPUS x TERM_DAYS for the report; BENCH_RUN: which of drain,live,report. Output also in out/bench/pipeline.md.
+GPUS ?=
+HOURS ?= 1
+SHAPES ?= $(if $(GPUS),$(GPUS)x$(HOURS)h,1000x20h 20000x1h 100000x12m)
+BATCH ?= 50000 5000
+LIVE_RATE ?= 1700
+LIVE_FOR ?= 2m
+TERM_GPUS ?= 100000
+TERM_DAYS ?= 30
+BENCH_RUN ?= drain,live,report
+.PHONY: bench-pipeline
+bench-pipeline: build
+	$(GO) build -o bin/bench-pipeline ./deploy/local/bench-pipeline
+	@$(SERVICES) start clickhouse && $(SERVICES) start kafka
+	@mkdir -p out/bench; set -o pipefail; eval "$$($(SERVICES) env)"; \
+	  pid=$$(cat "$${GPUMETER_LOCAL_DIR:-.local}/clickhouse/clickhouse.pid" 2>/dev/null || echo 0); \
+	  bin/bench-pipeline --kafka-brokers="$$GPUMETER_TEST_KAFKA" --clickhouse-addr="$$GPUMETER_TEST_CLICKHOUSE" \
+	    --clickhouse-pid="$$pid" --shapes="$(SHAPES)" --batches="$(BATCH)" --live-rate=$(LIVE_RATE) \
+	    --live-for=$(LIVE_FOR) --term-gpus=$(TERM_GPUS) --term-days=$(TERM_DAYS) --run=$(BENCH_RUN) \
+	  | tee out/bench/pipeline.md
+
 demo: build
 	@deploy/local/demo.sh
 

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"time"
 )
@@ -14,16 +13,6 @@ var ErrUnknownVersion = errors.New("unknown schema version")
 
 // ErrMalformed is wrapped by Decode when a message is not a well-formed record.
 var ErrMalformed = errors.New("malformed record")
-
-// InvalidError says which field of a decoded record breaks which rule.
-type InvalidError struct {
-	Field  string
-	Reason string
-}
-
-func (e *InvalidError) Error() string {
-	return fmt.Sprintf("invalid record: %s: %s", e.Field, e.Reason)
-}
 
 // Encode writes r as one line of JSON. JSON because people read records with kcat while debugging, and because
 // encoding/json decodes a record in a few microseconds: far from the bottleneck next to a ClickHouse insert (see
@@ -39,9 +28,14 @@ func Encode(r *Record) ([]byte, error) {
 	return b, nil
 }
 
-// Decode parses and validates one record. Its errors wrap ErrUnknownVersion, ErrMalformed or are *InvalidError, so a
-// caller can dead-letter the message with the reason and keep going.
+// Decode parses and validates one record (Validate: every rule that needs no clock; DecodeAt adds the clock's). Its
+// errors wrap ErrUnknownVersion, ErrMalformed or are *InvalidError, so a caller can dead-letter the message with the
+// reason and keep going. A message over MaxRecordBytes is refused before a Record is built from it, naming its largest
+// field.
 func Decode(b []byte) (Record, error) {
+	if len(b) > MaxRecordBytes {
+		return Record{}, oversized(b)
+	}
 	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
 		// A future version may change a field's type; report the version rather than the type error it caused.
@@ -62,6 +56,44 @@ func Decode(b []byte) (Record, error) {
 	return r, nil
 }
 
+// DecodeAt is Decode plus the rule that needs a clock (ValidateAt): the collector passes its time of reading.
+func DecodeAt(b []byte, now time.Time) (Record, error) {
+	r, err := Decode(b)
+	if err != nil {
+		return Record{}, err
+	}
+	if err := r.checkFuture(now); err != nil {
+		return Record{}, err
+	}
+	return r, nil
+}
+
+// oversized explains why a message over MaxRecordBytes is refused: which field makes it so large, when it parses.
+func oversized(b []byte) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return fmt.Errorf("%w: %d bytes, over the limit of %d for a record", ErrMalformed, len(b), MaxRecordBytes)
+	}
+	largest, size := "", 0
+	for name, raw := range fields {
+		if len(raw) > size {
+			largest, size = name, len(raw)
+		}
+	}
+	var s string
+	if json.Unmarshal(fields[largest], &s) == nil {
+		size = len(s)
+	}
+	if len(largest) > 64 { // the name itself can be the oversized part; the error must stay short
+		largest = largest[:64] + "…"
+	}
+	reason := fmt.Sprintf("%d bytes, the largest field of a %d-byte record (limit %d bytes a record", size, len(b), MaxRecordBytes)
+	if limit, ok := fieldLimit(largest); ok {
+		reason += fmt.Sprintf(", %d for %s", limit, largest)
+	}
+	return invalid(largest, "%s)", reason)
+}
+
 func peekVersion(b []byte) (int, bool) {
 	var p struct {
 		V *int `json:"v"`
@@ -70,69 +102,4 @@ func peekVersion(b []byte) (int, bool) {
 		return 0, false
 	}
 	return *p.V, true
-}
-
-// slack absorbs float rounding when seconds are compared with a window's length.
-const slack = 1e-6
-
-// maxInterval bounds a reporting interval; anything longer is a broken clock or a broken agent.
-const maxInterval = 24 * time.Hour
-
-// Validate checks the rules every stored record satisfies. It returns the first broken rule as *InvalidError.
-func (r *Record) Validate() error {
-	bad := func(field, format string, args ...any) error {
-		return &InvalidError{Field: field, Reason: fmt.Sprintf(format, args...)}
-	}
-	switch {
-	case r.Node == "":
-		return bad("node", "empty")
-	case r.GPUUUID == "":
-		return bad("gpu_uuid", "empty")
-	case r.Provider == "":
-		return bad("provider", "empty (use \"unknown\")")
-	case r.IntervalStart.IsZero() || r.IntervalEnd.IsZero():
-		return bad("interval_start", "interval times missing")
-	case !r.IntervalEnd.After(r.IntervalStart):
-		return bad("interval_end", "%s is not after interval_start %s", r.IntervalEnd, r.IntervalStart)
-	case r.IntervalEnd.Sub(r.IntervalStart) > maxInterval:
-		return bad("interval_end", "interval longer than %s", maxInterval)
-	case r.WindowStart.Before(r.IntervalStart) || r.WindowEnd.After(r.IntervalEnd):
-		return bad("window_start", "window %s..%s is not inside interval %s..%s",
-			r.WindowStart, r.WindowEnd, r.IntervalStart, r.IntervalEnd)
-	case !r.WindowEnd.After(r.WindowStart):
-		return bad("window_end", "%s is not after window_start %s", r.WindowEnd, r.WindowStart)
-	}
-	window := r.WindowEnd.Sub(r.WindowStart).Seconds()
-	if err := checkSeconds("provisioned_seconds", r.ProvisionedSeconds, window); err != nil {
-		return err
-	}
-	if r.ProvisionedSeconds <= 0 {
-		return bad("provisioned_seconds", "must be positive, got %g", r.ProvisionedSeconds)
-	}
-	if err := checkSeconds("allocated_seconds", r.AllocatedSeconds, r.ProvisionedSeconds); err != nil {
-		return err
-	}
-	if r.BusySeconds != nil {
-		if err := checkSeconds("busy_seconds", *r.BusySeconds, r.ProvisionedSeconds); err != nil {
-			return err
-		}
-	}
-	if r.EnergyJoules != nil && (*r.EnergyJoules < 0 || math.IsInf(*r.EnergyJoules, 0) || math.IsNaN(*r.EnergyJoules)) {
-		return bad("energy_joules", "must be a non-negative number, got %g", *r.EnergyJoules)
-	}
-	if r.PowerAvgWatts != nil && (*r.PowerAvgWatts < 0 || math.IsNaN(*r.PowerAvgWatts)) {
-		return bad("power_avg_watts", "must be a non-negative number, got %g", *r.PowerAvgWatts)
-	}
-	if r.MemoryUsedAvgBytes < 0 || float64(r.MemoryUsedMaxBytes)+1 < r.MemoryUsedAvgBytes {
-		return bad("memory_used_avg_bytes", "%g is negative or above memory_used_max_bytes %d",
-			r.MemoryUsedAvgBytes, r.MemoryUsedMaxBytes)
-	}
-	return nil
-}
-
-func checkSeconds(field string, v, limit float64) error {
-	if math.IsNaN(v) || v < 0 || v > limit*(1+slack)+slack {
-		return &InvalidError{Field: field, Reason: fmt.Sprintf("%g is outside [0, %g]", v, limit)}
-	}
-	return nil
 }

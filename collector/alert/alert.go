@@ -18,10 +18,13 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	neturl "net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gpumeter/gpumeter/internal/logging"
 )
 
 // Alert is one alert as gpumeter sends it.
@@ -177,6 +180,10 @@ func (c *Client) post(ctx context.Context, body []postable) error {
 	req.Header.Set("Accept", "application/json")
 	resp, err := c.httpClient().Do(req)
 	if err != nil {
+		var uerr *neturl.Error // names the URL; net/http hides only the password
+		if errors.As(err, &uerr) {
+			uerr.URL = logging.Redact(uerr.URL)
+		}
 		return fmt.Errorf("post %d alerts to alertmanager: %w", len(body), err)
 	}
 	defer resp.Body.Close()

@@ -4,34 +4,86 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 )
 
-// DefaultConfig is the consumer's configuration before any flag: the collector's flags register their defaults from
-// it, and New fills zero sizes and durations from it.
-func DefaultConfig() Config {
-	return Config{Topic: "gpumeter.usage.v1", DLQTopic: "gpumeter.usage.dlq", Group: "gpumeter-collector",
-		BatchSize: 50000, BatchWait: 2 * time.Second, FlushTimeout: 30 * time.Second}
+// Config configures a Consumer. Zero durations and sizes take the defaults of DefaultConfig.
+type Config struct {
+	Conn     kafkaconf.Conn // brokers, TLS, SASL
+	Topic    string
+	Group    string
+	DLQTopic string
+
+	BatchSize     int           // records per ClickHouse insert
+	BatchBytes    int           // bytes of messages (keys, values, headers) per batch: bounds memory with BatchSize
+	BatchWait     time.Duration // longest a record waits for its batch to fill
+	FetchMaxBytes int           // most bytes one fetch from one partition returns (kafka-go MaxBytes)
+	QueueCapacity int           // messages the reader fetches ahead of the batch (kafka-go counts messages, not bytes)
+	FlushTimeout  time.Duration // how long shutdown may spend flushing the last batch
+	MaxBackoff    time.Duration // longest wait between two attempts at anything that failed
+	CommitTimeout time.Duration // how long one offset commit may take before the batch is left for redelivery
+	StallAfter    time.Duration // lag and no commit on a partition this long is a stall
+	WatchInterval time.Duration // how often lag, stalls and resets are checked on the broker
 }
 
-// Validate reports every problem at once, each naming its flag. Conn is validated where it is built (kafkaconf).
+// DefaultConfig is the configuration the collector's flags start from.
+func DefaultConfig() Config {
+	return Config{
+		Topic: "gpumeter.usage.v1", Group: "gpumeter-collector", DLQTopic: "gpumeter.usage.dlq",
+		BatchSize: 50000, BatchBytes: 64 << 20, BatchWait: 2 * time.Second,
+		FetchMaxBytes: 4 << 20, QueueCapacity: 100,
+		FlushTimeout: 30 * time.Second, MaxBackoff: 10 * time.Second, CommitTimeout: 10 * time.Second,
+		StallAfter: 5 * time.Minute, WatchInterval: 15 * time.Second,
+	}
+}
+
+func (c *Config) setDefaults() {
+	d := DefaultConfig()
+	for _, f := range []struct{ v, def *int }{{&c.BatchSize, &d.BatchSize}, {&c.BatchBytes, &d.BatchBytes},
+		{&c.FetchMaxBytes, &d.FetchMaxBytes}, {&c.QueueCapacity, &d.QueueCapacity}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+	for _, f := range []struct{ v, def *time.Duration }{{&c.BatchWait, &d.BatchWait}, {&c.FlushTimeout, &d.FlushTimeout},
+		{&c.MaxBackoff, &d.MaxBackoff}, {&c.CommitTimeout, &d.CommitTimeout}, {&c.StallAfter, &d.StallAfter},
+		{&c.WatchInterval, &d.WatchInterval}} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
+	}
+}
+
+// Validate reports every setting that cannot work, each by its flag's name.
 func (c Config) Validate() error {
 	var errs []error
-	for _, f := range []struct{ flag, v string }{{"topic", c.Topic}, {"dlq-topic", c.DLQTopic}, {"group", c.Group}} {
+	for _, f := range []struct {
+		name string
+		v    string
+	}{{"topic", c.Topic}, {"dlq-topic", c.DLQTopic}, {"group", c.Group}} {
 		if f.v == "" {
-			errs = append(errs, fmt.Errorf("--%s: empty", f.flag))
+			errs = append(errs, fmt.Errorf("--%s: empty", f.name))
 		}
 	}
 	if c.Topic == c.DLQTopic && c.Topic != "" {
 		errs = append(errs, errors.New("--dlq-topic: must differ from --topic"))
 	}
-	if c.BatchSize <= 0 {
-		errs = append(errs, fmt.Errorf("--batch-size: must be positive, got %d", c.BatchSize))
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"batch-size", c.BatchSize}, {"batch-bytes", c.BatchBytes}, {"fetch-max-bytes", c.FetchMaxBytes}} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s: must be positive, got %d", f.name, f.v))
+		}
 	}
-	if c.BatchWait <= 0 {
-		errs = append(errs, fmt.Errorf("--batch-wait: must be positive, got %s", c.BatchWait))
-	}
-	if c.FlushTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("--shutdown-timeout: must be positive, got %s", c.FlushTimeout))
+	for _, f := range []struct {
+		name string
+		v    time.Duration
+	}{{"batch-wait", c.BatchWait}, {"shutdown-timeout", c.FlushTimeout}, {"stall-after", c.StallAfter}} {
+		if f.v <= 0 {
+			errs = append(errs, fmt.Errorf("--%s: must be positive, got %s", f.name, f.v))
+		}
 	}
 	return errors.Join(errs...)
 }

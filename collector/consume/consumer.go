@@ -3,14 +3,25 @@
 // Offsets are committed only after ClickHouse acknowledged the batch and the dead-letter topic acknowledged the bad
 // messages, so a crash anywhere redelivers rather than loses. Redelivered records collapse by identity in usage_raw
 // (see schema/README.md), so redelivery never changes a total.
+//
+// Failures are sorted by who can heal them (docs/design.md, permanent errors):
+//   - Kafka or ClickHouse away: waited out, however long, with capped backoff; readiness says which and why.
+//   - A message that is not a record, or a row ClickHouse refuses for good (found by bisecting the batch): set aside
+//     in the dead-letter topic with a pointer to its source offset, so it never blocks the records behind it.
+//   - A missing table: the migrations are re-run (Deps.Repair), then the insert is retried.
+//   - Credentials or permissions: retried, since nothing may be dropped, while readiness and a metric say so.
+//   - A topic deleted and recreated: the partitions whose committed offset lies beyond their end are read again
+//     from their start, loudly (log and metric).
+//
+// A stall (lag and no commit for StallAfter) fails readiness and shows in a metric whatever its cause.
 package consume
 
 import (
 	"context"
 	"errors"
-	"fmt"
+	"io"
 	"log/slog"
-	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,38 +32,21 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/gpumeter/gpumeter/collector/store"
-	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
-// Config configures a Consumer. Zero durations and sizes take DefaultConfig's.
-type Config struct {
-	Conn     kafkaconf.Conn // brokers, TLS, SASL
-	Topic    string
-	Group    string
-	DLQTopic string
-
-	BatchSize    int           // records per ClickHouse insert; default 50000
-	BatchWait    time.Duration // longest a record waits for its batch to fill; default 2s
-	FlushTimeout time.Duration // how long shutdown may spend flushing the last batch; default 30s
-}
-
-func (c *Config) setDefaults() {
-	d := DefaultConfig()
-	if c.BatchSize <= 0 {
-		c.BatchSize = d.BatchSize
-	}
-	if c.BatchWait <= 0 {
-		c.BatchWait = d.BatchWait
-	}
-	if c.FlushTimeout <= 0 {
-		c.FlushTimeout = d.FlushTimeout
-	}
-}
-
-// Inserter stores a batch; *store.Store is the real one.
+// Inserter stores a batch; *store.Store is the real one, consumetest.Sink a recording fake.
 type Inserter interface {
 	Insert(ctx context.Context, rows []store.Row) error
+}
+
+// Deps are what a Consumer talks to. New uses the real Kafka clients for the ones left nil; tests pass fakes.
+type Deps struct {
+	Store       Inserter                        // required
+	Open        func() Fetcher                  // a new consumer-group member; called again after a topic reset
+	DeadLetters Writer                          // the dead-letter topic
+	Offsets     OffsetSource                    // lag, stalls and resets
+	Repair      func(ctx context.Context) error // re-runs the migrations when a table is missing; nil: only retry
 }
 
 // Stats are running totals, safe to read while the consumer runs.
@@ -60,22 +54,31 @@ type Stats struct {
 	Consumed     atomic.Int64
 	Inserted     atomic.Int64
 	DeadLettered atomic.Int64
+	Rejected     atomic.Int64 // dead-lettered because ClickHouse refused the row (included in DeadLettered)
 	Batches      atomic.Int64
 	InsertErrors atomic.Int64
 	CommitErrors atomic.Int64
+	FetchErrors  atomic.Int64
+	TopicResets  atomic.Int64 // partitions read again from their start after a topic reset
+	Repairs      atomic.Int64 // migrations re-run because a table was missing
 }
 
 // Consumer is one member of the collector's consumer group.
 type Consumer struct {
-	cfg    Config
-	reader *kafka.Reader
-	dlq    *kafka.Writer
-	store  Inserter
-	log    *slog.Logger
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+
 	Stats  Stats
+	health health
+	watch  watchState
+	dead   *limitedLog
+
+	fetcher Fetcher // the current member; only Run's goroutine touches it
 
 	metrics instruments
 	tracer  trace.Tracer
+	now     func() time.Time
 
 	// afterInsert, when set, runs between the insert and the commit; an error ends Run without committing. Tests
 	// use it to crash the consumer at the worst moment.
@@ -83,63 +86,69 @@ type Consumer struct {
 }
 
 // New builds a consumer; nothing connects until Run.
-func New(cfg Config, ins Inserter, log *slog.Logger) *Consumer {
+func New(cfg Config, deps Deps, log *slog.Logger) *Consumer {
 	cfg.setDefaults()
-	reader := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: cfg.Conn.Brokers,
-		GroupID: cfg.Group,
-		Topic:   cfg.Topic,
-		Dialer:  cfg.Conn.Dialer(),
-		// Commit only by hand, synchronously, after the insert: CommitInterval > 0 would turn commit errors into log
-		// lines (docs/design.md, kafka-go traps).
-		CommitInterval: 0,
-		StartOffset:    kafka.FirstOffset,
-		// Partitions added to the topic later get consumers too.
-		WatchPartitionChanges: true,
-		MinBytes:              1,
-		MaxBytes:              16 << 20,
-		MaxWait:               250 * time.Millisecond,
-		QueueCapacity:         cfg.BatchSize,
-		// A dead collector's partitions move to the others within seconds.
-		SessionTimeout:    10 * time.Second,
-		HeartbeatInterval: time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		ErrorLogger:       kafka.LoggerFunc(func(msg string, args ...any) { log.Warn("kafka reader", "err", fmt.Sprintf(msg, args...)) }),
-	})
-	dlq := &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Conn.Brokers...),
-		Topic:        cfg.DLQTopic,
-		Balancer:     &kafka.Hash{},
-		RequiredAcks: kafka.RequireAll,
-		BatchTimeout: 10 * time.Millisecond,
-		BatchBytes:   2 * maxDeadLetterBytes,
-		MaxAttempts:  5,
-		Transport:    cfg.Conn.Transport(),
-		// The dead-letter topic is ours to create: a fresh cluster should not lose its first poison message.
-		AllowAutoTopicCreation: true,
+	log = log.With("component", "consume")
+	if deps.Open == nil {
+		deps.Open = func() Fetcher { return newReader(cfg, log) }
 	}
-	return &Consumer{cfg: cfg, reader: reader, dlq: dlq, store: ins, log: log, metrics: noInstruments(),
-		tracer: noop.NewTracerProvider().Tracer("")}
+	if deps.DeadLetters == nil {
+		deps.DeadLetters = newDeadLetterWriter(cfg)
+	}
+	if deps.Offsets == nil {
+		deps.Offsets = newKafkaOffsets(cfg)
+	}
+	c := &Consumer{cfg: cfg, deps: deps, log: log, metrics: noInstruments(), tracer: noop.NewTracerProvider().Tracer(""),
+		now: time.Now, dead: newLimitedLog(log, "dead letters", 10*time.Second)}
+	c.watch.lag.Store(-1)
+	return c
 }
 
-// Run consumes until ctx is cancelled, then flushes the batch in hand (bounded by FlushTimeout), commits it and
-// returns nil. It returns an error only when the Kafka reader fails for good; ClickHouse being away is waited out.
+// SetTracer makes each batch a span (decode, insert, dead letters, commit) in t.
+func (c *Consumer) SetTracer(t trace.Tracer) { c.tracer = t }
+
+// Ready is nil while the consumer can do its work, else every reason it cannot (Kafka away, cannot authenticate,
+// cannot write, stalled), for /readyz.
+func (c *Consumer) Ready(context.Context) error { return c.health.err() }
+
+// Run consumes until ctx is cancelled, then flushes the batch in hand, commits it and returns nil, all within
+// FlushTimeout of ctx's end (a close that takes longer is abandoned). Neither Kafka nor ClickHouse being away ends
+// it, however long; it returns an error only when an afterInsert hook does (tests).
 func (c *Consumer) Run(ctx context.Context) error {
+	// fctx is what the work in hand runs under: it outlives ctx by FlushTimeout, so that a shutdown does not abort
+	// the insert of the batch in hand, but never waits longer than that for a ClickHouse or Kafka that is away.
+	// The last part of FlushTimeout is kept for leaving the group (closing the reader), so that the partitions
+	// move to the other members at once rather than after the session timeout.
+	closeReserve := min(2*time.Second, c.cfg.FlushTimeout/5)
+	fctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	cctx, cancelClose := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelClose(nil)
+	stopTimer := context.AfterFunc(ctx, func() {
+		time.AfterFunc(c.cfg.FlushTimeout-closeReserve, func() { cancel(errShutdownTimeout) })
+		time.AfterFunc(c.cfg.FlushTimeout, func() { cancelClose(errShutdownTimeout) })
+	})
+	defer stopTimer()
+
+	c.fetcher = c.deps.Open()
+	var wg sync.WaitGroup
+	wctx, stopWatch := context.WithCancel(ctx)
+	wg.Go(func() { c.watchLoop(wctx) })
 	defer func() {
-		if err := c.reader.Close(); err != nil {
-			c.log.Warn("close kafka reader", "err", err)
-		}
-		if err := c.dlq.Close(); err != nil {
-			c.log.Warn("close dead-letter writer", "err", err)
-		}
+		stopWatch()
+		wg.Wait()
+		c.closeWithin(cctx)
 	}()
+	backoff := newBackoff(c.cfg.MaxBackoff)
 	for {
 		batch, err := c.fill(ctx)
+		// A message is proof that Kafka is back; a quiet topic only when the offsets watch reaches the broker too.
+		if len(batch) > 0 || err == nil && !c.health.has(condOffsets) {
+			c.health.clear(condKafka)
+			backoff.reset()
+		}
 		if len(batch) > 0 {
-			pctx, done := c.flushContext(ctx)
-			perr := c.process(pctx, batch)
-			done()
-			if perr != nil {
+			if perr := c.process(fctx, batch); perr != nil {
 				return perr
 			}
 		}
@@ -148,52 +157,110 @@ func (c *Consumer) Run(ctx context.Context) error {
 				"dead_lettered", c.Stats.DeadLettered.Load())
 			return nil
 		}
+		if c.watch.resetWanted.Swap(false) {
+			c.resetTopic(ctx)
+		}
 		if err != nil {
-			return err
+			c.fetchFailed(ctx, err, backoff)
 		}
 	}
 }
 
-// flushContext outlives ctx by FlushTimeout: a shutdown must not abort the insert of the batch in hand, but must
-// not wait forever for a ClickHouse that is away either.
-func (c *Consumer) flushContext(ctx context.Context) (context.Context, func()) {
-	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(ctx, func() { time.AfterFunc(c.cfg.FlushTimeout, cancel) })
-	return fctx, func() { stop(); cancel() }
+var errShutdownTimeout = errors.New("shutdown timeout passed")
+
+// closeWithin closes the reader and the dead-letter writer, giving up on them when cctx ends (--shutdown-timeout):
+// kafka-go's Close waits for the group to be left, which can take as long as the broker is away.
+func (c *Consumer) closeWithin(cctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := c.fetcher.Close(); err != nil {
+			c.log.Warn("close kafka reader", "err", err)
+		}
+		if err := c.deps.DeadLetters.Close(); err != nil {
+			c.log.Warn("close dead-letter writer", "err", err)
+		}
+		if closer, ok := c.deps.Offsets.(io.Closer); ok {
+			_ = closer.Close()
+		}
+	}()
+	select {
+	case <-done:
+	case <-cctx.Done():
+		c.log.Warn("closing the kafka clients outlasted --shutdown-timeout; leaving them", "err", context.Cause(cctx))
+	}
 }
 
-// fill fetches until the batch is full or BatchWait has passed since its first message.
+// errIdle ends a fill that found nothing within WatchInterval, so Run looks at resets and shutdown again.
+var errIdle = errors.New("idle")
+
+// fill fetches until the batch is full (BatchSize records or BatchBytes bytes) or BatchWait has passed since its
+// first message. It returns what it has with the error that ended it.
 func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, error) {
-	first, err := c.reader.FetchMessage(ctx)
+	ictx, cancel := context.WithTimeoutCause(ctx, c.cfg.WatchInterval, errIdle)
+	first, err := c.fetcher.FetchMessage(ictx)
+	cancel()
 	if err != nil {
-		return nil, fetchErr(ctx, err)
+		if ctx.Err() != nil || errors.Is(context.Cause(ictx), errIdle) && ictx.Err() != nil {
+			return nil, nil
+		}
+		return nil, err
 	}
 	batch := make([]kafka.Message, 1, min(c.cfg.BatchSize, 4096))
 	batch[0] = first
+	size := messageBytes(first)
 	bctx, cancel := context.WithTimeout(ctx, c.cfg.BatchWait)
 	defer cancel()
-	for len(batch) < c.cfg.BatchSize {
-		m, err := c.reader.FetchMessage(bctx)
+	for len(batch) < c.cfg.BatchSize && size < c.cfg.BatchBytes {
+		m, err := c.fetcher.FetchMessage(bctx)
 		if err != nil {
-			if bctx.Err() != nil && ctx.Err() == nil {
-				return batch, nil // the wait is over, not the consumer
+			if bctx.Err() != nil {
+				return batch, nil // the wait is over (or the consumer): insert what we have
 			}
-			return batch, fetchErr(ctx, err)
+			return batch, err
 		}
 		batch = append(batch, m)
+		size += messageBytes(m)
 	}
 	return batch, nil
 }
 
-func fetchErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return nil
+func messageBytes(m kafka.Message) int {
+	n := len(m.Key) + len(m.Value)
+	for _, h := range m.Headers {
+		n += len(h.Key) + len(h.Value)
 	}
-	return fmt.Errorf("fetch from kafka: %w", err)
+	return n
 }
 
-// SetTracer makes each batch a span (decode, insert, dead letters, commit) in t.
-func (c *Consumer) SetTracer(t trace.Tracer) { c.tracer = t }
+// fetchFailed waits out a failed fetch: the reader keeps reconnecting by itself, so there is nothing to give up on.
+func (c *Consumer) fetchFailed(ctx context.Context, err error, b *backoff) {
+	c.Stats.FetchErrors.Add(1)
+	switch {
+	case errors.Is(err, kafka.OffsetOutOfRange):
+		c.log.Warn("kafka reader: offset out of range; checking for a topic reset", "topic", c.cfg.Topic, "err", err)
+		c.resetTopic(ctx)
+		return
+	case closedReader(err):
+		// Not expected while Run holds the reader; a new member replaces it.
+		c.log.Warn("kafka reader closed unexpectedly; opening a new one", "err", err)
+		c.reopen()
+	case AuthError(err):
+		c.health.set(condKafka, "cannot authenticate to kafka: "+err.Error())
+	default:
+		c.health.set(condKafka, "kafka unavailable: "+err.Error())
+	}
+	wait := b.next()
+	c.log.Warn("fetch from kafka failed; waiting for it", "attempt", b.attempt, "backoff", wait, "err", err)
+	sleep(ctx, wait)
+}
+
+func (c *Consumer) reopen() {
+	if err := c.fetcher.Close(); err != nil {
+		c.log.Warn("close kafka reader", "err", err)
+	}
+	c.fetcher = c.deps.Open()
+}
 
 func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err error) {
 	ctx, span := c.tracer.Start(ctx, "gpumeter.collector.batch", trace.WithAttributes(
@@ -207,81 +274,54 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err erro
 	}()
 	c.Stats.Consumed.Add(int64(len(batch)))
 	rows := make([]store.Row, 0, len(batch))
-	var dead []kafka.Message
-	for _, m := range batch {
-		rec, err := schema.Decode(m.Value)
+	source := make([]int, 0, len(batch)) // rows[i] came from batch[source[i]]
+	var dead []deadLetterSource
+	now := time.Now() // records more than schema.MaxFuture ahead of it are dead-lettered
+	for i, m := range batch {
+		rec, err := schema.DecodeAt(m.Value, now)
 		if err != nil {
-			c.log.Warn("dead-lettering record", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset,
-				"key", string(m.Key), "err", err)
-			dead = append(dead, deadLetter(m, err))
+			dead = append(dead, deadLetterSource{m, err})
 			continue
 		}
 		rows = append(rows, store.Row{Record: rec, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		source = append(source, i)
 	}
 	start := time.Now()
-	if err := c.retry(ctx, "insert into clickhouse", store.IsRetryable, func(ctx context.Context) error { return c.store.Insert(ctx, rows) }); err != nil {
-		return err
+	rejected, err := c.insert(ctx, rows)
+	if err != nil {
+		return nil // shutdown: the batch stays uncommitted and is redelivered
 	}
-	c.observeBatch(ctx, len(rows), time.Since(start).Seconds())
-	c.log.Debug("batch inserted", "rows", len(rows), "took", time.Since(start))
+	for _, r := range rejected {
+		dead = append(dead, deadLetterSource{batch[source[r.row]], r.err})
+	}
+	stored := len(rows) - len(rejected)
+	c.observeBatch(ctx, stored, time.Since(start).Seconds())
+	c.log.Debug("batch inserted", "rows", stored, "took", time.Since(start))
 	if len(dead) > 0 {
-		if err := c.retry(ctx, "write dead letters", kafkaRetryable, func(ctx context.Context) error { return c.dlq.WriteMessages(ctx, dead...) }); err != nil {
-			return err
+		if err := c.writeDeadLetters(ctx, dead); err != nil {
+			return nil // shutdown, as above
 		}
 	}
-	c.Stats.Inserted.Add(int64(len(rows)))
+	c.Stats.Inserted.Add(int64(stored))
 	c.Stats.DeadLettered.Add(int64(len(dead)))
+	c.Stats.Rejected.Add(int64(len(rejected)))
 	c.Stats.Batches.Add(1)
 	if c.afterInsert != nil {
 		if err := c.afterInsert(); err != nil {
 			return err
 		}
 	}
-	if err := c.reader.CommitMessages(ctx, lastPerPartition(batch)...); err != nil {
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
+	defer cancel()
+	if err := c.fetcher.CommitMessages(cctx, lastPerPartition(batch)...); err != nil {
 		// Not fatal: the batch is stored, and whoever owns these partitions next re-reads and re-inserts it,
 		// which the identity key makes harmless.
 		c.Stats.CommitErrors.Add(1)
 		c.log.Warn("commit offsets failed; the batch will be redelivered and deduplicated", "err", err)
+		return nil
 	}
+	c.watch.committed(batch, c.now())
 	return nil
-}
-
-// retry runs op until it succeeds or ctx ends, backing off up to 10s. Nothing is committed meanwhile, so Kafka holds
-// the data while ClickHouse or the broker is away.
-func (c *Consumer) retry(ctx context.Context, what string, retryable func(error) bool, op func(context.Context) error) error {
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		err := op(ctx)
-		if err == nil {
-			return nil
-		}
-		c.Stats.InsertErrors.Add(1)
-		if ctx.Err() != nil {
-			return fmt.Errorf("%s: gave up at shutdown, batch left uncommitted for redelivery: %w", what, err)
-		}
-		if !retryable(err) {
-			c.log.Error(what+" failed for a reason retrying will not fix; still retrying so nothing is lost",
-				"attempt", attempt, "err", err)
-		} else {
-			c.log.Warn(what+" failed; retrying", "attempt", attempt, "backoff", backoff, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%s: gave up at shutdown, batch left uncommitted for redelivery: %w", what, errors.Join(err, ctx.Err()))
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 10*time.Second)
-	}
-}
-
-// kafkaRetryable tells a broker error that may heal (leader moves, timeouts, network) from one that will not
-// (message too large, authorization); errors that are not Kafka protocol errors are network trouble.
-func kafkaRetryable(err error) bool {
-	var kerr kafka.Error
-	if errors.As(err, &kerr) {
-		return kerr.Temporary()
-	}
-	return true
 }
 
 func lastPerPartition(batch []kafka.Message) []kafka.Message {
@@ -298,36 +338,32 @@ func lastPerPartition(batch []kafka.Message) []kafka.Message {
 	return out
 }
 
-// Dead-letter headers say why and where a message came from; the value is kept byte for byte.
-const (
-	HeaderError     = "gpumeter-error"
-	HeaderTopic     = "gpumeter-source-topic"
-	HeaderPartition = "gpumeter-source-partition"
-	HeaderOffset    = "gpumeter-source-offset"
-)
+// backoff doubles from 100ms up to a cap.
+type backoff struct {
+	max, cur time.Duration
+	attempt  int
+}
 
-// maxDeadLetterBytes caps a dead letter's value. A poison message can be larger than the dead-letter topic (or the
-// writer) accepts, and a dead letter that cannot be written would stall the partition forever; the original stays in
-// the source topic, at the offset the headers name, until retention.
-const maxDeadLetterBytes = 512 << 10
+func newBackoff(max time.Duration) *backoff { return &backoff{max: max} }
 
-// HeaderTruncated names the original size of a dead letter whose value was cut to maxDeadLetterBytes.
-const HeaderTruncated = "gpumeter-truncated-from-bytes"
-
-func deadLetter(m kafka.Message, reason error) kafka.Message {
-	value, headers := m.Value, append([]kafka.Header(nil), m.Headers...)
-	if len(value) > maxDeadLetterBytes {
-		headers = append(headers, kafka.Header{Key: HeaderTruncated, Value: []byte(strconv.Itoa(len(value)))})
-		value = value[:maxDeadLetterBytes]
+func (b *backoff) next() time.Duration {
+	b.attempt++
+	if b.cur == 0 {
+		b.cur = 100 * time.Millisecond
+	} else {
+		b.cur = min(2*b.cur, b.max)
 	}
-	return kafka.Message{
-		Key:   m.Key,
-		Value: value,
-		Headers: append(headers,
-			kafka.Header{Key: HeaderError, Value: []byte(reason.Error())},
-			kafka.Header{Key: HeaderTopic, Value: []byte(m.Topic)},
-			kafka.Header{Key: HeaderPartition, Value: []byte(strconv.Itoa(m.Partition))},
-			kafka.Header{Key: HeaderOffset, Value: []byte(strconv.FormatInt(m.Offset, 10))},
-		),
+	return min(b.cur, b.max)
+}
+
+func (b *backoff) reset() { b.cur, b.attempt = 0, 0 }
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
 	}
 }

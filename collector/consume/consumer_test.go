@@ -37,23 +37,7 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) consumer(t *testing.T, group string) *Consumer {
 	return New(Config{Conn: kafkaconf.Conn{Brokers: f.brokers}, Topic: f.topic, Group: group, DLQTopic: f.dlq, BatchSize: 500,
-		BatchWait: 200 * time.Millisecond}, f.store, testenv.Logger(t))
-}
-
-// records makes n distinct valid records: nodes × GPUs × one-minute windows.
-func records(n int) []schema.Record {
-	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	out := make([]schema.Record, n)
-	for i := range out {
-		is := start.Add(time.Duration(i/16) * time.Minute)
-		out[i] = schema.Record{
-			Version: schema.Version, Node: fmt.Sprintf("node-%d", i%4), Provider: []string{"azure", "oracle_cloud"}[i%2],
-			Region: "r", InstanceType: "t", GPUUUID: fmt.Sprintf("GPU-%d", i%16/4), GPUModel: "H100",
-			IntervalStart: is, IntervalEnd: is.Add(time.Minute), WindowStart: is, WindowEnd: is.Add(time.Minute),
-			ProvisionedSeconds: 60, BusySeconds: schema.Float(30), Samples: 60,
-		}
-	}
-	return out
+		BatchWait: 200 * time.Millisecond}, Deps{Store: f.store}, testenv.Logger(t))
 }
 
 func produce(t *testing.T, brokers []string, topic string, msgs ...kafka.Message) {

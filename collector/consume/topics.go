@@ -15,7 +15,14 @@ import (
 // notice the topic's partitions appear, and producers should not depend on broker-side auto-creation, so the
 // collector makes both topics at start.
 func EnsureTopics(ctx context.Context, conn kafkaconf.Conn, partitions, replication int, topics ...string) error {
-	client := &kafka.Client{Addr: kafka.TCP(conn.Brokers...), Transport: conn.Transport(), Timeout: 30 * time.Second}
+	transport := conn.Transport()
+	defer transport.CloseIdleConnections()
+	client := &kafka.Client{Addr: kafka.TCP(conn.Brokers...), Transport: transport, Timeout: 30 * time.Second}
+	// A metadata request first: it says why the cluster cannot be reached (a wrong SASL password reads as "SASL
+	// Authentication Failed"), where CreateTopics only says "Broker Not Available".
+	if _, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: topics}); err != nil {
+		return fmt.Errorf("kafka %v: %w", conn.Brokers, err)
+	}
 	req := &kafka.CreateTopicsRequest{}
 	for _, t := range topics {
 		req.Topics = append(req.Topics, kafka.TopicConfig{Topic: t, NumPartitions: partitions, ReplicationFactor: replication})

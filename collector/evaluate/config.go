@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/gpumeter/gpumeter/internal/logging"
 )
 
 // Config says how often commitments are evaluated and where their alerts go.
@@ -24,7 +26,7 @@ func (c Config) Validate() error {
 	}
 	if c.AlertmanagerURL != "" {
 		if u, err := url.Parse(c.AlertmanagerURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", c.AlertmanagerURL))
+			errs = append(errs, fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", logging.Redact(c.AlertmanagerURL)))
 		}
 	}
 	return errors.Join(errs...)

@@ -4,7 +4,6 @@ package store
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,7 +14,6 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/gpumeter/gpumeter/schema"
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
 
@@ -75,6 +73,9 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	return s, nil
 }
 
+// Features are what the connected server supports (schema/clickhouse/features.go).
+func (s *Store) Features() chschema.Features { return s.features }
+
 // Database is the database the store writes to.
 func (s *Store) Database() string { return s.db }
 
@@ -87,64 +88,17 @@ func (s *Store) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 // Close closes the connection.
 func (s *Store) Close() error { return s.conn.Close() }
 
-// Row is a record with where it came from in Kafka, kept on the raw row for audits.
-type Row struct {
-	schema.Record
-	Topic     string
-	Partition int
-	Offset    int64
-}
-
-const insertUsage = `INSERT INTO %s.usage_raw (interval_start, interval_end, window_start, window_end, provider, region,
-zone, instance_type, account, node, gpu_uuid, gpu_index, gpu_model, mig_profile, namespace, pod, team,
-provisioned_seconds, allocated_seconds, busy_seconds, memory_used_avg_bytes, memory_used_max_bytes, memory_total_bytes,
-energy_joules, power_avg_watts, samples, schema_version, kafka_topic, kafka_partition, kafka_offset)`
-
-// Insert writes rows as one INSERT, then recomputes the rollups of the hours they touched. It returns only after
+// Insert writes rows as one INSERT, then recomputes the rollups of the node-hours they touched. It returns only after
 // ClickHouse acknowledged both; on error nothing can be assumed about what was stored, and the caller retries the
 // same rows (duplicates collapse by identity, and recomputation is idempotent).
 func (s *Store) Insert(ctx context.Context, rows []Row) error {
-	if len(rows) == 0 {
-		return nil
+	if err := s.WriteRaw(ctx, rows); err != nil {
+		return err
 	}
-	batch, err := s.conn.PrepareBatch(ctx, fmt.Sprintf(insertUsage, s.db))
-	if err != nil {
-		return fmt.Errorf("prepare insert of %d rows into %s.usage_raw: %w", len(rows), s.db, err)
+	if err := s.Recompute(ctx, Touched(rows)); err != nil {
+		return rollupError{err}
 	}
-	defer func() { _ = batch.Abort() }()
-	for i := range rows {
-		r := &rows[i]
-		err := batch.Append(r.IntervalStart, r.IntervalEnd, r.WindowStart, r.WindowEnd, r.Provider, r.Region,
-			r.Zone, r.InstanceType, r.Account, r.Node, r.GPUUUID, uint16(r.GPUIndex), r.GPUModel, r.MIGProfile,
-			r.Namespace, r.Pod, r.Team, r.ProvisionedSeconds, r.AllocatedSeconds, r.BusySeconds,
-			r.MemoryUsedAvgBytes, r.MemoryUsedMaxBytes, r.MemoryTotalBytes, r.EnergyJoules, r.PowerAvgWatts,
-			r.Samples, uint8(r.Version), r.Topic, int32(r.Partition), r.Offset)
-		if err != nil {
-			return fmt.Errorf("append row %d (node %s gpu %s): %w", i, r.Node, r.GPUUUID, err)
-		}
-	}
-	if err := batch.Send(); err != nil {
-		return fmt.Errorf("insert %d rows into %s.usage_raw: %w", len(rows), s.db, err)
-	}
-	hours := make([]time.Time, len(rows))
-	for i := range rows {
-		hours[i] = rows[i].IntervalStart
-	}
-	return s.Recompute(ctx, hours)
-}
-
-// IsRetryable tells a failed insert caused by the server or network (retry later) from one caused by the rows
-// themselves. Validated records should never produce the latter; it is logged loudly if they do.
-func IsRetryable(err error) bool {
-	var ex *clickhouse.Exception
-	if errors.As(err, &ex) {
-		// Type mismatches and syntax errors will not heal by retrying.
-		switch ex.Code {
-		case 6, 27, 41, 53, 62, 70: // CANNOT_PARSE_TEXT, CANNOT_PARSE_INPUT..., CANNOT_PARSE_DATETIME, TYPE_MISMATCH, SYNTAX_ERROR, CANNOT_CONVERT_TYPE
-			return false
-		}
-	}
-	return true
+	return nil
 }
 
 // httpPortHint explains a failed handshake with an address that answers ClickHouse's HTTP /ping: clickhouse-go speaks

@@ -106,7 +106,7 @@ func TestFleetEndToEnd(t *testing.T) {
 	// Every GPU closes one record per interval (GPUs keep one attribution for the whole run).
 	wantRecords := int64(len(fleet) * gpusPerNode * int(runFor/interval))
 	c := consume.New(consume.Config{Conn: kafkaconf.Conn{Brokers: brokers}, Topic: topic, Group: "e2e", DLQTopic: dlq, BatchSize: 2000,
-		BatchWait: 300 * time.Millisecond}, st, testenv.Logger(t))
+		BatchWait: 300 * time.Millisecond}, consume.Deps{Store: st}, testenv.Logger(t))
 	ctx, cancel := context.WithCancel(t.Context())
 	var runErr error
 	var cwg sync.WaitGroup

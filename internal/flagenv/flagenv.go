@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gpumeter/gpumeter/internal/logging"
 	"github.com/gpumeter/gpumeter/internal/spelling"
 )
 
@@ -163,13 +164,13 @@ func (l *List) Set(v string) error {
 }
 
 // ExitCode is how a command ends: nothing and 0 for success or --help, else err on one line to w (prefixed with
-// the program's name) and 2 for a usage error (UsageError anywhere in err), 1 for any other. main passes the code to
-// os.Exit, so exits stay in main.
+// the program's name, credentials in URLs redacted) and 2 for a usage error (UsageError anywhere in err), 1 for any
+// other. main passes the code to os.Exit, so exits stay in main.
 func ExitCode(program string, err error, w io.Writer) int {
 	if err == nil || errors.Is(err, ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(w, program+":", strings.ReplaceAll(err.Error(), "\n", "; "))
+	fmt.Fprintln(w, program+":", logging.Redact(strings.ReplaceAll(err.Error(), "\n", "; ")))
 	var usage UsageError
 	if errors.As(err, &usage) {
 		return 2

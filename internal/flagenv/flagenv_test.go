@@ -3,6 +3,7 @@ package flagenv
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -134,5 +135,16 @@ func TestUsageWritesDoubleDashFlags(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "\n  -interval") {
 		t.Errorf("usage writes -interval:\n%s", out.String())
+	}
+}
+
+func TestExitCodeRedactsURLCredentials(t *testing.T) {
+	var buf strings.Builder
+	err := fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", "ftp://admin:secret@host")
+	if code := ExitCode("gpumeter-collector", err, &buf); code != 1 {
+		t.Fatalf("exit code %d", code)
+	}
+	if strings.Contains(buf.String(), "secret") || strings.Contains(buf.String(), "admin") {
+		t.Errorf("credentials printed: %s", buf.String())
 	}
 }

@@ -20,13 +20,13 @@ func (o *Options) Register(fs *flag.FlagSet) {
 	fs.StringVar(&o.Format, "log-format", "text", "text or json")
 }
 
-// Logger builds the logger, or says which flag is wrong.
+// Logger builds the logger, or says which flag is wrong. It never writes a URL's credentials (Redact).
 func (o *Options) Logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.Level)); err != nil {
 		return nil, fmt.Errorf("--log-level: %q is not debug, info, warn or error", o.Level)
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	opts := &slog.HandlerOptions{Level: level, ReplaceAttr: redactAttr}
 	switch o.Format {
 	case "text":
 		return slog.New(slog.NewTextHandler(w, opts)), nil

@@ -44,6 +44,11 @@ func Migrations(p Params, f Features) ([]Migration, error) {
 		"query": func(name, db, at string) (string, error) {
 			return Query(name, map[string]string{"DB": db, "At": at})
 		},
+		// A rollup query of queries/ rendered for all of history, so the migration that creates a rollup backfills it
+		// with the same text the collector recomputes it with.
+		"backfill": func(name, db string) (string, error) {
+			return Query(name, Backfill(db))
+		},
 	}
 	data := struct {
 		Params

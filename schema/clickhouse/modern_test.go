@@ -64,9 +64,7 @@ func TestModernClickHouse(t *testing.T) {
 	day := Date(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	// Sample parameters for every query of queries/: a new query needs a line here, or the test fails.
 	params := map[string]map[string]string{
-		"rollup_hourly":                   {"From": at, "To": at, "Hours": at},
-		"rollup_daily":                    {"From": at, "To": at, "Days": day},
-		"rollup_node_hours":               {"From": at, "To": at, "Nodes": "'n1', 'n2'"}, // the rollups' redesign (issue 8)
+		"rollup_node_hours":               {"From": at, "To": at, "Nodes": "('n1', 'n2')"},
 		"rollup_hours":                    {"Hours": at},
 		"rollup_days":                     {"From": at, "To": at, "Days": day},
 		"commitment_status":               {"At": at},
@@ -85,6 +83,7 @@ func TestModernClickHouse(t *testing.T) {
 		"migrations_create_database":      {},
 		"migrations_table":                {},
 		"migrations_applied":              {},
+		"tables_in_database":              {},
 		"migration_record":                {"Version": "999", "Name": String("modern_test")},
 	}
 	names, err := fs.Glob(queryFiles, "queries/*.sql")
@@ -109,6 +108,33 @@ func TestModernClickHouse(t *testing.T) {
 			t.Fatal(err)
 		}
 		stmts = append(stmts, named{"queries/" + name, runnable(t, q)})
+	}
+	// One record, stored, then resent with another team, and the rollups recomputed in the collector's order: they
+	// must hold only the second team's group (schema/README.md, "Rollups").
+	hour := time.Date(2026, 11, 25, 13, 0, 0, 0, time.UTC)
+	start, next := DateTime(hour), DateTime(hour.Add(time.Hour))
+	for _, team := range []string{"a", "b"} {
+		stmts = append(stmts, named{"raw record of team " + team, `INSERT INTO gm.usage_raw (interval_start, interval_end,
+			window_start, window_end, provider, node, gpu_uuid, team, provisioned_seconds, allocated_seconds)
+			SELECT ` + start + `, ` + start + ` + 60, ` + start + `, ` + start + ` + 60, 'azure', 'n1', 'GPU-1', '` + team + `', 60, 60`})
+	}
+	for _, q := range []struct {
+		name string
+		data map[string]string
+	}{
+		{"rollup_node_hours", map[string]string{"DB": "gm", "From": start, "To": next, "Nodes": "('n1', 'n2')"}},
+		{"rollup_hours", map[string]string{"DB": "gm", "Hours": start}},
+		{"rollup_days", map[string]string{"DB": "gm", "From": start, "To": next, "Days": Date(hour)}},
+	} {
+		text, err := Query(q.name, q.data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, named{"queries/" + q.name + " of the resent record", text})
+	}
+	for _, view := range []string{"gpu_usage_hourly", "gpu_usage_daily"} {
+		stmts = append(stmts, named{view + " holds the resent record's group only", `SELECT throwIf(groupArray(toString(team)) != ['b']
+			OR sum(provisioned_gpu_hours) * 3600 != 60, 'wrong rollup') FROM gm.` + view})
 	}
 	cookbook, err := os.ReadFile(filepath.Join(repo, "schema", "QUERIES.md"))
 	if err != nil {

@@ -42,3 +42,8 @@ func Date(t time.Time) string { return "toDate('" + t.UTC().Format(time.DateOnly
 func String(s string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
 }
+
+// Backfill is the data that renders a rollup query (queries/rollup_*.sql) for every period there is.
+func Backfill(db string) map[string]string {
+	return map[string]string{"DB": db, "From": "", "To": "", "Nodes": "", "Hours": "", "Days": ""}
+}

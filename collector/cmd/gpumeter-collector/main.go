@@ -281,8 +281,11 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.StringVar(&c.DLQTopic, "dlq-topic", c.DLQTopic, "Kafka topic for records that cannot be stored")
 	fs.StringVar(&c.Group, "group", c.Group, "Kafka consumer group; run more collectors in it to scale out")
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "records per ClickHouse insert")
+	fs.IntVar(&c.BatchBytes, "batch-bytes", c.BatchBytes, "bytes of Kafka messages per ClickHouse insert (bounds memory with --batch-size)")
+	fs.IntVar(&c.FetchMaxBytes, "fetch-max-bytes", c.FetchMaxBytes, "most bytes one fetch from one partition returns (a larger single message still comes through)")
 	fs.DurationVar(&c.BatchWait, "batch-wait", c.BatchWait, "longest a record waits for its batch to fill")
-	fs.DurationVar(&c.FlushTimeout, "shutdown-timeout", c.FlushTimeout, "how long SIGTERM may spend flushing the last batch")
+	fs.DurationVar(&c.StallAfter, "stall-after", c.StallAfter, "a partition with lag and no commit for this long is a stall: /readyz fails and gpumeter_collector_consumer_stalled_partitions counts it")
+	fs.DurationVar(&c.FlushTimeout, "shutdown-timeout", c.FlushTimeout, "how long SIGTERM may spend flushing the last batch and leaving the group")
 	fs.BoolVar(&o.createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
 	fs.IntVar(&o.partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
 	fs.IntVar(&o.replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
@@ -337,16 +340,19 @@ func serve(ctx context.Context, cfg runConfig) error {
 		defer cancel()
 		_ = tel.Shutdown(sctx)
 	}()
-	// Not ready until Kafka and ClickHouse are reachable and the schema is in place.
-	var started atomic.Bool
+	// Not ready until Kafka and ClickHouse are reachable and the schema is in place; meanwhile readiness says
+	// what is awaited and why (a wrong password reads as one).
+	var waiting atomic.Pointer[string]
+	setWaiting := func(why string) { waiting.Store(&why) }
+	setWaiting("waiting for kafka and clickhouse")
 	tel.AddReadiness("startup", func(context.Context) error {
-		if !started.Load() {
-			return errors.New("waiting for kafka and clickhouse")
+		if w := waiting.Load(); w != nil {
+			return errors.New(*w)
 		}
 		return nil
 	})
 	if cfg.createTopics {
-		if err := waitFor(ctx, log, "kafka", func() error {
+		if err := waitFor(ctx, log, "kafka", setWaiting, func() error {
 			err := consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
 			if err != nil {
 				// Say why, broker by broker: refused, DNS, TLS, SASL rather than only "Broker Not Available".
@@ -359,7 +365,7 @@ func serve(ctx context.Context, cfg runConfig) error {
 			return err
 		}
 	}
-	st, err := openStoreWaiting(ctx, cfg.store, log.With("component", "store"))
+	st, err := openStoreWaiting(ctx, cfg.store, log.With("component", "store"), setWaiting)
 	if err != nil {
 		return err
 	}
@@ -370,14 +376,16 @@ func serve(ctx context.Context, cfg runConfig) error {
 		}
 		log.Info("commitments loaded", "file", cfg.commitmentsFile, "count", len(cfg.commitments))
 	}
-	c := consume.New(cfg.consume, st, log.With("component", "consume"))
+	// A table dropped under the running collector is recreated by the migrations (they check what exists).
+	c := consume.New(cfg.consume, consume.Deps{Store: st, Repair: st.Migrate}, log.With("component", "consume"))
 	if err := c.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
 	c.SetTracer(tel.Tracer("gpumeter-collector"))
-	// Ready means able to write: ClickHouse answers.
+	// Ready means able to work: ClickHouse answers, and the consumer is neither blocked nor stalled.
 	tel.AddReadiness("clickhouse", st.Ping)
-	started.Store(true)
+	tel.AddReadiness("consumer", c.Ready)
+	waiting.Store(nil)
 
 	var notifier evaluate.Notifier
 	if u := cfg.evaluate.AlertmanagerURL; u != "" {
@@ -395,19 +403,20 @@ func serve(ctx context.Context, cfg runConfig) error {
 	defer func() { stopEval(); wg.Wait() }()
 
 	log.Info("collector consuming", "brokers", cfg.conn.Brokers, "topic", cfg.consume.Topic, "group", cfg.consume.Group,
-		"database", st.Database(), "alertmanager", cfg.evaluate.AlertmanagerURL)
+		"database", st.Database(), "alertmanager", logging.Redact(cfg.evaluate.AlertmanagerURL))
 	return c.Run(ctx)
 }
 
 // waitFor retries op with backoff until it succeeds or ctx ends: a dependency that is not up yet is waited for, not
 // crash-looped on.
-func waitFor(ctx context.Context, log *slog.Logger, what string, op func() error) error {
+func waitFor(ctx context.Context, log *slog.Logger, what string, setWaiting func(string), op func() error) error {
 	backoff := time.Second
 	for {
 		err := op()
 		if err == nil {
 			return nil
 		}
+		setWaiting(waitingReason(what, err))
 		log.Warn(what+" not ready; retrying", "backoff", backoff, "err", err)
 		select {
 		case <-ctx.Done():
@@ -418,11 +427,22 @@ func waitFor(ctx context.Context, log *slog.Logger, what string, op func() error
 	}
 }
 
+// waitingReason says in readiness what a dependency's failure means: a failure of credentials is not an outage.
+func waitingReason(what string, err error) string {
+	if consume.AuthError(err) {
+		return "cannot authenticate to " + what + ": " + err.Error()
+	}
+	if store.Classify(err) == store.Refused {
+		return what + " refuses the collector: " + err.Error()
+	}
+	return "waiting for " + what + ": " + err.Error()
+}
+
 // openStoreWaiting waits until ClickHouse answers and the schema is in place: a collector that starts before its
 // database should wait for it, not crash-loop.
-func openStoreWaiting(ctx context.Context, cfg store.Config, log *slog.Logger) (*store.Store, error) {
+func openStoreWaiting(ctx context.Context, cfg store.Config, log *slog.Logger, setWaiting func(string)) (*store.Store, error) {
 	var st *store.Store
-	err := waitFor(ctx, log, "clickhouse", func() (err error) {
+	err := waitFor(ctx, log, "clickhouse", setWaiting, func() (err error) {
 		st, err = openStore(ctx, cfg, log, true)
 		return err
 	})

@@ -56,7 +56,7 @@ DROP TABLE IF EXISTS {{.DB}}.commitments_current;
 -- What reports and alerts read: the live commitments, one row each. WHERE is applied after FINAL, so a tombstone
 -- hides the row it replaced. Never write it as PREWHERE: that filters before FINAL and resurrects deleted commitments
 -- (checked on 18.16; modern servers do not move conditions to PREWHERE under FINAL either).
-CREATE VIEW {{.DB}}.commitments_current AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitments_current AS
 SELECT
     id, name, provider,
     scope_account, scope_region, scope_instance_type, scope_gpu_model,
@@ -67,7 +67,7 @@ FROM {{.DB}}.commitments FINAL
 WHERE deleted = 0;
 
 -- The rate cards of the live commitments.
-CREATE VIEW {{.DB}}.commitment_rates_current AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_rates_current AS
 SELECT commitment_id, position, instance_type, gpu_model, price_per_gpu_hour
 FROM {{.DB}}.commitment_rates FINAL
 WHERE (commitment_id, version) IN (SELECT id, version FROM {{.DB}}.commitments_current);

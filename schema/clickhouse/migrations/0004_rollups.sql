@@ -47,13 +47,13 @@ ORDER BY (day, provider, region, instance_type, account, gpu_model, team);
 
 -- What analysts read: the rollups without superseded versions.
 DROP TABLE IF EXISTS {{.DB}}.gpu_usage_hourly;
-CREATE VIEW {{.DB}}.gpu_usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_hourly AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_hourly FINAL;
 
 DROP TABLE IF EXISTS {{.DB}}.gpu_usage_daily;
-CREATE VIEW {{.DB}}.gpu_usage_daily AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_daily AS
 SELECT day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_daily FINAL;

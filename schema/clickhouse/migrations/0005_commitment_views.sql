@@ -4,7 +4,7 @@
 
 -- A commitment with its rate card folded into arrays, and the cheapest price (to express unused spend in GPU-hours).
 DROP TABLE IF EXISTS {{.DB}}.commitment_scopes;
-CREATE VIEW {{.DB}}.commitment_scopes AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_scopes AS
 SELECT id, name, provider, scope_account, scope_region, scope_instance_type, scope_gpu_model, kind, quantity, unit,
     currency, term_start, term_end, team,
     rate_instance_types, rate_gpu_models, rate_prices,
@@ -20,7 +20,7 @@ ANY LEFT JOIN
 
 -- In-scope usage per commitment and hour, priced by the rate card (most specific line wins).
 DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly;
-CREATE VIEW {{.DB}}.commitment_usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_usage_hourly AS
 SELECT commitment_id, hour,
     sum(provisioned_gpu_hours) AS gpu_hours,
     sum(busy_gpu_hours) AS busy_gpu_hours,
@@ -47,7 +47,7 @@ GROUP BY commitment_id, hour;
 
 -- Overflow: GPU-hours on other providers during the term (same GPU model when the commitment names one).
 DROP TABLE IF EXISTS {{.DB}}.commitment_overflow_hourly;
-CREATE VIEW {{.DB}}.commitment_overflow_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_overflow_hourly AS
 SELECT c.id AS commitment_id, u.hour AS hour, u.provider AS provider, sum(u.provisioned_gpu_hours) AS gpu_hours
 FROM {{.DB}}.usage_hourly AS u FINAL
 CROSS JOIN {{.DB}}.commitment_scopes AS c
@@ -58,7 +58,7 @@ GROUP BY commitment_id, hour, provider;
 
 -- Every complete hour of every commitment's term so far, with what was committed, used, left unused, and leaked.
 DROP TABLE IF EXISTS {{.DB}}.commitment_hourly;
-CREATE VIEW {{.DB}}.commitment_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_hourly AS
 SELECT commitment_id, hour, kind, provider, unit, committed, used, unused, used_gpu_hours, busy_gpu_hours,
     busy_known_gpu_hours, overflow_gpu_hours,
     least(overflow_gpu_hours, unused_gpu_hours) AS leakage_gpu_hours
@@ -88,5 +88,5 @@ ANY LEFT JOIN
 
 -- The figures to date, as of now (the report computes the same for any --at with queries/commitment_status.sql).
 DROP TABLE IF EXISTS {{.DB}}.commitment_status;
-CREATE VIEW {{.DB}}.commitment_status AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_status AS
 {{query "commitment_status" .DB "now()"}};
