@@ -6,6 +6,7 @@
 #                               API types (unknown or misspelt fields fail)
 #   values.schema.json          values that used to render and crash at pod start are refused by helm
 #   chart README                its values table names every value
+#   deploy/kubernetes           the plain manifests equal the chart rendered by render.sh
 #   deploy/prometheus/check.sh  promtool check rules, the rule unit tests, the copies in step
 #   every shell script        checked by Debian's shellcheck
 #   go mod tidy -diff           go.mod and go.sum tidy, in both modules
@@ -64,6 +65,9 @@ helm_checks() {
   fi
   log "values.schema.json refuses the bad values"
   (cd deploy/check && go run . values-doc ../helm/gpumeter/values.yaml ../helm/gpumeter/README.md) || fail "chart README"
+  # The plain manifests are the chart rendered: they must not drift from it.
+  HELM="$HELM" deploy/kubernetes/render.sh >/dev/null
+  git diff --exit-code --stat -- deploy/kubernetes || fail "deploy/kubernetes differs from the chart rendered by render.sh: commit what it wrote"
   local pkg
   pkg=$(mktemp -d)
   "$HELM" package "$CHART" -d "$pkg" >/dev/null || fail "helm package"
