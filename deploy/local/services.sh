@@ -253,6 +253,13 @@ install_alertmanager() {
   echo debian >"$AM_MARKER"
 }
 
+# Prometheus (Debian's package: prometheus and promtool) is not a service of the stack: the dashboard test starts its
+# own on a free port, and deploy/prometheus/check.sh runs promtool. Installed here so that `make test` has it.
+install_prometheus() {
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && return 0
+  apt_install_missing prometheus
+}
+
 installed_clickhouse() { command -v clickhouse-server >/dev/null 2>&1 && command -v clickhouse-client >/dev/null 2>&1; }
 installed_kafka() { command -v kcat >/dev/null 2>&1 && command -v java >/dev/null 2>&1 && kafka_libs_complete; }
 
@@ -488,10 +495,12 @@ case "$cmd" in
     install_clickhouse
     install_kafka
     install_alertmanager
+    install_prometheus
     log "installed: $(clickhouse-client --version 2>/dev/null | head -n1), kafka jars in $KAFKA_LIBS, $(kcat -V 2>/dev/null | head -n1), $("$AM_BIN" --version 2>&1 | head -n1)"
     ;;
   start)
     lock_state
+    install_prometheus
     for s in $(services_from_args "${1:-}"); do "start_$s"; done
     ;;
   stop)
@@ -512,6 +521,7 @@ case "$cmd" in
   env)
     echo "export GPUMETER_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
     echo "export GPUMETER_TEST_CLICKHOUSE=127.0.0.1:$CH_PORT"
+    echo "export GPUMETER_TEST_CLICKHOUSE_HTTP=127.0.0.1:$CH_HTTP_PORT"
     echo "export GPUMETER_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT"
     ;;
   reset)

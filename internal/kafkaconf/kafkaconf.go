@@ -2,11 +2,15 @@
 package kafkaconf
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -67,6 +71,50 @@ func (c Conn) Transport() *kafka.Transport {
 // Dialer is for kafka.Reader.
 func (c Conn) Dialer() *kafka.Dialer {
 	return &kafka.Dialer{TLS: c.TLS, SASLMechanism: c.SASL, Timeout: 10 * time.Second, DualStack: true}
+}
+
+// Diagnose dials every broker as the readers do (TCP, then TLS and the SASL login, then one request) and says for each that cannot be
+// used why, naming it: a refused port, a DNS failure, a failed TLS handshake or SASL login, a timeout. Clients that
+// talk to the cluster as a whole (kafka.Client) often report only "[8] Broker Not Available"; the collector adds this
+// to such errors. nil when every broker accepts the connection.
+func (c Conn) Diagnose(ctx context.Context) error {
+	d := c.Dialer()
+	var errs []error
+	for _, b := range c.Brokers {
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			// One request, so that a listener speaking another protocol (TLS) shows.
+			_ = conn.SetDeadline(time.Now().Add(d.Timeout))
+			_, err = conn.ApiVersions()
+			_ = conn.Close()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("kafka broker %s: %s: %w", b, cause(err), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cause names what kind of failure err is, in the words of the flags that fix it.
+func cause(err error) string {
+	var dns *net.DNSError
+	var tlsErr *tls.CertificateVerificationError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &dns):
+		return "DNS lookup failed (check the host name in --kafka-brokers)"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (nothing listens on that port: check the port in --kafka-brokers)"
+	case errors.Is(err, kafka.SASLAuthenticationFailed):
+		return "SASL login failed (check --kafka-sasl-mechanism, --kafka-username and the password)"
+	case errors.As(err, &tlsErr):
+		return "TLS handshake failed (check --kafka-ca-file and --kafka-tls-server-name)"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out (a firewall, or the wrong address?)"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the broker closed the connection (a TLS listener without --kafka-tls, or SASL required?)"
+	}
+	return "cannot connect"
 }
 
 // Connect validates the flags and builds the connection settings; every problem is reported, each naming its flag.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -27,6 +28,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/gpumeter/gpumeter/internal/version"
 )
 
 // ReadinessTimeout bounds one /readyz request: every check runs concurrently
@@ -58,7 +61,8 @@ type Config struct {
 	// Service is the service.name resource attribute: "gpumeter-agent" or
 	// "gpumeter-collector".
 	Service string
-	// Version is the service.version resource attribute.
+	// Version is the service.version resource attribute and the version label of gpumeter_build_info; "" takes
+	// the version stamped into the binary (internal/version).
 	Version string
 	// MetricsAddr is the host:port serving /metrics, /healthz and /readyz
 	// (flag --metrics-addr); "" serves nothing. "127.0.0.1:0" picks a free port
@@ -119,6 +123,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Telemetry, err
 		}
 	}()
 
+	if cfg.Version == "" {
+		cfg.Version = version.String()
+	}
 	res, err := newResource(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -131,6 +138,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Telemetry, err
 	}
 	if err := t.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("telemetry: register process collector: %w", err)
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "gpumeter_build_info",
+		Help:        "Always 1: the version and build of this binary (internal/version), as dashboards and alerts join on it.",
+		ConstLabels: prometheus.Labels{"service": cfg.Service, "version": cfg.Version, "revision": version.Revision(), "goversion": runtime.Version()}})
+	buildInfo.Set(1)
+	if err := t.registry.Register(buildInfo); err != nil {
+		return nil, fmt.Errorf("telemetry: register build info: %w", err)
 	}
 	exporter, err := otelprom.New(
 		otelprom.WithRegisterer(t.registry),

@@ -24,10 +24,12 @@ import (
 	"github.com/gpumeter/gpumeter/agent/sim"
 	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
 	"github.com/gpumeter/gpumeter/internal/telemetry"
+	"github.com/gpumeter/gpumeter/internal/version"
 )
 
 func main() {
@@ -60,7 +62,7 @@ func parse(args []string) (*options, error) {
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("gpumeter-agent", flag.ContinueOnError)
 	fs.StringVar(&o.node, "node-name", host, "node name on every record (on Kubernetes: the downward API's spec.nodeName)")
-	fs.StringVar(&o.providerName, "provider", "", "cloud provider (azure, aws, gcp, oracle_cloud, coreweave, on_prem, ...); detected when empty")
+	fs.StringVar(&o.providerName, "provider", "", "cloud provider: azure, aws, gcp, oracle_cloud, ibm_cloud, alibaba_cloud, tencent_cloud, coreweave, on_prem, or unlisted:NAME for one not in the list; detected when empty")
 	fs.StringVar(&o.region, "region", "", "region; detected when empty")
 	fs.StringVar(&o.zone, "zone", "", "availability zone; detected when empty")
 	fs.StringVar(&o.instanceType, "instance-type", "", "instance type / VM size / shape; detected when empty")
@@ -87,13 +89,18 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle)")
 	o.log.Register(fs)
 	fs.Usage = flagenv.Usage(fs, "gpumeter-agent meters this node's GPUs and sends usage records to Kafka.")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stdout); err != nil {
 		return nil, err
 	}
 	var errs []error
 	var err error
 	if o.conn, err = o.kafka.Connect(); err != nil {
 		errs = append(errs, err)
+	}
+	if o.providerName != "" {
+		if o.providerName, err = cloudprovider.Check(o.providerName); err != nil {
+			errs = append(errs, fmt.Errorf("--provider: %w", err))
+		}
 	}
 	if o.spoolDir == "" {
 		errs = append(errs, errors.New("--spool-dir: empty"))
@@ -120,6 +127,10 @@ func parse(args []string) (*options, error) {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version" || args[0] == "-version") {
+		fmt.Println(version.Line("gpumeter-agent"))
+		return nil
+	}
 	o, err := parse(args)
 	if err != nil {
 		return err

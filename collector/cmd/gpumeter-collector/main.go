@@ -4,6 +4,10 @@
 //	gpumeter-collector migrate [flags] create or upgrade the ClickHouse schema, then exit
 //	gpumeter-collector report [flags]  the commitment report (table, csv, json or html)
 //	gpumeter-collector export [flags]  GPU-hours and commitments as FOCUS CSV/JSONL for FinOps tools
+//	gpumeter-collector version         the version stamped at build
+//	gpumeter-collector help [command]  the commands, or a command's flags
+//
+// Help goes to standard output when asked for; usage errors exit with status 2, other failures with 1.
 package main
 
 import (
@@ -34,34 +38,116 @@ import (
 	"github.com/gpumeter/gpumeter/internal/flagenv"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
+	"github.com/gpumeter/gpumeter/internal/spelling"
 	"github.com/gpumeter/gpumeter/internal/telemetry"
+	"github.com/gpumeter/gpumeter/internal/version"
 )
+
+const program = "gpumeter-collector"
+
+// stdout receives help and version output (asked for, so not an error); os.Stdout outside tests.
+var stdout io.Writer = os.Stdout
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
-	if code := flagenv.ExitCode("gpumeter-collector", err, os.Stderr); code != 0 {
+	if code := flagenv.ExitCode(program, err, os.Stderr); code != 0 {
 		os.Exit(code)
 	}
 }
 
+// command is one subcommand: its name, its line in the help, and what runs it.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "consume usage records from Kafka into ClickHouse until SIGTERM (the default command)", runConsume},
+		{"migrate", "create or upgrade the ClickHouse schema, then exit", runMigrate},
+		{"report", "print the commitment report (table, csv, json or html)", runReport},
+		{"export", "write GPU-hours and commitments as FOCUS CSV or JSONL for FinOps tools", runExport},
+		{"version", "print the version and exit", runVersion},
+		{"help", "list the commands, or show one command's flags: help <command>", runHelp},
+	}
+}
+
 func run(ctx context.Context, args []string) error {
-	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+	if len(args) == 0 {
+		return runConsume(ctx, nil)
 	}
-	switch cmd {
-	case "run":
+	switch args[0] {
+	case "-h", "-help", "--help":
+		writeHelp(stdout)
+		return flagenv.ErrHelp
+	case "-version", "--version":
+		return runVersion(ctx, args[1:])
+	}
+	if strings.HasPrefix(args[0], "-") { // flags of the default command
 		return runConsume(ctx, args)
-	case "migrate":
-		return runMigrate(ctx, args)
-	case "report":
-		return runReport(ctx, args)
-	case "export":
-		return runExport(ctx, args)
 	}
-	return fmt.Errorf("unknown command %q (want run, migrate, report or export)", cmd)
+	c, err := lookupCommand(args[0])
+	if err != nil {
+		return err
+	}
+	return c.run(ctx, args[1:])
+}
+
+func lookupCommand(name string) (command, error) {
+	var names []string
+	for _, c := range commands() {
+		if c.name == name {
+			return c, nil
+		}
+		names = append(names, c.name)
+	}
+	if best, ok := spelling.Closest(name, names); ok {
+		return command{}, flagenv.Usagef("unknown command %q: did you mean %s? (%s help lists the commands)", name, best, program)
+	}
+	return command{}, flagenv.Usagef("unknown command %q (want %s; %s help lists them)", name, strings.Join(names, ", "), program)
+}
+
+// writeHelp lists the commands, one line each.
+func writeHelp(w io.Writer) {
+	fmt.Fprintf(w, "%s consumes GPU usage records from Kafka into ClickHouse and reports on them.\n\n", program)
+	fmt.Fprintf(w, "Usage:\n  %s [command] [flags]\n\nCommands:\n", program)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\n%s help <command> (or %s <command> --help) shows a command's flags; each flag is also read\n"+
+		"from GPUMETER_<FLAG>, e.g. GPUMETER_KAFKA_BROKERS for --kafka-brokers.\n", program, program)
+}
+
+func runHelp(ctx context.Context, args []string) error {
+	switch len(args) {
+	case 0:
+		writeHelp(stdout)
+		return nil
+	case 1:
+		c, err := lookupCommand(args[0])
+		if err != nil {
+			return err
+		}
+		if c.name == "help" || c.name == "version" {
+			fmt.Fprintf(stdout, "%s %s: %s\n", program, c.name, c.summary)
+			return nil
+		}
+		if err := c.run(ctx, []string{"--help"}); !errors.Is(err, flagenv.ErrHelp) {
+			return err
+		}
+		return nil
+	}
+	return flagenv.Usagef("help takes at most one command, got %q", strings.Join(args, " "))
+}
+
+func runVersion(_ context.Context, args []string) error {
+	if len(args) > 0 {
+		return flagenv.Usagef("version takes no arguments, got %q", strings.Join(args, " "))
+	}
+	fmt.Fprintln(stdout, version.Line(program))
+	return nil
 }
 
 // clickhouseFlags are shared by every command.
@@ -138,7 +224,7 @@ func openStore(ctx context.Context, cfg store.Config, log *slog.Logger, migrate 
 }
 
 func newFlagSet(name, synopsis string, lo *logging.Options, ch *clickhouseFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("gpumeter-collector "+name, flag.ContinueOnError)
+	fs := flag.NewFlagSet(program+" "+name, flag.ContinueOnError)
 	fs.Usage = flagenv.Usage(fs, synopsis)
 	lo.Register(fs)
 	ch.register(fs)
@@ -218,7 +304,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
 	fs.IntVar(&o.partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
 	fs.IntVar(&o.replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -266,7 +352,7 @@ func (o *runOptions) validate() (runConfig, error) {
 // and, beside it, the evaluator.
 func serve(ctx context.Context, cfg runConfig) error {
 	log := cfg.log
-	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: cfg.metricsAddr,
+	tel, err := telemetry.Start(ctx, telemetry.Config{Service: program, MetricsAddr: cfg.metricsAddr,
 		OTLPEndpoint: cfg.otlpEndpoint, OTLPInsecure: true, WebConfigFile: cfg.webConfigFile}, log.With("component", "telemetry"))
 	if err != nil {
 		return err
@@ -291,7 +377,14 @@ func serve(ctx context.Context, cfg runConfig) error {
 		if !cfg.createTopics { // an ACL may forbid CreateTopics: only check that they exist
 			return cfg.conn.CheckTopics(ctx, cfg.consume.Topic, cfg.consume.DLQTopic)
 		}
-		return consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
+		err := consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
+		if err != nil {
+			// Say why, broker by broker: refused, DNS, TLS, SASL rather than only "Broker Not Available".
+			if why := cfg.conn.Diagnose(ctx); why != nil {
+				return fmt.Errorf("%v; %w", why, err)
+			}
+		}
+		return err
 	}); err != nil {
 		return err
 	}
@@ -445,7 +538,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	fs := newFlagSet("migrate", "gpumeter-collector migrate creates or upgrades the ClickHouse schema.", &lo, &ch)
 	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load into ClickHouse after migrating")
 	fs.BoolVar(&roles, "create-roles", false, "also create the roles gpumeter_migrate, gpumeter_writer and gpumeter_reader with their grants (servers with SQL access control, 20.5+; 18.16 takes users.xml)")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
 	var commitments []commitment.Commitment
@@ -493,7 +586,7 @@ func runReport(ctx context.Context, args []string) error {
 	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json or html")
 	fs.StringVar(&output, "out", "", "write to this file instead of standard output")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
 	var errs []error
@@ -577,7 +670,7 @@ func runExport(ctx context.Context, args []string) error {
 	fs.StringVar(&from, "from", "", "first hour, inclusive: RFC 3339 on a whole UTC hour, 2026-11-01T13 or 2026-11-01 (default: 24 h before --to)")
 	fs.StringVar(&to, "to", "", "end hour, exclusive, same forms (default: the start of the current UTC hour)")
 	fs.StringVar(&out, "out", "-", "file to write, replaced only when the export succeeds; - for stdout")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
 	if format != "focus" {
