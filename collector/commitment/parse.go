@@ -16,6 +16,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/gpumeter/gpumeter/internal/cloudprovider"
+	"github.com/gpumeter/gpumeter/internal/spelling"
 )
 
 // Parse checks a commitments file's contents; name is what problems call the file. It reports every problem at
@@ -656,29 +657,9 @@ func nearest(s string, known []string) string {
 		bestD = 2
 	}
 	for _, k := range known {
-		if d := editDistance(s, k); d < bestD {
+		if d := spelling.Distance(s, k); d < bestD {
 			best, bestD = k, d
 		}
 	}
 	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -8,7 +8,7 @@ package spelling
 func Closest(word string, candidates []string) (string, bool) {
 	best, bestD := "", -1
 	for _, c := range candidates {
-		if d := distance(word, c); bestD < 0 || d < bestD {
+		if d := Distance(word, c); bestD < 0 || d < bestD {
 			best, bestD = c, d
 		}
 	}
@@ -19,8 +19,8 @@ func Closest(word string, candidates []string) (string, bool) {
 	return best, bestD >= 0 && bestD <= limit
 }
 
-// distance is the optimal string alignment distance between a and b, by bytes.
-func distance(a, b string) int {
+// Distance is the optimal string alignment distance between a and b, by bytes (a swap of neighbours counts one).
+func Distance(a, b string) int {
 	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
 	for j := range prev {
 		prev[j] = j
