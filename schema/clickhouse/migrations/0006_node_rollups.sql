@@ -11,7 +11,7 @@
 -- Versions are deterministic and grow with what a recomputation saw (the queries say how), so the newest wins under
 -- ReplacingMergeTree(version), and two collectors recomputing the same period at once write the same row.
 -- Measures are kept in their raw units (seconds, joules); the views convert them to GPU-hours and kWh.
-CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_node_hour
+CREATE TABLE IF NOT EXISTS {{table "rollup_node_hour"}}
 (
     hour DateTime,
     node String,
@@ -30,11 +30,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_node_hour
     records Array(UInt64),
     version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {{engine "rollup_node_hour" "ReplacingMergeTree(version)"}}
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, node);
+{{distributed "rollup_node_hour" "cityHash64(node)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_hour
+CREATE TABLE IF NOT EXISTS {{table "rollup_hour"}}
 (
     hour DateTime,
     provider Array({{lc "String"}}),
@@ -52,11 +53,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_hour
     records Array(UInt64),
     version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {{engine "rollup_hour" "ReplacingMergeTree(version)"}}
 PARTITION BY toYYYYMM(hour)
 ORDER BY hour;
+{{distributed "rollup_hour" "cityHash64(hour)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_day
+CREATE TABLE IF NOT EXISTS {{table "rollup_day"}}
 (
     day Date,
     provider Array({{lc "String"}}),
@@ -74,9 +76,10 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_day
     records Array(UInt64),
     version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {{engine "rollup_day" "ReplacingMergeTree(version)"}}
 PARTITION BY toYYYYMM(day)
 ORDER BY day;
+{{distributed "rollup_day" "cityHash64(day)"}}
 
 -- Backfill an upgraded database from its raw data, level by level (each statement reads all of the level below once).
 -- Running them again writes the same rows; a collector recomputing at the same time writes a higher or equal version.
@@ -140,16 +143,16 @@ GROUP BY day;
 
 -- The old rollup tables give way to views of the same names and columns; what reads them is dropped first and
 -- created again below (views are resolved by name, so commitment_hourly and commitment_status keep working).
-DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly;
-DROP TABLE IF EXISTS {{.DB}}.commitment_overflow_hourly;
-DROP TABLE IF EXISTS {{.DB}}.gpu_usage_hourly;
-DROP TABLE IF EXISTS {{.DB}}.gpu_usage_daily;
-DROP TABLE IF EXISTS {{.DB}}.usage_hourly;
-DROP TABLE IF EXISTS {{.DB}}.usage_daily;
+DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly{{onCluster}};
+DROP TABLE IF EXISTS {{.DB}}.commitment_overflow_hourly{{onCluster}};
+DROP TABLE IF EXISTS {{.DB}}.gpu_usage_hourly{{onCluster}};
+DROP TABLE IF EXISTS {{.DB}}.gpu_usage_daily{{onCluster}};
+{{dropTable "usage_hourly"}}
+{{dropTable "usage_daily"}}
 
 -- One row per hour × provider, region, instance_type, account, gpu_model, team, as 0004's table had (records = the
 -- distinct records behind the row). No FINAL is needed on these views: they are exact as they stand.
-CREATE VIEW IF NOT EXISTS {{.DB}}.usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.usage_hourly{{onCluster}} AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_seconds / 3600 AS provisioned_gpu_hours,
     allocated_seconds / 3600 AS allocated_gpu_hours,
@@ -161,7 +164,7 @@ FROM {{.DB}}.rollup_hour FINAL
 ARRAY JOIN provider, region, instance_type, account, gpu_model, team, gpus, provisioned_seconds, allocated_seconds,
     busy_seconds, busy_known_seconds, energy_joules, records;
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.usage_daily AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.usage_daily{{onCluster}} AS
 SELECT day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_seconds / 3600 AS provisioned_gpu_hours,
     allocated_seconds / 3600 AS allocated_gpu_hours,
@@ -174,18 +177,18 @@ ARRAY JOIN provider, region, instance_type, account, gpu_model, team, gpus_peak,
     allocated_seconds, busy_seconds, busy_known_seconds, energy_joules, records;
 
 -- What analysts read: the same columns and meanings as before.
-CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_hourly{{onCluster}} AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_hourly;
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_daily AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_daily{{onCluster}} AS
 SELECT day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_daily;
 
 -- 0005's definitions, reading the usage_hourly view (no FINAL: it is exact).
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_usage_hourly{{onCluster}} AS
 SELECT commitment_id, hour,
     sum(provisioned_gpu_hours) AS gpu_hours,
     sum(busy_gpu_hours) AS busy_gpu_hours,
@@ -210,7 +213,7 @@ FROM
 )
 GROUP BY commitment_id, hour;
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_overflow_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_overflow_hourly{{onCluster}} AS
 SELECT c.id AS commitment_id, u.hour AS hour, u.provider AS provider, sum(u.provisioned_gpu_hours) AS gpu_hours
 FROM {{.DB}}.usage_hourly AS u
 CROSS JOIN {{.DB}}.commitment_scopes AS c
