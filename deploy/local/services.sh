@@ -529,6 +529,8 @@ cluster_config() {
   render "$HERE/clickhouse-cluster/cluster.xml" "$1/config.d/cluster.xml" \
     "SHARD=$3" "REPLICA=$4" "INTERSERVER_PORT=$(($2 + 9))" "ZK_PORT=$ZK_PORT" \
     "CH1_PORT=$CH_PORT" "CH2_PORT=$CH2_PORT" "CH3_PORT=$CH3_PORT"
+  mkdir -p "$1/users.d"
+  cp -f "$HERE/clickhouse-cluster/users.xml" "$1/users.d/cluster.xml"
 }
 
 # start_cluster_server NAME NATIVE_PORT HTTP_PORT SHARD REPLICA: one more ClickHouse 18.16, its state in .local/NAME.
@@ -581,7 +583,7 @@ stop_cluster() {
   done
   stop_zookeeper
   # The first server stays as it is (a single server again at its next start).
-  rm -f "$CH_DIR/config.d/cluster.xml"
+  rm -f "$CH_DIR/config.d/cluster.xml" "$CH_DIR/users.d/cluster.xml"
 }
 
 status_cluster() {

@@ -1,0 +1,161 @@
+//go:build integration
+
+package store_test
+
+import (
+	"context"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/testenv"
+	"github.com/gpumeter/gpumeter/internal/teststore"
+	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
+)
+
+// The local cluster (deploy/local/services.sh start cluster): shard 1 = servers 1 and 2, shard 2 = server 3.
+const testCluster = "gpumeter"
+
+// clusterAddrs are the cluster's three servers (GPUMETER_TEST_CLICKHOUSE_CLUSTER, from services.sh env).
+func clusterAddrs(t *testing.T) []string {
+	t.Helper()
+	v := os.Getenv("GPUMETER_TEST_CLICKHOUSE_CLUSTER")
+	if v == "" {
+		t.Fatal("GPUMETER_TEST_CLICKHOUSE_CLUSTER is empty: start the cluster with `deploy/local/services.sh start cluster` " +
+			"and eval \"$(deploy/local/services.sh env)\" (make test does both)")
+	}
+	addrs := strings.Split(v, ",")
+	if len(addrs) != 3 {
+		t.Fatalf("GPUMETER_TEST_CLICKHOUSE_CLUSTER=%q: want the three servers of the local cluster", v)
+	}
+	return addrs
+}
+
+func openCluster(t *testing.T, db string, addrs ...string) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.Context(), store.Config{Addr: addrs, Database: db, User: "default", Cluster: testCluster},
+		testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// TestClusterMigratesOnceAndCountsExactly migrates a cluster from two collectors at once, through different servers,
+// then writes records with their duplicates through different replicas, and checks that every server has the whole
+// schema, the journal is one per cluster, the rollups equal the deduplicated raw data, and the figures equal a single
+// server's for the same records.
+func TestClusterMigratesOnceAndCountsExactly(t *testing.T) {
+	addrs := clusterAddrs(t)
+	db := testenv.Name(t, "gpumeter_test")
+	t.Cleanup(func() {
+		st, err := store.Open(context.Background(), store.Config{Addr: addrs, Database: db, User: "default",
+			Cluster: testCluster}, testenv.Logger(t))
+		if err != nil {
+			t.Logf("drop %s: %v", db, err)
+			return
+		}
+		defer st.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := st.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+testCluster); err != nil {
+			t.Logf("drop %s: %v", db, err)
+		}
+	})
+	a := openCluster(t, db, addrs[1], addrs[0], addrs[2]) // replica 2 of shard 1 first
+	b := openCluster(t, db, addrs[2], addrs[0], addrs[1]) // shard 2 first
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, st := range []*store.Store{a, b} {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = st.Migrate(t.Context()) }()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("collector %d: migrate: %v", i+1, err)
+		}
+	}
+	ms, err := chschema.Migrations(chschema.Params{DB: db, Cluster: testCluster}, a.Features())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range addrs {
+		st := openCluster(t, db, addr)
+		missing, err := st.Missing(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(missing) > 0 {
+			t.Errorf("server %s lacks %v", addr, missing)
+		}
+		// The journal is written on one server and replicated to the others: wait for this one to have fetched it.
+		if err := st.Conn().Exec(t.Context(), "SYSTEM SYNC REPLICA "+db+".schema_migrations"); err != nil {
+			t.Fatal(err)
+		}
+		var n uint64
+		if err := st.Conn().QueryRow(t.Context(), "SELECT uniqExact(version) FROM "+db+".schema_migrations").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if int(n) != len(ms) {
+			t.Errorf("server %s: journal lists %d migrations, want %d", addr, n, len(ms))
+		}
+	}
+
+	single := teststore.Migrated(t)
+	h10 := day.Add(10 * time.Hour)
+	var rows []store.Row
+	for _, node := range []string{"n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"} {
+		rows = append(rows, minutes(node, "GPU-"+node, h10, 0, 60, "ml", "azure")...)
+		rows = append(rows, minutes(node, "GPU-"+node+"b", h10.Add(time.Hour), 10, 30, "research", "aws")...)
+	}
+	resent := minutes("n3", "GPU-n3", h10, 20, 30, "infra", "azure") // the same records with another team
+	steps := []struct {
+		via  *store.Store
+		rows []store.Row
+	}{{a, rows}, {b, rows[:300]}, {b, resent}, {a, rows[500:]}}
+	for i, s := range steps {
+		if err := s.via.Insert(t.Context(), s.rows); err != nil {
+			t.Fatalf("step %d: insert on the cluster: %v", i+1, err)
+		}
+		if err := single.Insert(t.Context(), s.rows); err != nil {
+			t.Fatalf("step %d: insert on one server: %v", i+1, err)
+		}
+	}
+	if os.Getenv("DEBUG_CLUSTER") != "" {
+		t.Logf("settings: %v", lines(t, a, "SELECT concat(name, '=', value) FROM system.settings WHERE changed"))
+		for _, addr := range addrs {
+			t.Logf("%s node-hours: %v", addr, lines(t, a, "SELECT concat(toString(hour), ' ', node, ' ', toString(version), ' ', toString(arraySum(records))) FROM remote('"+addr+"', "+db+".rollup_node_hour_local) FINAL"))
+			t.Logf("%s hours: %v", addr, lines(t, a, "SELECT concat(toString(hour), ' ', toString(version), ' ', toString(arraySum(records)), ' ', _part) FROM remote('"+addr+"', "+db+".rollup_hour_local)"))
+			t.Logf("%s raw: %v", addr, lines(t, a, "SELECT concat(toString(toStartOfHour(interval_start)), ' ', node, ' ', toString(count()), ' ', toString(max(toUInt64(splitByChar('_', _part)[3])))) FROM remote('"+addr+"', "+db+".usage_raw_local) FINAL GROUP BY toStartOfHour(interval_start), node"))
+		}
+	}
+	checkExact(t, a, "cluster, read through replica 2")
+	checkExact(t, b, "cluster, read through shard 2")
+	if got := total(t, a, "SELECT toFloat64(count()) FROM %s.gpu_usage"); got != float64(len(rows)) {
+		t.Errorf("cluster gpu_usage holds %v records, want %d", got, len(rows))
+	}
+	hourly := "SELECT " + line("toString(hour), toString(provider), toString(team), toString(gpus), "+figures) + " FROM %s.gpu_usage_hourly"
+	got := lines(t, a, strings.ReplaceAll(hourly, "%s", db))
+	want := lines(t, single, strings.ReplaceAll(hourly, "%s", single.Database()))
+	if !slices.Equal(got, want) {
+		t.Errorf("cluster hourly figures\n  %s\none server's\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+	}
+	// Both shards hold raw rows, and no node's rows are on both.
+	var shards uint64
+	var split int64
+	q := "SELECT uniqExact(shard), uniqExact(node) - uniqExact(shard_node) FROM (" +
+		"SELECT node, 1 AS shard, node AS shard_node FROM remote('" + addrs[0] + "', " + db + ".usage_raw_local) UNION ALL " +
+		"SELECT node, 2 AS shard, concat(node, '') AS shard_node FROM remote('" + addrs[2] + "', " + db + ".usage_raw_local))"
+	if err := a.Conn().QueryRow(t.Context(), q).Scan(&shards, &split); err != nil {
+		t.Fatal(err)
+	}
+	if shards != 2 || split != 0 {
+		t.Errorf("raw rows on %d shards (want both), %d nodes on both (want none)", shards, split)
+	}
+}
