@@ -3,7 +3,6 @@
 package store_test
 
 import (
-	"context"
 	"os"
 	"slices"
 	"strings"
@@ -12,63 +11,19 @@ import (
 	"time"
 
 	"github.com/gpumeter/gpumeter/collector/store"
-	"github.com/gpumeter/gpumeter/internal/testenv"
 	"github.com/gpumeter/gpumeter/internal/teststore"
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
-
-// The local cluster (deploy/local/services.sh start cluster): shard 1 = servers 1 and 2, shard 2 = server 3.
-const testCluster = "gpumeter"
-
-// clusterAddrs are the cluster's three servers (GPUMETER_TEST_CLICKHOUSE_CLUSTER, from services.sh env).
-func clusterAddrs(t *testing.T) []string {
-	t.Helper()
-	v := os.Getenv("GPUMETER_TEST_CLICKHOUSE_CLUSTER")
-	if v == "" {
-		t.Fatal("GPUMETER_TEST_CLICKHOUSE_CLUSTER is empty: start the cluster with `deploy/local/services.sh start cluster` " +
-			"and eval \"$(deploy/local/services.sh env)\" (make test does both)")
-	}
-	addrs := strings.Split(v, ",")
-	if len(addrs) != 3 {
-		t.Fatalf("GPUMETER_TEST_CLICKHOUSE_CLUSTER=%q: want the three servers of the local cluster", v)
-	}
-	return addrs
-}
-
-func openCluster(t *testing.T, db string, addrs ...string) *store.Store {
-	t.Helper()
-	st, err := store.Open(t.Context(), store.Config{Addr: addrs, Database: db, User: "default", Cluster: testCluster},
-		testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	return st
-}
 
 // TestClusterMigratesOnceAndCountsExactly migrates a cluster from two collectors at once, through different servers,
 // then writes records with their duplicates through different replicas, and checks that every server has the whole
 // schema, the journal is one per cluster, the rollups equal the deduplicated raw data, and the figures equal a single
 // server's for the same records.
 func TestClusterMigratesOnceAndCountsExactly(t *testing.T) {
-	addrs := clusterAddrs(t)
-	db := testenv.Name(t, "gpumeter_test")
-	t.Cleanup(func() {
-		st, err := store.Open(context.Background(), store.Config{Addr: addrs, Database: db, User: "default",
-			Cluster: testCluster}, testenv.Logger(t))
-		if err != nil {
-			t.Logf("drop %s: %v", db, err)
-			return
-		}
-		defer st.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		if err := st.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+testCluster); err != nil {
-			t.Logf("drop %s: %v", db, err)
-		}
-	})
-	a := openCluster(t, db, addrs[1], addrs[0], addrs[2]) // replica 2 of shard 1 first
-	b := openCluster(t, db, addrs[2], addrs[0], addrs[1]) // shard 2 first
+	addrs := teststore.ClusterAddrs(t)
+	db := teststore.ClusterDatabase(t)
+	a := teststore.OpenCluster(t, db, addrs[1], addrs[0], addrs[2]) // replica 2 of shard 1 first
+	b := teststore.OpenCluster(t, db, addrs[2], addrs[0], addrs[1]) // shard 2 first
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, st := range []*store.Store{a, b} {
@@ -81,12 +36,12 @@ func TestClusterMigratesOnceAndCountsExactly(t *testing.T) {
 			t.Fatalf("collector %d: migrate: %v", i+1, err)
 		}
 	}
-	ms, err := chschema.Migrations(chschema.Params{DB: db, Cluster: testCluster}, a.Features())
+	ms, err := chschema.Migrations(chschema.Params{DB: db, Cluster: teststore.Cluster}, a.Features())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, addr := range addrs {
-		st := openCluster(t, db, addr)
+		st := teststore.OpenCluster(t, db, addr)
 		missing, err := st.Missing(t.Context())
 		if err != nil {
 			t.Fatal(err)
