@@ -5,6 +5,7 @@
 #   deploy/local/services.sh install                 install what is missing (apt, maven, go install)
 #   deploy/local/services.sh start  [clickhouse|kafka|alertmanager|cluster]   start (default all but cluster), wait
 #   deploy/local/services.sh stop   [clickhouse|kafka|alertmanager|cluster]   stop (default all), no process left
+#                                    (clickhouse2 alone: the replica the cluster tests stop and start again)
 #   deploy/local/services.sh status                  one line per service (exit 3 if one is down)
 #   deploy/local/services.sh env                     export lines for the tests
 #   deploy/local/services.sh reset [--all]           stop and delete the state (--all: jars, binaries too)
@@ -575,12 +576,19 @@ start_cluster() {
   start_cluster_server clickhouse3 "$CH3_PORT" "$CH3_HTTP_PORT" 2 1
 }
 
+stop_cluster_server() {
+  local pid
+  if pid="$(pid_of "$1" "--config-file=$STATE/$1/config.xml")"; then stop_pid "$1" "$pid"; fi
+  rm -f "$STATE/$1/$1.pid"
+}
+
+# One replica alone, for the tests that stop and start it (the cluster must be started).
+start_clickhouse2() { start_cluster_server clickhouse2 "$CH2_PORT" "$CH2_HTTP_PORT" 1 2; }
+stop_clickhouse2() { stop_cluster_server clickhouse2; }
+
 stop_cluster() {
-  local name pid
-  for name in clickhouse2 clickhouse3; do
-    if pid="$(pid_of "$name" "--config-file=$STATE/$name/config.xml")"; then stop_pid "$name" "$pid"; fi
-    rm -f "$STATE/$name/$name.pid"
-  done
+  stop_cluster_server clickhouse2
+  stop_cluster_server clickhouse3
   stop_zookeeper
   # The first server stays as it is (a single server again at its next start).
   rm -f "$CH_DIR/config.d/cluster.xml" "$CH_DIR/users.d/cluster.xml"
@@ -608,7 +616,8 @@ services_from_args() {
     kafka) echo kafka ;;
     alertmanager | am) echo alertmanager ;;
     cluster) echo cluster ;;
-    *) die "unknown service '$1' (clickhouse|kafka|alertmanager|cluster)" ;;
+    clickhouse2) echo clickhouse2 ;;
+    *) die "unknown service '$1' (clickhouse|kafka|alertmanager|cluster|clickhouse2)" ;;
   esac
 }
 
