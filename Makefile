@@ -85,6 +85,7 @@ demo: build
 
 services-start:
 	@$(SERVICES) start
+	@$(SERVICES) start cluster
 
 services-stop:
 	@$(SERVICES) stop

@@ -197,6 +197,10 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 - name: GPUMETER_RAW_RETENTION_DAYS
   value: {{ $c.rawRetentionDays | quote }}
+{{- if $c.cluster }}
+- name: GPUMETER_CLICKHOUSE_CLUSTER
+  value: {{ $c.cluster | quote }}
+{{- end }}
 {{- end }}
 
 {{- define "gpumeter.clickhouseVolumeMounts" -}}
