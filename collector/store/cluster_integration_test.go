@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpumeter/gpumeter/collector/commitment"
+	chfigures "github.com/gpumeter/gpumeter/collector/figures"
+	"github.com/gpumeter/gpumeter/collector/report"
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/teststore"
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
@@ -101,6 +104,41 @@ func TestClusterMigratesOnceAndCountsExactly(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("cluster hourly figures\n  %s\none server's\n  %s", strings.Join(got, "\n  "), strings.Join(want, "\n  "))
 	}
+	// The commitment report over the cluster equals the single server's for the same records.
+	cs, err := commitment.Parse("commitments.yaml", []byte(`commitments:
+  - {id: az-cap, provider: azure, kind: capacity, quantity: 6, unit: gpu, term: {start: 2026-11-24T00:00:00Z, end: 2026-11-26T00:00:00Z}}
+  - {id: aws-use, provider: aws, kind: usage, quantity: 100, unit: gpu_hour, term: {start: 2026-11-24T00:00:00Z, end: 2026-11-25T00:00:00Z}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := day.Add(13 * time.Hour)
+	reports := make([]string, 2)
+	for i, st := range []*store.Store{a, single} {
+		if err := commitment.Sync(t.Context(), st.Conn(), st.Database(), cs); err != nil {
+			t.Fatal(err)
+		}
+		r := report.Report{At: at, Database: "gpumeter"}
+		if r.Commitments, err = chfigures.Commitments(t.Context(), st.Conn(), st.Database(), at); err != nil {
+			t.Fatal(err)
+		}
+		if r.Series, err = chfigures.CommitmentSeries(t.Context(), st.Conn(), st.Database(), at); err != nil {
+			t.Fatal(err)
+		}
+		from, to := chfigures.DailyPeriod(at, 3)
+		if r.Daily, err = chfigures.Daily(t.Context(), st.Conn(), st.Database(), from, to); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		if err := report.WriteJSON(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		reports[i] = b.String()
+	}
+	if reports[0] != reports[1] || !strings.Contains(reports[0], "az-cap") {
+		t.Errorf("commitment report on the cluster\n%s\non one server\n%s", reports[0], reports[1])
+	}
+
 	// Both shards hold raw rows, and no node's rows are on both.
 	var shards uint64
 	var split int64
