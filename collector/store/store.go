@@ -93,7 +93,10 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 func (s *Store) Features() chschema.Features { return s.features }
 
 // Layout is how the schema is laid out: one server or the cluster (schema/clickhouse/cluster.go).
-func (s *Store) Layout() chschema.Layout { return chschema.Layout{DB: s.db, Cluster: s.cfg.Cluster} }
+func (s *Store) Layout() chschema.Layout { return s.cfg.Layout() }
+
+// Layout is the layout of the configured database (schema/clickhouse/cluster.go).
+func (c Config) Layout() chschema.Layout { return chschema.Layout{DB: c.Database, Cluster: c.Cluster} }
 
 // Database is the database the store writes to.
 func (s *Store) Database() string { return s.db }
