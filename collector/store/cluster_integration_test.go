@@ -3,6 +3,7 @@
 package store_test
 
 import (
+	"fmt"
 	"os"
 	"slices"
 	"strings"
@@ -23,10 +24,21 @@ import (
 // schema, the journal is one per cluster, the rollups equal the deduplicated raw data, and the figures equal a single
 // server's for the same records.
 func TestClusterMigratesOnceAndCountsExactly(t *testing.T) {
-	addrs := teststore.ClusterAddrs(t)
-	db := teststore.ClusterDatabase(t)
-	a := teststore.OpenCluster(t, db, addrs[1], addrs[0], addrs[2]) // replica 2 of shard 1 first
-	b := teststore.OpenCluster(t, db, addrs[2], addrs[0], addrs[1]) // shard 2 first
+	all := teststore.ClusterAddrs(t)
+	for _, layout := range []struct {
+		cluster string
+		addrs   []string // of its servers: replicas of shard 1 first
+		shards  uint64
+	}{{teststore.Cluster, all, 2}, {teststore.Replicas, all[:2], 1}} {
+		t.Run(layout.cluster, func(t *testing.T) { clusterCountsExactly(t, layout.cluster, layout.addrs, layout.shards) })
+	}
+}
+
+func clusterCountsExactly(t *testing.T, cluster string, addrs []string, wantShards uint64) {
+	db := teststore.LayoutDatabase(t, cluster)
+	last := addrs[len(addrs)-1]
+	a := teststore.OpenLayout(t, cluster, db, addrs[1], addrs[0], last) // replica 2 of shard 1 first
+	b := teststore.OpenLayout(t, cluster, db, last, addrs[0], addrs[1]) // the last server first
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	for i, st := range []*store.Store{a, b} {
@@ -39,12 +51,12 @@ func TestClusterMigratesOnceAndCountsExactly(t *testing.T) {
 			t.Fatalf("collector %d: migrate: %v", i+1, err)
 		}
 	}
-	ms, err := chschema.Migrations(chschema.Params{DB: db, Cluster: teststore.Cluster}, a.Features())
+	ms, err := chschema.Migrations(chschema.Params{DB: db, Cluster: cluster}, a.Features())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, addr := range addrs {
-		st := teststore.OpenCluster(t, db, addr)
+		st := teststore.OpenLayout(t, cluster, db, addr)
 		missing, err := st.Missing(t.Context())
 		if err != nil {
 			t.Fatal(err)
@@ -94,7 +106,7 @@ func TestClusterMigratesOnceAndCountsExactly(t *testing.T) {
 		}
 	}
 	checkExact(t, a, "cluster, read through replica 2")
-	checkExact(t, b, "cluster, read through shard 2")
+	checkExact(t, b, "cluster, read through the last server")
 	if got := total(t, a, "SELECT toFloat64(count()) FROM %s.gpu_usage"); got != float64(len(rows)) {
 		t.Errorf("cluster gpu_usage holds %v records, want %d", got, len(rows))
 	}
@@ -139,16 +151,17 @@ func TestClusterMigratesOnceAndCountsExactly(t *testing.T) {
 		t.Errorf("commitment report on the cluster\n%s\non one server\n%s", reports[0], reports[1])
 	}
 
-	// Both shards hold raw rows, and no node's rows are on both.
+	// Every shard holds raw rows, and no node's rows are on two.
 	var shards uint64
 	var split int64
-	q := "SELECT uniqExact(shard), uniqExact(node) - uniqExact(shard_node) FROM (" +
-		"SELECT node, 1 AS shard, node AS shard_node FROM remote('" + addrs[0] + "', " + db + ".usage_raw_local) UNION ALL " +
-		"SELECT node, 2 AS shard, concat(node, '') AS shard_node FROM remote('" + addrs[2] + "', " + db + ".usage_raw_local))"
+	// (a node on two shards makes more distinct shard-node pairs than nodes)
+	q := "SELECT uniqExact(shard), toInt64(uniqExact(shard, node)) - toInt64(uniqExact(node)) FROM (" +
+		"SELECT node, 1 AS shard FROM remote('" + addrs[0] + "', " + db + ".usage_raw_local) UNION ALL " +
+		"SELECT node, 2 AS shard FROM remote('" + last + "', " + db + ".usage_raw_local) WHERE " + fmt.Sprint(wantShards) + " = 2)"
 	if err := a.Conn().QueryRow(t.Context(), q).Scan(&shards, &split); err != nil {
 		t.Fatal(err)
 	}
-	if shards != 2 || split != 0 {
-		t.Errorf("raw rows on %d shards (want both), %d nodes on both (want none)", shards, split)
+	if shards != wantShards || split != 0 {
+		t.Errorf("raw rows on %d shards (want %d), %d nodes on two (want none)", shards, wantShards, split)
 	}
 }

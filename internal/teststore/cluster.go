@@ -11,9 +11,12 @@ import (
 	"github.com/gpumeter/gpumeter/internal/testenv"
 )
 
-// Cluster is the local cluster's name (deploy/local/clickhouse-cluster/cluster.xml): shard 1 = servers 1 and 2 (two
-// replicas), shard 2 = server 3.
-const Cluster = "gpumeter"
+// The local cluster's layouts (deploy/local/clickhouse-cluster/cluster.xml): Cluster has shard 1 = servers 1 and 2
+// (two replicas) and shard 2 = server 3; Replicas is one shard of servers 1 and 2.
+const (
+	Cluster  = "gpumeter"
+	Replicas = "gpumeter_replicas"
+)
 
 // ClusterAddrs are the local cluster's three servers, replicas of shard 1 first (GPUMETER_TEST_CLICKHOUSE_CLUSTER,
 // from `deploy/local/services.sh env`). A cluster that is not there fails the test.
@@ -31,31 +34,39 @@ func ClusterAddrs(t testing.TB) []string {
 	return addrs
 }
 
-// ClusterDatabase names a fresh database for the test on the cluster, dropped ON CLUSTER at the end.
-func ClusterDatabase(t testing.TB) string {
+// ClusterDatabase names a fresh database for the test on Cluster, dropped ON CLUSTER at the end.
+func ClusterDatabase(t testing.TB) string { return LayoutDatabase(t, Cluster) }
+
+// LayoutDatabase names a fresh database for the test on the local layout cluster, dropped ON CLUSTER at the end.
+func LayoutDatabase(t testing.TB, cluster string) string {
 	t.Helper()
 	addrs := ClusterAddrs(t)
 	db := testenv.Name(t, "gpumeter_test")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		st, err := store.Open(ctx, store.Config{Addr: addrs, Database: db, User: "default", Cluster: Cluster}, testenv.Logger(t))
+		st, err := store.Open(ctx, store.Config{Addr: addrs, Database: db, User: "default", Cluster: cluster}, testenv.Logger(t))
 		if err != nil {
 			t.Logf("drop %s: %v", db, err)
 			return
 		}
 		defer st.Close()
-		if err := st.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+Cluster); err != nil {
+		if err := st.Conn().Exec(ctx, "DROP DATABASE IF EXISTS "+db+" ON CLUSTER "+cluster); err != nil {
 			t.Logf("drop %s: %v", db, err)
 		}
 	})
 	return db
 }
 
-// OpenCluster connects to the cluster's database db through addrs (in that order: the first that answers).
+// OpenCluster connects to Cluster's database db through addrs (in that order: the first that answers).
 func OpenCluster(t testing.TB, db string, addrs ...string) *store.Store {
+	return OpenLayout(t, Cluster, db, addrs...)
+}
+
+// OpenLayout connects to the database db of the local layout cluster through addrs.
+func OpenLayout(t testing.TB, cluster, db string, addrs ...string) *store.Store {
 	t.Helper()
-	st, err := store.Open(t.Context(), store.Config{Addr: addrs, Database: db, User: "default", Cluster: Cluster},
+	st, err := store.Open(t.Context(), store.Config{Addr: addrs, Database: db, User: "default", Cluster: cluster},
 		testenv.Logger(t))
 	if err != nil {
 		t.Fatal(err)
