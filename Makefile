@@ -8,10 +8,14 @@ export CGO_CFLAGS ?= -O2 -g -Wno-deprecated-declarations
 GO ?= go
 SERVICES := deploy/local/services.sh
 
-.PHONY: build test test-unit test-integration faults demo services-start services-stop fmt vet lint check bench clean
+.PHONY: deploy-check build test test-unit test-integration faults demo services-start services-stop fmt vet lint check bench clean
+
+# The version stamped into both binaries (gpumeter-agent --version, service.version, gpumeter_build_info).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS := -X github.com/gpumeter/gpumeter/internal/version.version=$(VERSION)
 
 build:
-	$(GO) build -o bin/ ./agent/cmd/gpumeter-agent ./collector/cmd/gpumeter-collector
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./agent/cmd/gpumeter-agent ./collector/cmd/gpumeter-collector
 
 # Every tier, against the real Kafka, ClickHouse and Alertmanager that the script starts (and stops again, whatever
 # happens), and the local ClickHouse cluster (ZooKeeper and two more servers beside the first: README.md, "Running on
@@ -38,7 +42,12 @@ test-integration:
 faults:
 	$(GO) test -race -tags faults -count=1 -timeout 20m -v -run . ./internal/faults/
 
-check: fmt vet lint
+check: fmt vet lint deploy-check
+
+# helm lint and strict template decoding, the chart's schema, promtool rules and unit tests, shellcheck on every
+# script, go mod tidy (deploy/check/run.sh; installs helm, shellcheck and promtool when missing).
+deploy-check:
+	@deploy/check/run.sh
 
 fmt:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

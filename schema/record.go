@@ -3,6 +3,7 @@
 package schema
 
 import (
+	"math"
 	"time"
 )
 
@@ -62,3 +63,20 @@ func (r *Record) Key() []byte { return []byte(r.Node) }
 
 // Float returns a pointer to v, for the optional measures.
 func Float(v float64) *float64 { return &v }
+
+// Precision of measured quantities on the wire (schema/README.md, "Precision"): sums of sample segments carry float
+// noise (42.00000000000002) that no one measured. Each keeps the resolution of what it was measured from: seconds
+// nanoseconds (the timestamps'), joules and watts thousandths (NVML counts millijoules and milliwatts), bytes whole.
+// Rounding to the source's own resolution loses nothing and keeps busy and allocated seconds at most provisioned.
+const (
+	SecondsDecimals = 9
+	JoulesDecimals  = 3
+	WattsDecimals   = 3
+	BytesDecimals   = 0
+)
+
+// Round rounds v to the given number of decimals (half away from zero): the value prints as that decimal.
+func Round(v float64, decimals int) float64 {
+	p := math.Pow10(decimals)
+	return math.Round(v*p) / p
+}

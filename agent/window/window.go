@@ -197,21 +197,21 @@ func (a *Accumulator) record(w *open) schema.Record {
 		Namespace: w.Attr.Namespace, Pod: w.Attr.Pod, Team: w.Attr.Team,
 		IntervalStart: w.IntervalStart, IntervalEnd: w.IntervalStart.Add(a.interval),
 		WindowStart: w.Start.UTC(), WindowEnd: w.End.UTC(),
-		ProvisionedSeconds: w.Provisioned,
-		AllocatedSeconds:   w.Allocated,
-		MemoryUsedAvgBytes: w.MemWeighted / w.Provisioned,
+		ProvisionedSeconds: schema.Round(w.Provisioned, schema.SecondsDecimals),
+		AllocatedSeconds:   schema.Round(w.Allocated, schema.SecondsDecimals),
+		MemoryUsedAvgBytes: schema.Round(w.MemWeighted/w.Provisioned, schema.BytesDecimals),
 		MemoryUsedMaxBytes: w.MemMax,
 		MemoryTotalBytes:   w.GPU.MemoryTotalBytes,
 		Samples:            w.Samples,
 	}
 	if !w.BusyUnknown {
-		r.BusySeconds = schema.Float(w.Busy)
+		r.BusySeconds = schema.Float(schema.Round(w.Busy, schema.SecondsDecimals))
 	}
 	if !w.EnergyUnknown {
-		r.EnergyJoules = schema.Float(w.Energy)
-		r.PowerAvgWatts = schema.Float(w.Energy / w.Provisioned)
+		r.EnergyJoules = schema.Float(schema.Round(w.Energy, schema.JoulesDecimals))
+		r.PowerAvgWatts = schema.Float(schema.Round(w.Energy/w.Provisioned, schema.WattsDecimals))
 	} else if w.PowerSeconds > 0 {
-		r.PowerAvgWatts = schema.Float(w.PowerWeighted / w.PowerSeconds)
+		r.PowerAvgWatts = schema.Float(schema.Round(w.PowerWeighted/w.PowerSeconds, schema.WattsDecimals))
 	}
 	return r
 }

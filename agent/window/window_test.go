@@ -1,8 +1,11 @@
 package window
 
 import (
+	"encoding/json"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -282,5 +285,29 @@ func BenchmarkAdd(b *testing.B) {
 		s.Time = t0.Add(time.Duration(i) * time.Second)
 		add(acc, s)
 		i++
+	}
+}
+
+// Sums of sample segments carry float noise; the record rounds it away (schema/README.md, "Precision"): a minute
+// sampled every 100 ms at 70% reads 60 and 42 on the wire, not 59.99999999999 and 42.00000000000002.
+func TestRecordsCarryNoFloatNoise(t *testing.T) {
+	recs := run(t, script{offsets: every(0, 60*time.Second, 100*time.Millisecond), mk: constant(0.7, 333.3)}, time.Second)
+	if len(recs) == 0 {
+		t.Fatal("no records")
+	}
+	r := recs[0]
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"provisioned_seconds":60,`, `"allocated_seconds":60,`, `"busy_seconds":42,`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("record lacks %s:\n%s", want, b)
+		}
+	}
+	for _, v := range []float64{*r.EnergyJoules, *r.PowerAvgWatts} {
+		if s := strconv.FormatFloat(v, 'f', -1, 64); len(s) > len("19998.000") {
+			t.Errorf("%s has more than 3 decimals:\n%s", s, b)
+		}
 	}
 }

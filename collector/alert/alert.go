@@ -18,10 +18,12 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	neturl "net/url"
+	"net/url"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gpumeter/gpumeter/internal/logging"
@@ -82,14 +84,54 @@ type postable struct {
 	GeneratorURL string            `json:"generatorURL,omitempty"`
 }
 
-// Client talks to one Alertmanager.
+// Client talks to Alertmanager: to every one of URLs, as Prometheus does with an HA cluster's peers (they gossip,
+// so each alert needs to reach only one, but any may be down).
 type Client struct {
-	URL  string       // base URL, like http://127.0.0.1:19094 (a path prefix is kept: http://host/alertmanager)
+	// URLs are base URLs, like http://127.0.0.1:19094 (a path prefix is kept: http://host/alertmanager).
+	URLs []string
 	HTTP *http.Client // nil: a client with a 10 s timeout per request
 	Log  *slog.Logger // nil: slog.Default()
+	Auth Auth
 
 	// GeneratorURL, when set, is sent with every alert (Alertmanager links it as the alert's source).
 	GeneratorURL string
+}
+
+// Auth is how requests authenticate: basic auth, or a bearer token read from a file on every request (so a rotated
+// token, such as a Kubernetes projected service-account token, is picked up). At most one of the two.
+type Auth struct {
+	Username, Password string
+	BearerTokenFile    string
+}
+
+func (a Auth) apply(req *http.Request) error {
+	if a.Username != "" {
+		req.SetBasicAuth(a.Username, a.Password)
+	}
+	if a.BearerTokenFile != "" {
+		b, err := os.ReadFile(a.BearerTokenFile)
+		if err != nil {
+			return fmt.Errorf("bearer token: %w", err)
+		}
+		token := strings.TrimSpace(string(b))
+		if token == "" {
+			return fmt.Errorf("bearer token: %s is empty", a.BearerTokenFile)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return nil
+}
+
+// Targets is the URLs as logs may show them (no password).
+func (c *Client) Targets() []string {
+	if c == nil {
+		return nil
+	}
+	out := make([]string, len(c.URLs))
+	for i, u := range c.URLs {
+		out[i] = logging.Redact(u)
+	}
+	return out
 }
 
 var defaultHTTP = &http.Client{Timeout: 10 * time.Second}
@@ -165,26 +207,59 @@ func permanent(err error) bool {
 		se.Code != http.StatusTooManyRequests
 }
 
-// post makes one POST /api/v2/alerts.
+// post makes one POST /api/v2/alerts to each Alertmanager, concurrently. It succeeds when at least one accepted the
+// alerts (the peers share them by gossip); the others' failures are logged. When all fail it returns their errors,
+// each naming its Alertmanager without a password.
 func (c *Client) post(ctx context.Context, body []postable) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return fmt.Errorf("encode alerts: %w", err)
 	}
-	url := strings.TrimRight(c.URL, "/") + "/api/v2/alerts"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(b))
+	if len(c.URLs) == 0 {
+		return errors.New("no alertmanager URL")
+	}
+	errs := make([]error, len(c.URLs))
+	var wg sync.WaitGroup
+	for i, u := range c.URLs {
+		wg.Go(func() {
+			if err := c.postOne(ctx, u, b, len(body)); err != nil {
+				errs[i] = fmt.Errorf("alertmanager %s: %w", logging.Redact(u), err)
+			}
+		})
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) == len(c.URLs) {
+		return errors.Join(failed...)
+	}
+	for _, err := range failed {
+		c.logger().Warn("one alertmanager did not take the alerts; the others did", "err", err)
+	}
+	return nil
+}
+
+func (c *Client) postOne(ctx context.Context, base string, b []byte, n int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(base, "/")+"/api/v2/alerts", bytes.NewReader(b))
 	if err != nil {
 		return fmt.Errorf("alertmanager request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	resp, err := c.httpClient().Do(req)
+	if err := c.Auth.apply(req); err != nil {
+		return err
+	}
+	resp, err := c.httpClient().Do(req) // net/http leaves a URL's password out of its errors
 	if err != nil {
-		var uerr *neturl.Error // names the URL; net/http hides only the password
+		var uerr *url.Error // names the URL; net/http hides only the password
 		if errors.As(err, &uerr) {
 			uerr.URL = logging.Redact(uerr.URL)
 		}
-		return fmt.Errorf("post %d alerts to alertmanager: %w", len(body), err)
+		return fmt.Errorf("post %d alerts: %w", n, err)
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))

@@ -106,7 +106,7 @@ func TestRealFireRefireResolve(t *testing.T) {
 	base := amURL(t)
 	commitment := testenv.Name(t, "c")
 	ttl := time.Minute
-	n := NewNotifier(&Client{URL: base, Log: testenv.Logger(t)}, ttl, nil)
+	n := NewNotifier(&Client{URLs: []string{base}, Log: testenv.Logger(t)}, ttl, nil)
 	short := Alert{Name: "GPUCommitmentProjectedShortfall",
 		Labels:      map[string]string{"commitment": commitment, "provider": "azure", "team": "ml", "severity": "warning"},
 		Annotations: map[string]string{"summary": "projected shortfall of 1200 GPU-hours", "projected_shortfall_gpu_hours": "1200"}}
@@ -163,7 +163,7 @@ func TestRealUnreachableThenResolve(t *testing.T) {
 	t.Parallel()
 	base := amURL(t)
 	commitment := testenv.Name(t, "c")
-	c := &Client{URL: base, Log: testenv.Logger(t)}
+	c := &Client{URLs: []string{base}, Log: testenv.Logger(t)}
 	n := NewNotifier(c, time.Minute, nil)
 	a := Alert{Name: "GPUCommitmentProjectedShortfall", Labels: map[string]string{"commitment": commitment}}
 	if err := n.Update(t.Context(), []Alert{a}, time.Now()); err != nil {
@@ -172,7 +172,7 @@ func TestRealUnreachableThenResolve(t *testing.T) {
 	waitActive(t, base, commitment, "want one active alert", count(1))
 
 	// Alertmanager unreachable while the alert stops: Update fails within its deadline...
-	c.URL = "http://127.0.0.1:1"
+	c.URLs = []string{"http://127.0.0.1:1"}
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
 	start := time.Now()
 	err := n.Update(ctx, nil, time.Now())
@@ -189,7 +189,7 @@ func TestRealUnreachableThenResolve(t *testing.T) {
 	}
 
 	// ...and the next Update, against the real one again, resolves it.
-	c.URL = base
+	c.URLs = []string{base}
 	if err := n.Update(t.Context(), nil, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestRealUnreachableFirstThenFire(t *testing.T) {
 	t.Parallel()
 	base := amURL(t)
 	commitment := testenv.Name(t, "c")
-	c := &Client{URL: "http://127.0.0.1:1", Log: testenv.Logger(t)}
+	c := &Client{URLs: []string{"http://127.0.0.1:1"}, Log: testenv.Logger(t)}
 	n := NewNotifier(c, time.Minute, nil)
 	a := Alert{Name: "GPUCommitmentProjectedShortfall", Labels: map[string]string{"commitment": commitment}}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
@@ -210,7 +210,7 @@ func TestRealUnreachableFirstThenFire(t *testing.T) {
 	if err == nil || time.Since(start) > 1500*time.Millisecond {
 		t.Fatalf("Update against 127.0.0.1:1: err %v after %v", err, time.Since(start))
 	}
-	c.URL = base
+	c.URLs = []string{base}
 	if err := n.Update(t.Context(), []Alert{a}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func TestRealClientPost(t *testing.T) {
 	t.Parallel()
 	base := amURL(t)
 	commitment := testenv.Name(t, "c")
-	c := &Client{URL: base, Log: testenv.Logger(t)}
+	c := &Client{URLs: []string{base}, Log: testenv.Logger(t)}
 	a := Alert{Name: "GPUCommitmentProjectedShortfall", Labels: map[string]string{"commitment": commitment},
 		Annotations: map[string]string{"summary": "s"}}
 	if err := c.Post(t.Context(), []Alert{a}, nil, time.Now(), time.Minute); err != nil {

@@ -62,14 +62,14 @@ func fakeAM(t *testing.T, status func(n int) int) (*recorder, *Client) {
 	rec := &recorder{status: status}
 	srv := httptest.NewServer(rec)
 	t.Cleanup(srv.Close)
-	return rec, &Client{URL: srv.URL, HTTP: srv.Client(), Log: testenv.Logger(t)}
+	return rec, &Client{URLs: []string{srv.URL}, HTTP: srv.Client(), Log: testenv.Logger(t)}
 }
 
 func ts(tm time.Time) string { return tm.UTC().Format(time.RFC3339Nano) }
 
 func TestPostJSONShape(t *testing.T) {
 	rec, c := fakeAM(t, nil)
-	c.URL += "/" // a trailing slash is fine
+	c.URLs[0] += "/" // a trailing slash is fine
 	c.GeneratorURL = "http://collector/commitments"
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.FixedZone("CET", 3600))
 	firing := Alert{Name: "GPUCommitmentProjectedShortfall",
@@ -273,7 +273,7 @@ func TestNotifierRespectsDeadline(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(stop) }) // runs first: Close waits for the handler
-	n := NewNotifier(&Client{URL: srv.URL, Log: testenv.Logger(t)}, time.Hour, nil)
+	n := NewNotifier(&Client{URLs: []string{srv.URL}, Log: testenv.Logger(t)}, time.Hour, nil)
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()

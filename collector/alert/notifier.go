@@ -10,8 +10,6 @@ import (
 	"slices"
 	"sync"
 	"time"
-
-	"github.com/gpumeter/gpumeter/internal/logging"
 )
 
 // Notifier remembers what it fired, so that each evaluation fires what is active (re-posting keeps
@@ -141,16 +139,16 @@ func (n *Notifier) send(ctx context.Context, body []postable, firing, resolving 
 		err := n.c.post(ctx, body)
 		if err == nil {
 			if attempt > 1 {
-				n.log.Info("alertmanager reached", "url", logging.Redact(n.c.URL), "attempts", attempt, "firing", firing, "resolved", resolving)
+				n.log.Info("alertmanager reached", "alertmanagers", n.c.Targets(), "attempts", attempt, "firing", firing, "resolved", resolving)
 			}
 			return nil
 		}
 		if !permanent(err) && attempt < n.maxAttempts && sleep(ctx, &backoff, n.maxBackoff) {
 			continue
 		}
-		n.log.Warn("alertmanager unreachable or refused the alerts", "url", logging.Redact(n.c.URL), "attempts", attempt,
+		n.log.Warn("alertmanager unreachable or refused the alerts", "alertmanagers", n.c.Targets(), "attempts", attempt,
 			"firing", firing, "resolved", resolving, "err", err)
-		return fmt.Errorf("alertmanager %s: %d attempts: %w", logging.Redact(n.c.URL), attempt, err)
+		return fmt.Errorf("alertmanager: %d attempts: %w", attempt, err)
 	}
 }
 

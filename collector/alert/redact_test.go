@@ -20,7 +20,7 @@ func TestNotifierNeverShowsCredentials(t *testing.T) {
 	_ = l.Close() // nothing listens there now: every post fails to connect
 	var buf bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&buf, nil))
-	n := NewNotifier(&Client{URL: "http://admin:secret@" + addr, Log: log}, time.Minute, log)
+	n := NewNotifier(&Client{URLs: []string{"http://admin:secret@" + addr}, Log: log}, time.Minute, log)
 	n.minBackoff, n.maxAttempts = time.Millisecond, 2
 	err = n.Update(t.Context(), []Alert{{Name: "A", Labels: map[string]string{"commitment": "c"}}}, time.Now())
 	if err == nil {

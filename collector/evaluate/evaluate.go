@@ -40,6 +40,13 @@ type Evaluator struct {
 
 	mu     sync.Mutex
 	latest []figures.Status
+	fleet  []fleetUsage // the last complete hour's usage
+}
+
+// fleetUsage is one provider, region, GPU model and team's GPU time in the last complete hour, in GPU-seconds.
+type fleetUsage struct {
+	provider, region, model, team string
+	gpu, busy, busyKnown          float64
 }
 
 // New builds an evaluator. notifier may be nil when no Alertmanager is configured.
@@ -70,8 +77,12 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	fleet, err := lastHourUsage(ctx, e.conn, e.db, now)
+	if err != nil {
+		return err
+	}
 	e.mu.Lock()
-	e.latest = statuses
+	e.latest, e.fleet = statuses, fleet
 	e.mu.Unlock()
 	active := Alerts(statuses)
 	if e.notifier == nil {
@@ -81,6 +92,35 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		return fmt.Errorf("update alertmanager (%d active alerts): %w", len(active), err)
 	}
 	return nil
+}
+
+// lastHourUsage sums the hourly rollup's last complete hour before now by provider, region, GPU model and team.
+func lastHourUsage(ctx context.Context, conn driver.Conn, db string, now time.Time) ([]fleetUsage, error) {
+	to := now.Truncate(time.Hour)
+	type key struct{ provider, region, model, team string }
+	sums := map[key]*fleetUsage{}
+	var order []key
+	err := figures.HourlyUsage(ctx, conn, db, to.Add(-time.Hour), to, func(u figures.Usage) error {
+		k := key{u.Provider, u.Region, u.GPUModel, u.Team}
+		f, ok := sums[k]
+		if !ok {
+			f = &fleetUsage{provider: k.provider, region: k.region, model: k.model, team: k.team}
+			sums[k] = f
+			order = append(order, k)
+		}
+		f.gpu += u.GPUHours * secondsPerHour
+		f.busy += u.BusyGPUHours * secondsPerHour
+		f.busyKnown += u.BusyKnownGPUHours * secondsPerHour
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]fleetUsage, 0, len(order))
+	for _, k := range order {
+		out = append(out, *sums[k])
+	}
+	return out, nil
 }
 
 // Alerts decides which alerts are active for the given figures, using each commitment's thresholds. A commitment
@@ -145,32 +185,88 @@ func unitName(s figures.Status) string {
 	return "GPU-h"
 }
 
-// RegisterMetrics exports the latest figures as gauges labelled by commitment, provider, kind and team, so people can
-// write their own rules (deploy/prometheus has examples).
+// Metric families. Every figure has one unit: GPU time in GPU-seconds (Prometheus' base unit; divide by 3600 for
+// GPU-hours) for capacity and usage commitments, money for spend commitments, with the currency as a label, so a rule
+// or a graph cannot add dollars to hours. Names as exported to Prometheus: deploy/grafana/README.md and deploy/README.md.
+type gauge struct {
+	name, unit, desc string
+	// value is the figure for s and whether s has it: GPU-time figures exist for capacity and usage commitments,
+	// money figures for spend commitments; ratios and overflow/leakage (always GPU time) for every commitment.
+	value func(s figures.Status) (float64, bool)
+	// currency adds the currency label (money figures).
+	currency bool
+}
+
+// secondsPerHour turns the figures' GPU-hours into GPU-seconds.
+const secondsPerHour = 3600
+
+func gpuTime(f func(figures.Status) float64) func(figures.Status) (float64, bool) {
+	return func(s figures.Status) (float64, bool) { return f(s) * secondsPerHour, !isSpend(s) }
+}
+
+// gpus is a GPU-time rate (GPU-hours per hour, GPU-seconds per second): a number of GPUs.
+func gpus(f func(figures.Status) float64) func(figures.Status) (float64, bool) {
+	return func(s figures.Status) (float64, bool) { return f(s), !isSpend(s) }
+}
+
+func money(f func(figures.Status) float64) func(figures.Status) (float64, bool) {
+	return func(s figures.Status) (float64, bool) { return f(s), isSpend(s) }
+}
+
+func always(f func(figures.Status) float64) func(figures.Status) (float64, bool) {
+	return func(s figures.Status) (float64, bool) { return f(s), true }
+}
+
+func isSpend(s figures.Status) bool { return s.Kind == "spend" }
+
+// gauges are the commitment figures exported as metrics (OpenTelemetry names; the Prometheus names add the unit:
+// s → _seconds, 1 → _ratio).
+var gauges = []gauge{
+	{name: "gpumeter.commitment.utilization", unit: "1", desc: "used to date / committed to date", value: always(func(s figures.Status) float64 { return s.Utilization })},
+	{name: "gpumeter.commitment.efficiency", unit: "1", desc: "busy / provisioned GPU time within the commitment's scope", value: always(func(s figures.Status) float64 { return s.Efficiency })},
+	{name: "gpumeter.commitment.overflow.gpu_time", unit: "s", desc: "GPU-seconds on other providers during the term", value: always(func(s figures.Status) float64 { return s.OverflowGPUHours * secondsPerHour })},
+	{name: "gpumeter.commitment.leakage_24h.gpu_time", unit: "s", desc: "overflow GPU-seconds in the last 24 complete hours while the commitment had unused capacity", value: always(func(s figures.Status) float64 { return s.Leakage24hGPUHours * secondsPerHour })},
+
+	{name: "gpumeter.commitment.committed_to_date.gpu_time", unit: "s", desc: "GPU-seconds committed so far (capacity and usage commitments)", value: gpuTime(func(s figures.Status) float64 { return s.CommittedToDate })},
+	{name: "gpumeter.commitment.used_to_date.gpu_time", unit: "s", desc: "GPU-seconds of the commitment used so far (capacity and usage commitments)", value: gpuTime(func(s figures.Status) float64 { return s.UsedToDate })},
+	{name: "gpumeter.commitment.shortfall_to_date.gpu_time", unit: "s", desc: "GPU-seconds committed but not used so far (capacity and usage commitments)", value: gpuTime(func(s figures.Status) float64 { return s.ShortfallToDate })},
+	{name: "gpumeter.commitment.projected_shortfall.gpu_time", unit: "s", desc: "GPU-seconds short at term end at the trailing 7-day rate (capacity and usage commitments)", value: gpuTime(func(s figures.Status) float64 { return s.ProjectedShortfall7d })},
+	{name: "gpumeter.commitment.required_rate.gpus", unit: "{GPU}", desc: "GPUs busy on the commitment from now on to meet it in full (capacity and usage commitments)", value: gpus(func(s figures.Status) float64 { return s.RequiredRate })},
+
+	{name: "gpumeter.commitment.committed_to_date.cost", unit: "{currency}", desc: "money committed so far (spend commitments), in the currency label's unit", value: money(func(s figures.Status) float64 { return s.CommittedToDate }), currency: true},
+	{name: "gpumeter.commitment.used_to_date.cost", unit: "{currency}", desc: "money of the commitment spent so far, at its rate card (spend commitments)", value: money(func(s figures.Status) float64 { return s.UsedToDate }), currency: true},
+	{name: "gpumeter.commitment.shortfall_to_date.cost", unit: "{currency}", desc: "money committed but not spent so far (spend commitments)", value: money(func(s figures.Status) float64 { return s.ShortfallToDate }), currency: true},
+	{name: "gpumeter.commitment.projected_shortfall.cost", unit: "{currency}", desc: "money short at term end at the trailing 7-day rate (spend commitments)", value: money(func(s figures.Status) float64 { return s.ProjectedShortfall7d }), currency: true},
+	{name: "gpumeter.commitment.required_rate.cost_per_hour", unit: "{currency}", desc: "money per hour to spend from now on to meet the commitment (spend commitments)", value: money(func(s figures.Status) float64 { return s.RequiredRate }), currency: true},
+}
+
+// fleetMetrics are the fleet's GPU time in the last complete hour, from the hourly rollup, labelled by provider,
+// region, gpu_model and team: GPU-hours and busy share by provider, team and model without querying ClickHouse.
+var fleetMetrics = []struct {
+	name, desc string
+	value      func(fleetUsage) float64
+}{
+	{"gpumeter.usage.last_hour.gpu_time", "provisioned GPU-seconds in the last complete hour", func(u fleetUsage) float64 { return u.gpu }},
+	{"gpumeter.usage.last_hour.busy_gpu_time", "busy GPU-seconds in the last complete hour", func(u fleetUsage) float64 { return u.busy }},
+	{"gpumeter.usage.last_hour.busy_known_gpu_time", "GPU-seconds of the last complete hour whose busy time is known (the busy share's denominator)", func(u fleetUsage) float64 { return u.busyKnown }},
+}
+
+// RegisterMetrics exports the latest figures as gauges labelled by commitment, provider, kind and team (and currency
+// for money), so people can write their own rules (deploy/prometheus has examples).
 func (e *Evaluator) RegisterMetrics(m metric.Meter) error {
-	type gauge struct {
-		name, unit, desc string
-		value            func(figures.Status) float64
-	}
-	gauges := []gauge{
-		{"gpumeter.commitment.utilization", "1", "used to date / committed to date", func(s figures.Status) float64 { return s.Utilization }},
-		{"gpumeter.commitment.committed_to_date", "", "committed so far, in the commitment's unit", func(s figures.Status) float64 { return s.CommittedToDate }},
-		{"gpumeter.commitment.used_to_date", "", "used so far, in the commitment's unit", func(s figures.Status) float64 { return s.UsedToDate }},
-		{"gpumeter.commitment.shortfall_to_date", "", "committed minus used so far", func(s figures.Status) float64 { return s.ShortfallToDate }},
-		{"gpumeter.commitment.projected_shortfall", "", "projected shortfall at term end (trailing 7-day rate)", func(s figures.Status) float64 { return s.ProjectedShortfall7d }},
-		{"gpumeter.commitment.required_rate", "", "rate per hour needed from now on to meet the commitment", func(s figures.Status) float64 { return s.RequiredRate }},
-		{"gpumeter.commitment.overflow_gpu_hours", "", "GPU-hours on other providers during the term", func(s figures.Status) float64 { return s.OverflowGPUHours }},
-		{"gpumeter.commitment.leakage_24h_gpu_hours", "", "overflow GPU-hours in the last 24h while the commitment had unused capacity", func(s figures.Status) float64 { return s.Leakage24hGPUHours }},
-		{"gpumeter.commitment.efficiency", "1", "busy / provisioned GPU-hours within the commitment's scope", func(s figures.Status) float64 { return s.Efficiency }},
-	}
 	var observables []metric.Observable
+	fleetGauges := make([]metric.Float64ObservableGauge, len(fleetMetrics))
+	for i, f := range fleetMetrics {
+		inst, err := m.Float64ObservableGauge(f.name, metric.WithDescription(f.desc), metric.WithUnit("s"))
+		if err != nil {
+			return fmt.Errorf("register %s: %w", f.name, err)
+		}
+		fleetGauges[i] = inst
+		observables = append(observables, inst)
+	}
 	instruments := make([]metric.Float64ObservableGauge, len(gauges))
 	for i, g := range gauges {
-		opts := []metric.Float64ObservableGaugeOption{metric.WithDescription(g.desc)}
-		if g.unit != "" {
-			opts = append(opts, metric.WithUnit(g.unit))
-		}
-		inst, err := m.Float64ObservableGauge(g.name, opts...)
+		inst, err := m.Float64ObservableGauge(g.name, metric.WithDescription(g.desc), metric.WithUnit(g.unit))
 		if err != nil {
 			return fmt.Errorf("register %s: %w", g.name, err)
 		}
@@ -179,13 +275,30 @@ func (e *Evaluator) RegisterMetrics(m metric.Meter) error {
 	}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		e.mu.Lock()
-		latest := e.latest
+		latest, fleet := e.latest, e.fleet
 		e.mu.Unlock()
+		for _, u := range fleet {
+			attrs := metric.WithAttributes(attribute.String("provider", u.provider), attribute.String("region", u.region),
+				attribute.String("gpu_model", u.model), attribute.String("team", u.team))
+			for i, f := range fleetMetrics {
+				o.ObserveFloat64(fleetGauges[i], f.value(u), attrs)
+			}
+		}
 		for _, s := range latest {
-			attrs := metric.WithAttributes(attribute.String("commitment", s.ID), attribute.String("provider", s.Provider),
-				attribute.String("kind", s.Kind), attribute.String("team", s.Team))
+			labels := []attribute.KeyValue{attribute.String("commitment", s.ID), attribute.String("provider", s.Provider),
+				attribute.String("kind", s.Kind), attribute.String("team", s.Team)}
+			plain := metric.WithAttributes(labels...)
+			withCurrency := metric.WithAttributes(append(labels, attribute.String("currency", s.Unit))...)
 			for i, g := range gauges {
-				o.ObserveFloat64(instruments[i], g.value(s), attrs)
+				v, ok := g.value(s)
+				if !ok {
+					continue
+				}
+				attrs := plain
+				if g.currency {
+					attrs = withCurrency
+				}
+				o.ObserveFloat64(instruments[i], v, attrs)
 			}
 		}
 		return nil

@@ -85,7 +85,7 @@ func TestShortfallFiresOnceAndResolvesOnRecovery(t *testing.T) {
 	}
 	use(1, "first") // 1 of 4 GPUs for 10 hours: at that pace 20 of 80 GPU-hours by term end
 
-	notifier := alert.NewNotifier(&alert.Client{URL: amURL, Log: testenv.Logger(t)}, time.Minute, testenv.Logger(t))
+	notifier := alert.NewNotifier(&alert.Client{URLs: []string{amURL}, Log: testenv.Logger(t)}, time.Minute, testenv.Logger(t))
 	ev := New(st.Conn(), st.Database(), notifier, testenv.Logger(t))
 	ev.now = func() time.Time { return now }
 	for range 2 { // evaluating twice must not duplicate the alert
@@ -122,7 +122,7 @@ func TestUnreachableAlertmanagerIsAnErrorNotAStop(t *testing.T) {
 	if err := commitment.Sync(ctx, st.Conn(), st.Database(), []commitment.Commitment{c}); err != nil {
 		t.Fatal(err)
 	}
-	notifier := alert.NewNotifier(&alert.Client{URL: "http://127.0.0.1:1", Log: testenv.Logger(t)}, 2*time.Second, testenv.Logger(t))
+	notifier := alert.NewNotifier(&alert.Client{URLs: []string{"http://127.0.0.1:1"}, Log: testenv.Logger(t)}, 2*time.Second, testenv.Logger(t))
 	ev := New(st.Conn(), st.Database(), notifier, testenv.Logger(t))
 	start := time.Now()
 	if err := ev.Evaluate(ctx); err == nil {

@@ -219,3 +219,51 @@ func isConcurrentDDL(err error) bool {
 	return IsMissingObject(err) || errors.As(err, &me) ||
 		(errors.As(err, &ex) && (ex.Code == codeTableExists || ex.Code == codeDatabaseExists || ex.Code == codeTableIsDropped))
 }
+
+// CheckMigrated reports an error unless every migration is applied and every object they create exists: for a
+// collector whose user may not run DDL (migrations left to `gpumeter-collector migrate` under a user that may). It
+// only reads.
+func (s *Store) CheckMigrated(ctx context.Context) error {
+	applied, err := s.journal(ctx)
+	if err != nil {
+		return err
+	}
+	migrations, err := s.migrations()
+	if err != nil {
+		return err
+	}
+	var pending []string
+	for _, m := range migrations {
+		if !applied[m.Version] {
+			pending = append(pending, fmt.Sprintf("%04d_%s", m.Version, m.Name))
+		}
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("schema of %s not current: migrations %v not applied (run gpumeter-collector migrate)", s.db, pending)
+	}
+	missing, err := s.missing(ctx, migrations)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("schema of %s incomplete: %v missing (run gpumeter-collector migrate)", s.db, missing)
+	}
+	return nil
+}
+
+// CreateRoles creates gpumeter's three roles (migrate, writer, reader) with their rights on the database, on a
+// server with SQL access control; the connection's user must be allowed to manage access. On 18.16 it fails with
+// chschema.ErrNoSQLAccess: declare the users in users.xml instead (schema/README.md, "Users and rights").
+func (s *Store) CreateRoles(ctx context.Context) error {
+	stmts, err := chschema.RoleStatements(s.db, s.features)
+	if err != nil {
+		return err
+	}
+	for _, stmt := range stmts {
+		if err := s.conn.Exec(ctx, stmt); err != nil {
+			return fmt.Errorf("create roles: %s: %w", stmt, err)
+		}
+	}
+	s.log.Info("roles created", "database", s.db, "roles", []string{chschema.RoleMigrate, chschema.RoleWriter, chschema.RoleReader})
+	return nil
+}

@@ -5,7 +5,10 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
+	"io"
 	"log/slog"
+	"net/http"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -60,9 +63,11 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		// With several addresses, a server that does not answer is skipped for the next (a replica down).
 		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
 		Settings:         settings,
-		Auth:             clickhouse.Auth{Database: "default", Username: cfg.User, Password: cfg.Password},
-		TLS:              cfg.TLS,
-		DialTimeout:      cfg.DialTimeout,
+		// The session's database is system: it exists before migrations create ours, and 18.16 lets every user in
+		// (gpumeter's users see only their own database besides it; every statement names its database).
+		Auth:        clickhouse.Auth{Database: "system", Username: cfg.User, Password: cfg.Password},
+		TLS:         cfg.TLS,
+		DialTimeout: cfg.DialTimeout,
 		// Large batches: compress on the wire; LZ4 is cheap on both ends and 18.16 understands it.
 		Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4},
 	})
@@ -78,7 +83,7 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	}
 	if err := conn.QueryRow(ctx, q).Scan(&version); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("clickhouse %v: ask server version: %w", cfg.Addr, err)
+		return nil, fmt.Errorf("clickhouse %v: ask server version: %w%s", cfg.Addr, err, httpPortHint(ctx, cfg))
 	}
 	if s.features, err = chschema.FeaturesFor(version); err != nil {
 		_ = conn.Close()
@@ -121,4 +126,30 @@ func (s *Store) Insert(ctx context.Context, rows []Row) error {
 		return rollupError{err}
 	}
 	return nil
+}
+
+// httpPortHint explains a failed handshake with an address that answers ClickHouse's HTTP /ping: clickhouse-go speaks
+// the native protocol only, which waits for a handshake the HTTP interface never sends (the error is a read timeout).
+func httpPortHint(ctx context.Context, cfg Config) string {
+	if cfg.TLS != nil {
+		return ""
+	}
+	client := &http.Client{Timeout: time.Second}
+	for _, addr := range cfg.Addr {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/ping", nil)
+		if err != nil {
+			continue
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			continue
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64))
+		_ = resp.Body.Close()
+		if strings.TrimSpace(string(body)) == "Ok." {
+			return fmt.Sprintf(" (%s is ClickHouse's HTTP interface; --clickhouse-addr wants the native protocol port, "+
+				"9000 by default, 9440 with TLS)", addr)
+		}
+	}
+	return ""
 }

@@ -263,6 +263,13 @@ install_alertmanager() {
   echo debian >"$AM_MARKER"
 }
 
+# Prometheus (Debian's package: prometheus and promtool) is not a service of the stack: the dashboard test starts its
+# own on a free port, and deploy/prometheus/check.sh runs promtool. Installed here so that `make test` has it.
+install_prometheus() {
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 && return 0
+  apt_install_missing prometheus
+}
+
 installed_clickhouse() { command -v clickhouse-server >/dev/null 2>&1 && command -v clickhouse-client >/dev/null 2>&1; }
 installed_kafka() { command -v kcat >/dev/null 2>&1 && command -v java >/dev/null 2>&1 && kafka_libs_complete; }
 
@@ -280,7 +287,12 @@ start_clickhouse() {
     port_open "$CH_HTTP_PORT" && die "port 127.0.0.1:$CH_HTTP_PORT is taken by another process (not ours); stop it or set GPUMETER_CH_HTTP_PORT"
     render "$HERE/clickhouse/config.xml" "$CH_DIR/config.xml" \
       "CH_DIR=$CH_DIR" "CH_PORT=$CH_PORT" "CH_HTTP_PORT=$CH_HTTP_PORT"
-    cp -f "$HERE/clickhouse/users.xml" "$CH_DIR/users.xml"
+    # gpumeter's three users (migrate, writer, reader; see the template) with loopback-only local passwords
+    # "local-<role>", on the database the demo uses.
+    render "$HERE/clickhouse/users.xml" "$CH_DIR/users.xml" "DB=gpumeter" \
+      "MIGRATE_PASSWORD_SHA256=$(printf %s local-migrate | sha256sum | cut -d' ' -f1)" \
+      "WRITER_PASSWORD_SHA256=$(printf %s local-writer | sha256sum | cut -d' ' -f1)" \
+      "READER_PASSWORD_SHA256=$(printf %s local-reader | sha256sum | cut -d' ' -f1)"
     log "starting clickhouse on 127.0.0.1:$CH_PORT (http $CH_HTTP_PORT)"
     (exec 9>&-; cd "$CH_DIR" && exec setsid nohup clickhouse-server --config-file="$CH_DIR/config.xml" \
       </dev/null >>"$CH_DIR/log/stdout.log" 2>&1) &
@@ -545,7 +557,8 @@ start_cluster_server() {
     port_open "$port" && die "port 127.0.0.1:$port is taken by another process (not ours)"
     port_open "$http" && die "port 127.0.0.1:$http is taken by another process (not ours)"
     render "$HERE/clickhouse/config.xml" "$dir/config.xml" "CH_DIR=$dir" "CH_PORT=$port" "CH_HTTP_PORT=$http"
-    cp -f "$HERE/clickhouse/users.xml" "$dir/users.xml"
+    # The same users as the first server (its users.xml, rendered from the template with the local passwords).
+    cp -f "$CH_DIR/users.xml" "$dir/users.xml"
     cluster_config "$dir" "$port" "$4" "$5"
     log "starting $name on 127.0.0.1:$port (http $http), shard $4 replica $5"
     (exec 9>&-; cd "$dir" && exec setsid nohup clickhouse-server --config-file="$dir/config.xml" \
@@ -629,10 +642,12 @@ case "$cmd" in
     install_clickhouse
     install_kafka
     install_alertmanager
+    install_prometheus
     log "installed: $(clickhouse-client --version 2>/dev/null | head -n1), kafka jars in $KAFKA_LIBS, $(kcat -V 2>/dev/null | head -n1), $("$AM_BIN" --version 2>&1 | head -n1)"
     ;;
   start)
     lock_state
+    install_prometheus
     for s in $(services_from_args "${1:-}"); do "start_$s"; done
     ;;
   stop)
@@ -655,6 +670,7 @@ case "$cmd" in
   env)
     echo "export GPUMETER_TEST_KAFKA=127.0.0.1:$KAFKA_PORT"
     echo "export GPUMETER_TEST_CLICKHOUSE=127.0.0.1:$CH_PORT"
+    echo "export GPUMETER_TEST_CLICKHOUSE_HTTP=127.0.0.1:$CH_HTTP_PORT"
     echo "export GPUMETER_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT"
     # The cluster (start cluster): its three servers, first the replicas of shard 1, and its ZooKeeper.
     echo "export GPUMETER_TEST_CLICKHOUSE_CLUSTER=127.0.0.1:$CH_PORT,127.0.0.1:$CH2_PORT,127.0.0.1:$CH3_PORT"

@@ -4,10 +4,18 @@
 // it, the FOCUS export names providers from it and the report's charts colour them by it.
 //
 // Providers outside the table are allowed: any lower-case word (coreweave, on_prem) is a provider value, named by
-// itself.
+// itself. Where a person types the value (the agent's --provider), [Check] holds it to the table, its spellings and
+// [Extra], suggests the closest for a typo, and lets a new provider through with the [UnlistedPrefix] escape.
 package cloudprovider
 
-import "strings"
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/gpumeter/gpumeter/internal/spelling"
+)
 
 // The OpenTelemetry cloud.provider values of the table, and the value for usage nobody could attribute.
 const (
@@ -50,6 +58,61 @@ var Table = []Provider{
 	{ID: TencentCloud, OpenTelemetry: true, Spellings: []string{"tencent", "tencentcloud", "qcloud"}, FOCUSName: "Tencent Cloud",
 		ServiceName: "Cloud Virtual Machine", DisplayName: "Tencent Cloud"},
 	{ID: "coreweave", FOCUSName: "CoreWeave", ServiceName: "Compute", DisplayName: "CoreWeave", Color: "#6d4fc2"},
+}
+
+// Extra are the provider values outside the table that Check accepts as they are: machines of your own.
+var Extra = []string{"on_prem"}
+
+// UnlistedPrefix lets a provider the table does not know through Check: --provider=unlisted:lambda_labs records
+// lambda_labs. It is the documented escape for new providers (schema/README.md, the record's provider field).
+const UnlistedPrefix = "unlisted:"
+
+var word = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
+
+// Check returns the provider value for s as a person typed it: a value of the table, one of its spellings (returned
+// as the table's value), one of Extra, or UnlistedPrefix and a lower-case word. Anything else is an error that names
+// the closest known value when s looks like a typo of one.
+func Check(s string) (string, error) {
+	if name, ok := strings.CutPrefix(s, UnlistedPrefix); ok {
+		if !word.MatchString(name) {
+			return "", fmt.Errorf("%q: after %s write a lower-case word (letters, digits, _), e.g. %slambda_labs", s, UnlistedPrefix, UnlistedPrefix)
+		}
+		return name, nil
+	}
+	k := Key(s)
+	if _, ok := byID[k]; ok || slices.Contains(Extra, k) {
+		return k, nil
+	}
+	if id, ok := bySpelling[k]; ok {
+		return id, nil
+	}
+	known := KnownValues()
+	if best, ok := spelling.Closest(k, append(slices.Clone(known), spellings()...)); ok {
+		if id, isSpelling := bySpelling[best]; isSpelling {
+			best = id
+		}
+		return "", fmt.Errorf("%q is not a known provider: did you mean %s? (known: %s; a provider not in the list: %s%s)",
+			s, best, strings.Join(known, ", "), UnlistedPrefix, k)
+	}
+	return "", fmt.Errorf("%q is not a known provider (known: %s); a provider not in the list: %s%s",
+		s, strings.Join(known, ", "), UnlistedPrefix, k)
+}
+
+// KnownValues is every value Check accepts without the escape: the table's, then Extra.
+func KnownValues() []string {
+	var out []string
+	for _, p := range Table {
+		out = append(out, p.ID)
+	}
+	return append(out, Extra...)
+}
+
+func spellings() []string {
+	var out []string
+	for _, p := range Table {
+		out = append(out, p.Spellings...)
+	}
+	return out
 }
 
 // Palette colours the providers without a colour of their own, in the order they are met.

@@ -1,7 +1,10 @@
 package cloudprovider
 
 import (
+	"encoding/json"
+	"os"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +61,60 @@ func TestLookups(t *testing.T) {
 	c := Colors([]string{"on_prem", Azure, "lambda"})
 	if c[Azure] != "#0078d4" || c["on_prem"] != Palette[0] || c["lambda"] != Palette[1] {
 		t.Errorf("Colors = %v", c)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct{ in, want, errHas string }{
+		{in: "azure", want: "azure"},
+		{in: "Azure", want: "azure"},
+		{in: "OCI", want: "oracle_cloud"},
+		{in: "coreweave", want: "coreweave"},
+		{in: "on_prem", want: "on_prem"},
+		{in: "on-prem", want: "on_prem"},
+		{in: "unlisted:lambda_labs", want: "lambda_labs"},
+		{in: "azur", errHas: "did you mean azure?"},
+		{in: "amazn", errHas: "did you mean aws?"},
+		{in: "orcale_cloud", errHas: "did you mean oracle_cloud?"},
+		{in: "lambda", errHas: "unlisted:lambda"},
+		{in: "unlisted:Lambda Labs", errHas: "lower-case word"},
+		{in: "", errHas: "not a known provider"},
+	} {
+		got, err := Check(tc.in)
+		if tc.errHas != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("Check(%q) = %q, %v; want an error with %q", tc.in, got, err, tc.errHas)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("Check(%q) = %q, %v; want %q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+// The chart's values.schema.json accepts for agent.provider what Check accepts: the table, Extra, the escape.
+func TestChartSchemaProviders(t *testing.T) {
+	raw, err := os.ReadFile("../../deploy/helm/gpumeter/values.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var schema struct {
+		Properties struct {
+			Agent struct {
+				Properties struct {
+					Provider struct {
+						Pattern string `json:"pattern"`
+					} `json:"provider"`
+				} `json:"properties"`
+			} `json:"agent"`
+		} `json:"properties"`
+	}
+	if err := json.Unmarshal(raw, &schema); err != nil {
+		t.Fatal(err)
+	}
+	want := "^(|" + strings.Join(KnownValues(), "|") + "|" + UnlistedPrefix + "[a-z][a-z0-9_]*)$"
+	if got := schema.Properties.Agent.Properties.Provider.Pattern; got != want {
+		t.Errorf("values.schema.json agent.provider pattern\n %s\nwant\n %s", got, want)
 	}
 }

@@ -69,6 +69,75 @@ func TestExitCode(t *testing.T) {
 	}
 }
 
+func TestMisspeltVariables(t *testing.T) {
+	fs := flag.NewFlagSet("gpumeter-agent", flag.ContinueOnError)
+	fs.String("kafka-brokers", "", "")
+	fs.Duration("interval", time.Minute, "")
+	got := Misspelt(fs, []string{"GPUMETER_KAFKA_BROKER", "GPUMETER_INTERVALL", "GPUMETER_KAFKA_BROKERS", "GPUMETER_TEST_CLICKHOUSE",
+		"KAFKA_BROKER", "GPUMETER_CH_PORT"})
+	want := []string{
+		"GPUMETER_INTERVALL sets nothing: did you mean GPUMETER_INTERVAL (flag --interval)?",
+		"GPUMETER_KAFKA_BROKER sets nothing: did you mean GPUMETER_KAFKA_BROKERS (flag --kafka-brokers)?",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	// Parse warns about what the environment holds.
+	var warnings strings.Builder
+	oldEnv, oldW := Environ, Warnings
+	t.Cleanup(func() { Environ, Warnings = oldEnv, oldW })
+	Environ = func() []string { return []string{"GPUMETER_KAFKA_BROKER=x:1"} }
+	Warnings = &warnings
+	env := map[string]string{"GPUMETER_KAFKA_BROKER": "x:1"}
+	if err := Parse(fs, nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(warnings.String(), "gpumeter-agent: warning: GPUMETER_KAFKA_BROKER sets nothing: did you mean GPUMETER_KAFKA_BROKERS") {
+		t.Errorf("warning %q", warnings.String())
+	}
+}
+
+func TestUsageErrorsExit2(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.Duration("interval", time.Minute, "")
+	none := func(string) (string, bool) { return "", false }
+	for _, args := range [][]string{{"--nope"}, {"--interval=soon"}, {"stray"}} {
+		err := Parse(fs, args, none, io.Discard)
+		if code := ExitCode("x", err, io.Discard); code != 2 {
+			t.Errorf("%v: exit %d (%v), want 2", args, code, err)
+		}
+		if err != nil && strings.Contains(err.Error(), " -interval") {
+			t.Errorf("%v: %v writes -interval, not --interval", args, err)
+		}
+	}
+	if code := ExitCode("x", errors.Join(errors.New("--a: bad"), Usagef("--b: bad")), io.Discard); code != 2 {
+		t.Errorf("a usage error among others: exit %d, want 2", code)
+	}
+	if code := ExitCode("x", errors.New("kafka: refused"), io.Discard); code != 1 {
+		t.Errorf("a run error: exit %d, want 1", code)
+	}
+}
+
+func TestUsageWritesDoubleDashFlags(t *testing.T) {
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	fs.Duration("interval", time.Minute, "reporting `period`")
+	fs.Bool("simulate", false, "simulate")
+	fs.Usage = Usage(fs, "x does things.")
+	var out strings.Builder
+	if err := Parse(fs, []string{"--help"}, func(string) (string, bool) { return "", false }, &out); !errors.Is(err, ErrHelp) {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"x does things.", "  --interval period\n", "reporting period (default 1m0s) [GPUMETER_INTERVAL]", "  --simulate\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("usage lacks %q:\n%s", want, out.String())
+		}
+	}
+	if strings.Contains(out.String(), "\n  -interval") {
+		t.Errorf("usage writes -interval:\n%s", out.String())
+	}
+}
+
 func TestExitCodeRedactsURLCredentials(t *testing.T) {
 	var buf strings.Builder
 	err := fmt.Errorf("--alertmanager-url: %q is not an http(s) URL", "ftp://admin:secret@host")

@@ -33,6 +33,9 @@ const (
 	plainPassword = "alice-plain-secret"
 	scramUser     = "alice"
 	scramPassword = "alice-scram-secret"
+	// A SCRAM user with no right but those a test grants it by ACL (StandardAuthorizer): no CreateTopics.
+	limitedUser     = "bob"
+	limitedPassword = "bob-scram-secret"
 
 	brokerStartTimeout = 90 * time.Second
 	installHint        = "run `deploy/local/services.sh install`"
@@ -239,6 +242,12 @@ default.replication.factor=1
 auto.create.topics.enable=false
 group.initial.rebalance.delay.ms=0
 
+# ACLs (StandardAuthorizer, KRaft). The controller listener (PLAINTEXT) and the TLS-only listener authenticate as
+# ANONYMOUS, the mTLS one as CN=<certificate>: super users, as alice and admin are; bob gets what a test grants.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:admin;User:%[8]s;User:CN=gpumeter;User:CN=localhost
+allow.everyone.if.no.acl.found=false
+
 num.network.threads=2
 num.io.threads=2
 num.recovery.threads.per.data.dir=1
@@ -301,7 +310,8 @@ func startSecureBroker() (_ *secureBroker, err error) {
 	format := exec.CommandContext(ctx, java, append(jvmArgs(dir, libs), "kafka.tools.StorageTool", "format",
 		"-t", clusterID(), "-c", props,
 		"--add-scram", fmt.Sprintf("SCRAM-SHA-256=[name=%s,password=%s]", scramUser, scramPassword),
-		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", scramUser, scramPassword))...)
+		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", scramUser, scramPassword),
+		"--add-scram", fmt.Sprintf("SCRAM-SHA-512=[name=%s,password=%s]", limitedUser, limitedPassword))...)
 	format.Dir = dir
 	format.SysProcAttr = brokerProcAttr()
 	if out, err := format.CombinedOutput(); err != nil {

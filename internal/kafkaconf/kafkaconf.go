@@ -2,11 +2,15 @@
 package kafkaconf
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -30,6 +34,9 @@ type Flags struct {
 	Username      string
 	Password      string
 	PasswordFile  string
+	// AllowPlaintextSASL lets SASL PLAIN or SCRAM run without TLS (a broker on a trusted network, or TLS terminated
+	// by a sidecar). Without it such a configuration is refused: PLAIN sends the password as it is.
+	AllowPlaintextSASL bool
 }
 
 // Register adds the flags. The password is never given a default, so --help cannot show it.
@@ -45,6 +52,7 @@ func (f *Flags) Register(fs *flag.FlagSet) {
 	fs.StringVar(&f.Username, "kafka-username", "", "SASL user name")
 	fs.StringVar(&f.Password, "kafka-password", "", "SASL password; prefer GPUMETER_KAFKA_PASSWORD or --kafka-password-file")
 	fs.StringVar(&f.PasswordFile, "kafka-password-file", "", "file holding the SASL password")
+	fs.BoolVar(&f.AllowPlaintextSASL, "kafka-allow-plaintext-sasl", false, "allow SASL without --kafka-tls (PLAIN then sends the password in clear)")
 }
 
 // Conn is what a producer or consumer needs to connect.
@@ -63,6 +71,50 @@ func (c Conn) Transport() *kafka.Transport {
 // Dialer is for kafka.Reader.
 func (c Conn) Dialer() *kafka.Dialer {
 	return &kafka.Dialer{TLS: c.TLS, SASLMechanism: c.SASL, Timeout: 10 * time.Second, DualStack: true}
+}
+
+// Diagnose dials every broker as the readers do (TCP, then TLS and the SASL login, then one request) and says for each that cannot be
+// used why, naming it: a refused port, a DNS failure, a failed TLS handshake or SASL login, a timeout. Clients that
+// talk to the cluster as a whole (kafka.Client) often report only "[8] Broker Not Available"; the collector adds this
+// to such errors. nil when every broker accepts the connection.
+func (c Conn) Diagnose(ctx context.Context) error {
+	d := c.Dialer()
+	var errs []error
+	for _, b := range c.Brokers {
+		conn, err := d.DialContext(ctx, "tcp", b)
+		if err == nil {
+			// One request, so that a listener speaking another protocol (TLS) shows.
+			_ = conn.SetDeadline(time.Now().Add(d.Timeout))
+			_, err = conn.ApiVersions()
+			_ = conn.Close()
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("kafka broker %s: %s: %w", b, cause(err), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// cause names what kind of failure err is, in the words of the flags that fix it.
+func cause(err error) string {
+	var dns *net.DNSError
+	var tlsErr *tls.CertificateVerificationError
+	var netErr net.Error
+	switch {
+	case errors.As(err, &dns):
+		return "DNS lookup failed (check the host name in --kafka-brokers)"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "connection refused (nothing listens on that port: check the port in --kafka-brokers)"
+	case errors.Is(err, kafka.SASLAuthenticationFailed):
+		return "SASL login failed (check --kafka-sasl-mechanism, --kafka-username and the password)"
+	case errors.As(err, &tlsErr):
+		return "TLS handshake failed (check --kafka-ca-file and --kafka-tls-server-name)"
+	case errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out (a firewall, or the wrong address?)"
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "the broker closed the connection (a TLS listener without --kafka-tls, or SASL required?)"
+	}
+	return "cannot connect"
 }
 
 // Connect validates the flags and builds the connection settings; every problem is reported, each naming its flag.
@@ -88,8 +140,12 @@ func (f *Flags) Connect() (Conn, error) {
 
 func (f *Flags) sasl() (sasl.Mechanism, error) {
 	if f.SASLMechanism == "" {
-		if f.Username != "" {
+		switch {
+		case f.Username != "":
 			return nil, errors.New("--kafka-username: set --kafka-sasl-mechanism too")
+		case f.Password != "" || f.PasswordFile != "":
+			// A password nobody would use is a configuration mistake, not something to ignore.
+			return nil, errors.New("--kafka-password/--kafka-password-file (or GPUMETER_KAFKA_PASSWORD): given without --kafka-sasl-mechanism")
 		}
 		return nil, nil
 	}
@@ -100,23 +156,25 @@ func (f *Flags) sasl() (sasl.Mechanism, error) {
 	if f.Username == "" || password == "" {
 		return nil, fmt.Errorf("--kafka-sasl-mechanism %s: needs --kafka-username and a password (GPUMETER_KAFKA_PASSWORD or --kafka-password-file)", f.SASLMechanism)
 	}
+	var m sasl.Mechanism
 	switch strings.ToUpper(f.SASLMechanism) {
 	case "PLAIN":
-		return redacted{plain.Mechanism{Username: f.Username, Password: password}, f.Username}, nil
-	case "SCRAM-SHA-256":
-		m, err := scram.Mechanism(scram.SHA256, f.Username, password)
-		if err != nil {
+		m = plain.Mechanism{Username: f.Username, Password: password}
+	case "SCRAM-SHA-256", "SCRAM-SHA-512":
+		algo := scram.SHA256
+		if strings.ToUpper(f.SASLMechanism) == "SCRAM-SHA-512" {
+			algo = scram.SHA512
+		}
+		if m, err = scram.Mechanism(algo, f.Username, password); err != nil {
 			return nil, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
 		}
-		return redacted{m, f.Username}, nil
-	case "SCRAM-SHA-512":
-		m, err := scram.Mechanism(scram.SHA512, f.Username, password)
-		if err != nil {
-			return nil, fmt.Errorf("--kafka-sasl-mechanism: %w", err)
-		}
-		return redacted{m, f.Username}, nil
+	default:
+		return nil, fmt.Errorf("--kafka-sasl-mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", f.SASLMechanism)
 	}
-	return nil, fmt.Errorf("--kafka-sasl-mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", f.SASLMechanism)
+	if !f.TLS && !f.AllowPlaintextSASL {
+		return nil, fmt.Errorf("--kafka-sasl-mechanism %s: refused without --kafka-tls (the user name and password, or PLAIN's password itself, would cross the network in clear); set --kafka-allow-plaintext-sasl to accept that", m.Name())
+	}
+	return redacted{m, f.Username}, nil
 }
 
 // redacted wraps kafka-go's SASL mechanisms so that printing one, or a Conn that holds it, shows the mechanism and

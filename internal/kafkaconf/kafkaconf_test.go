@@ -52,7 +52,7 @@ func TestConnectRejects(t *testing.T) {
 	notPEM := writeFile(t, dir, "not.pem", "hello\n")
 	missing := filepath.Join(dir, "missing.pem")
 	emptyPassword := writeFile(t, dir, "empty-password", "\n")
-	sasl := []string{"--kafka-sasl-mechanism=PLAIN", "--kafka-username=alice"}
+	sasl := []string{"--kafka-tls", "--kafka-sasl-mechanism=PLAIN", "--kafka-username=alice"}
 	tests := []struct {
 		name string
 		args []string
@@ -90,6 +90,16 @@ func TestConnectRejects(t *testing.T) {
 			want: []string{"--kafka-sasl-mechanism", "--kafka-password-file"}},
 		{name: "unknown mechanism", args: []string{"--kafka-sasl-mechanism=GSSAPI", "--kafka-username=alice", "--kafka-password=x"},
 			want: []string{"--kafka-sasl-mechanism", `"GSSAPI"`}},
+		{name: "password without mechanism", args: []string{"--kafka-password=x"},
+			want: []string{"--kafka-password", "without --kafka-sasl-mechanism"}},
+		{name: "password from env without mechanism", env: map[string]string{"GPUMETER_KAFKA_PASSWORD": "x"},
+			want: []string{"--kafka-password", "without --kafka-sasl-mechanism"}},
+		{name: "password file without mechanism", args: []string{"--kafka-password-file=" + emptyPassword},
+			want: []string{"--kafka-password", "without --kafka-sasl-mechanism"}},
+		{name: "PLAIN over plaintext", args: []string{"--kafka-sasl-mechanism=PLAIN", "--kafka-username=alice", "--kafka-password=x"},
+			want: []string{"--kafka-sasl-mechanism", "--kafka-allow-plaintext-sasl"}},
+		{name: "SCRAM over plaintext", args: []string{"--kafka-sasl-mechanism=SCRAM-SHA-512", "--kafka-username=alice", "--kafka-password=x"},
+			want: []string{"--kafka-sasl-mechanism", "SCRAM-SHA-512", "--kafka-tls"}},
 		{name: "unknown mechanism from env", args: []string{"--kafka-username=alice", "--kafka-password=x"},
 			env: map[string]string{"GPUMETER_KAFKA_SASL_MECHANISM": "OAUTHBEARER"}, want: []string{"--kafka-sasl-mechanism", `"OAUTHBEARER"`}},
 	}
@@ -141,7 +151,7 @@ func TestConnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	sasl := func(mechanism string, more ...string) []string {
-		return append([]string{"--kafka-sasl-mechanism=" + mechanism, "--kafka-username=alice"}, more...)
+		return append([]string{"--kafka-allow-plaintext-sasl", "--kafka-sasl-mechanism=" + mechanism, "--kafka-username=alice"}, more...)
 	}
 	tests := []struct {
 		name       string

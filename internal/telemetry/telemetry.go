@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/otlptranslator"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
@@ -26,6 +28,8 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/gpumeter/gpumeter/internal/version"
 )
 
 // ReadinessTimeout bounds one /readyz request: every check runs concurrently
@@ -57,7 +61,8 @@ type Config struct {
 	// Service is the service.name resource attribute: "gpumeter-agent" or
 	// "gpumeter-collector".
 	Service string
-	// Version is the service.version resource attribute.
+	// Version is the service.version resource attribute and the version label of gpumeter_build_info; "" takes
+	// the version stamped into the binary (internal/version).
 	Version string
 	// MetricsAddr is the host:port serving /metrics, /healthz and /readyz
 	// (flag --metrics-addr); "" serves nothing. "127.0.0.1:0" picks a free port
@@ -68,6 +73,12 @@ type Config struct {
 	OTLPEndpoint string
 	// OTLPInsecure sends traces without TLS.
 	OTLPInsecure bool
+	// WebConfigFile is a web configuration file in the format of the Prometheus exporter-toolkit (flag
+	// --web-config-file; the same file node_exporter takes): TLS (tls_server_config, client certificates included)
+	// and basic auth (basic_auth_users, bcrypt hashes) for /metrics, /healthz and /readyz. "" serves plain HTTP
+	// to anyone. The file is checked at Start and read again on every connection and request, as the toolkit does,
+	// so certificates and users can be rotated without a restart.
+	WebConfigFile string
 }
 
 // Telemetry owns one binary's meter and tracer providers and its telemetry
@@ -112,6 +123,9 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Telemetry, err
 		}
 	}()
 
+	if cfg.Version == "" {
+		cfg.Version = version.String()
+	}
 	res, err := newResource(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -124,6 +138,13 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Telemetry, err
 	}
 	if err := t.registry.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
 		return nil, fmt.Errorf("telemetry: register process collector: %w", err)
+	}
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{Name: "gpumeter_build_info",
+		Help:        "Always 1: the version and build of this binary (internal/version), as dashboards and alerts join on it.",
+		ConstLabels: prometheus.Labels{"service": cfg.Service, "version": cfg.Version, "revision": version.Revision(), "goversion": runtime.Version()}})
+	buildInfo.Set(1)
+	if err := t.registry.Register(buildInfo); err != nil {
+		return nil, fmt.Errorf("telemetry: register build info: %w", err)
 	}
 	exporter, err := otelprom.New(
 		otelprom.WithRegisterer(t.registry),
@@ -175,6 +196,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Telemetry, err
 		t.tracers = tracenoop.NewTracerProvider()
 	}
 
+	if cfg.WebConfigFile != "" {
+		if cfg.MetricsAddr == "" {
+			return nil, errors.New("telemetry: --web-config-file: set --metrics-addr too")
+		}
+		if err := web.Validate(cfg.WebConfigFile); err != nil {
+			return nil, fmt.Errorf("telemetry: --web-config-file %s: %w", cfg.WebConfigFile, err)
+		}
+	}
 	if cfg.MetricsAddr != "" {
 		ln, err := net.Listen("tcp", cfg.MetricsAddr)
 		if err != nil {
@@ -189,9 +218,14 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *Telemetry, err
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		}
 		t.serveErr = make(chan error, 1)
-		go func() { t.serveErr <- t.srv.Serve(ln) }()
+		webFile := cfg.WebConfigFile
+		// The toolkit logs its own "Listening on" and "TLS is enabled/disabled" lines; keep them out of Info.
+		webLog := slog.New(levelAtLeast{log.Handler(), slog.LevelWarn})
+		go func() {
+			t.serveErr <- web.Serve(ln, t.srv, &web.FlagConfig{WebConfigFile: &webFile}, webLog)
+		}()
 		log.Info("telemetry listening", "addr", ln.Addr().String(),
-			"paths", "/metrics /healthz /readyz")
+			"paths", "/metrics /healthz /readyz", "web_config_file", cfg.WebConfigFile)
 	}
 	if cfg.OTLPEndpoint != "" {
 		log.Info("telemetry exporting traces", "otlp_endpoint", cfg.OTLPEndpoint,
@@ -420,4 +454,22 @@ func (t *Telemetry) shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// levelAtLeast drops records below min: the exporter-toolkit logs each start at Info, which our own line says.
+type levelAtLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h levelAtLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h levelAtLeast) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return levelAtLeast{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h levelAtLeast) WithGroup(name string) slog.Handler {
+	return levelAtLeast{h.Handler.WithGroup(name), h.min}
 }

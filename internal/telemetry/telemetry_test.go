@@ -130,7 +130,7 @@ func TestMetricsScrape(t *testing.T) {
 		"gpumeter_test_insert_duration_seconds_count 2",
 	)
 	for _, want := range []string{
-		`target_info{`, `service_name="gpumeter-test"`, `service_version="1.2.3"`,
+		`target_info{`, `service_name="gpumeter-test"`, `service_version="1.2.3"`, `gpumeter_build_info{goversion="`, `version="1.2.3"} 1`,
 		"\ngo_goroutines ", "\nprocess_resident_memory_bytes ",
 	} {
 		if !strings.Contains(body, want) {

@@ -34,6 +34,12 @@ func ClickHouseAddr(t testing.TB) string {
 	return reachable(t, "GPUMETER_TEST_CLICKHOUSE", "127.0.0.1:19000", "ClickHouse")
 }
 
+// ClickHouseHTTPAddr is the server's HTTP interface: GPUMETER_TEST_CLICKHOUSE_HTTP, or the local stack's default.
+func ClickHouseHTTPAddr(t testing.TB) string {
+	t.Helper()
+	return reachable(t, "GPUMETER_TEST_CLICKHOUSE_HTTP", "127.0.0.1:18123", "ClickHouse's HTTP interface")
+}
+
 func reachable(t testing.TB, env, def, what string) string {
 	t.Helper()
 	addr := os.Getenv(env)

@@ -14,6 +14,10 @@ type Features struct {
 	LowCardinality bool
 	// TTL lets raw rows expire (--raw-retention-days). Arrived in 19.6.
 	TTL bool
+	// SQLAccess is SQL access control (CREATE ROLE, GRANT), where gpumeter's roles come from RoleStatements. Arrived
+	// in 20.5; before, users and their rights live in users.xml only (readonly and allow_ddl profiles,
+	// allow_databases), as deploy/local/clickhouse/users.xml declares them.
+	SQLAccess bool
 }
 
 // FeaturesFor derives Features from a server version string.
@@ -27,6 +31,7 @@ func FeaturesFor(version string) (Features, error) {
 		Version:        version,
 		LowCardinality: atLeast(19, 9),
 		TTL:            atLeast(19, 6),
+		SQLAccess:      atLeast(20, 5),
 	}, nil
 }
 

@@ -24,10 +24,12 @@ import (
 	"github.com/gpumeter/gpumeter/agent/sim"
 	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
 	"github.com/gpumeter/gpumeter/internal/telemetry"
+	"github.com/gpumeter/gpumeter/internal/version"
 )
 
 func main() {
@@ -46,6 +48,7 @@ type options struct {
 	kafka                                                   kafkaconf.Flags
 	conn                                                    kafkaconf.Conn // built from kafka at parse time
 	topic, spoolDir, metricsAddr, otlpEndpoint              string
+	webConfigFile                                           string
 	spoolMaxBytes, spoolMinFreeBytes                        int64
 	checkpointPeriod, flushTimeout                          time.Duration
 	samplePeriod, interval, duration                        time.Duration
@@ -59,7 +62,7 @@ func parse(args []string) (*options, error) {
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("gpumeter-agent", flag.ContinueOnError)
 	fs.StringVar(&o.node, "node-name", host, "node name on every record (on Kubernetes: the downward API's spec.nodeName)")
-	fs.StringVar(&o.providerName, "provider", "", "cloud provider (azure, aws, gcp, oracle_cloud, coreweave, on_prem, ...); detected when empty")
+	fs.StringVar(&o.providerName, "provider", "", "cloud provider: azure, aws, gcp, oracle_cloud, ibm_cloud, alibaba_cloud, tencent_cloud, coreweave, on_prem, or unlisted:NAME for one not in the list; detected when empty")
 	fs.StringVar(&o.region, "region", "", "region; detected when empty")
 	fs.StringVar(&o.zone, "zone", "", "availability zone; detected when empty")
 	fs.StringVar(&o.instanceType, "instance-type", "", "instance type / VM size / shape; detected when empty")
@@ -73,6 +76,7 @@ func parse(args []string) (*options, error) {
 	fs.DurationVar(&o.checkpointPeriod, "checkpoint-period", 10*time.Second, "how often open windows are checkpointed; a kill -9 loses at most this much measurement")
 	fs.DurationVar(&o.flushTimeout, "flush-timeout", 30*time.Second, "how long SIGTERM waits for Kafka to take the spooled records (the rest is sent at the next start)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9400", "listen address for /metrics, /healthz and /readyz; empty disables")
+	fs.StringVar(&o.webConfigFile, "web-config-file", "", "exporter-toolkit web config (TLS, basic auth) for --metrics-addr, as node_exporter takes")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	fs.StringVar(&o.topic, "topic", "gpumeter.usage.v1", "Kafka topic for usage records")
 	fs.DurationVar(&o.samplePeriod, "sample-period", time.Second, "how often GPUs are sampled")
@@ -85,13 +89,18 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle)")
 	o.log.Register(fs)
 	fs.Usage = flagenv.Usage(fs, "gpumeter-agent meters this node's GPUs and sends usage records to Kafka.")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stdout); err != nil {
 		return nil, err
 	}
 	var errs []error
 	var err error
 	if o.conn, err = o.kafka.Connect(); err != nil {
 		errs = append(errs, err)
+	}
+	if o.providerName != "" {
+		if o.providerName, err = cloudprovider.Check(o.providerName); err != nil {
+			errs = append(errs, fmt.Errorf("--provider: %w", err))
+		}
 	}
 	if o.spoolDir == "" {
 		errs = append(errs, errors.New("--spool-dir: empty"))
@@ -118,6 +127,10 @@ func parse(args []string) (*options, error) {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && (args[0] == "version" || args[0] == "--version" || args[0] == "-version") {
+		fmt.Println(version.Line("gpumeter-agent"))
+		return nil
+	}
 	o, err := parse(args)
 	if err != nil {
 		return err
@@ -189,7 +202,7 @@ func run(ctx context.Context, args []string) error {
 
 	a := agent.New(cfg, fwd, src, attr, sp, sender, log)
 	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-agent", MetricsAddr: o.metricsAddr,
-		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true}, log)
+		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true, WebConfigFile: o.webConfigFile}, log)
 	if err != nil {
 		return err
 	}

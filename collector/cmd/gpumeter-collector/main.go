@@ -4,6 +4,10 @@
 //	gpumeter-collector migrate [flags] create or upgrade the ClickHouse schema, then exit
 //	gpumeter-collector report [flags]  the commitment report (table, csv, json or html)
 //	gpumeter-collector export [flags]  GPU-hours and commitments as FOCUS CSV/JSONL for FinOps tools
+//	gpumeter-collector version         the version stamped at build
+//	gpumeter-collector help [command]  the commands, or a command's flags
+//
+// Help goes to standard output when asked for; usage errors exit with status 2, other failures with 1.
 package main
 
 import (
@@ -34,34 +38,116 @@ import (
 	"github.com/gpumeter/gpumeter/internal/flagenv"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/logging"
+	"github.com/gpumeter/gpumeter/internal/spelling"
 	"github.com/gpumeter/gpumeter/internal/telemetry"
+	"github.com/gpumeter/gpumeter/internal/version"
 )
+
+const program = "gpumeter-collector"
+
+// stdout receives help and version output (asked for, so not an error); os.Stdout outside tests.
+var stdout io.Writer = os.Stdout
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:])
 	stop()
-	if code := flagenv.ExitCode("gpumeter-collector", err, os.Stderr); code != 0 {
+	if code := flagenv.ExitCode(program, err, os.Stderr); code != 0 {
 		os.Exit(code)
 	}
 }
 
+// command is one subcommand: its name, its line in the help, and what runs it.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"run", "consume usage records from Kafka into ClickHouse until SIGTERM (the default command)", runConsume},
+		{"migrate", "create or upgrade the ClickHouse schema, then exit", runMigrate},
+		{"report", "print the commitment report (table, csv, json or html)", runReport},
+		{"export", "write GPU-hours and commitments as FOCUS CSV or JSONL for FinOps tools", runExport},
+		{"version", "print the version and exit", runVersion},
+		{"help", "list the commands, or show one command's flags: help <command>", runHelp},
+	}
+}
+
 func run(ctx context.Context, args []string) error {
-	cmd := "run"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		cmd, args = args[0], args[1:]
+	if len(args) == 0 {
+		return runConsume(ctx, nil)
 	}
-	switch cmd {
-	case "run":
+	switch args[0] {
+	case "-h", "-help", "--help":
+		writeHelp(stdout)
+		return flagenv.ErrHelp
+	case "-version", "--version":
+		return runVersion(ctx, args[1:])
+	}
+	if strings.HasPrefix(args[0], "-") { // flags of the default command
 		return runConsume(ctx, args)
-	case "migrate":
-		return runMigrate(ctx, args)
-	case "report":
-		return runReport(ctx, args)
-	case "export":
-		return runExport(ctx, args)
 	}
-	return fmt.Errorf("unknown command %q (want run, migrate, report or export)", cmd)
+	c, err := lookupCommand(args[0])
+	if err != nil {
+		return err
+	}
+	return c.run(ctx, args[1:])
+}
+
+func lookupCommand(name string) (command, error) {
+	var names []string
+	for _, c := range commands() {
+		if c.name == name {
+			return c, nil
+		}
+		names = append(names, c.name)
+	}
+	if best, ok := spelling.Closest(name, names); ok {
+		return command{}, flagenv.Usagef("unknown command %q: did you mean %s? (%s help lists the commands)", name, best, program)
+	}
+	return command{}, flagenv.Usagef("unknown command %q (want %s; %s help lists them)", name, strings.Join(names, ", "), program)
+}
+
+// writeHelp lists the commands, one line each.
+func writeHelp(w io.Writer) {
+	fmt.Fprintf(w, "%s consumes GPU usage records from Kafka into ClickHouse and reports on them.\n\n", program)
+	fmt.Fprintf(w, "Usage:\n  %s [command] [flags]\n\nCommands:\n", program)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\n%s help <command> (or %s <command> --help) shows a command's flags; each flag is also read\n"+
+		"from GPUMETER_<FLAG>, e.g. GPUMETER_KAFKA_BROKERS for --kafka-brokers.\n", program, program)
+}
+
+func runHelp(ctx context.Context, args []string) error {
+	switch len(args) {
+	case 0:
+		writeHelp(stdout)
+		return nil
+	case 1:
+		c, err := lookupCommand(args[0])
+		if err != nil {
+			return err
+		}
+		if c.name == "help" || c.name == "version" {
+			fmt.Fprintf(stdout, "%s %s: %s\n", program, c.name, c.summary)
+			return nil
+		}
+		if err := c.run(ctx, []string{"--help"}); !errors.Is(err, flagenv.ErrHelp) {
+			return err
+		}
+		return nil
+	}
+	return flagenv.Usagef("help takes at most one command, got %q", strings.Join(args, " "))
+}
+
+func runVersion(_ context.Context, args []string) error {
+	if len(args) > 0 {
+		return flagenv.Usagef("version takes no arguments, got %q", strings.Join(args, " "))
+	}
+	fmt.Fprintln(stdout, version.Line(program))
+	return nil
 }
 
 // clickhouseFlags are shared by every command.
@@ -75,6 +161,9 @@ type clickhouseFlags struct {
 	retentionDay int
 	tls          bool
 	caFile       string
+	certFile     string
+	keyFile      string
+	serverName   string
 }
 
 // register adds the --clickhouse-* flags, their defaults taken from store.DefaultConfig.
@@ -89,6 +178,9 @@ func (c *clickhouseFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password")
 	fs.BoolVar(&c.tls, "clickhouse-tls", false, "connect to ClickHouse over TLS (its secure native port, usually 9440)")
 	fs.StringVar(&c.caFile, "clickhouse-ca-file", "", "PEM file of CAs that sign ClickHouse's certificate (default: the system's)")
+	fs.StringVar(&c.certFile, "clickhouse-cert-file", "", "PEM client certificate for mutual TLS")
+	fs.StringVar(&c.keyFile, "clickhouse-key-file", "", "PEM client key for mutual TLS")
+	fs.StringVar(&c.serverName, "clickhouse-tls-server-name", "", "name to verify in ClickHouse's certificate (default: the host dialled)")
 	fs.IntVar(&c.retentionDay, "raw-retention-days", d.RawRetentionDays, "expire raw rows after this many days where the server has TTL (19.6+); 0 keeps them")
 }
 
@@ -101,7 +193,8 @@ func (c *clickhouseFlags) config() (store.Config, error) {
 	if err != nil {
 		errs = append(errs, err)
 	}
-	tlsCfg, err := credentials.TLS{Prefix: "clickhouse", Enabled: c.tls, CAFile: c.caFile}.Config()
+	tlsCfg, err := credentials.TLS{Prefix: "clickhouse", Enabled: c.tls, CAFile: c.caFile, CertFile: c.certFile,
+		KeyFile: c.keyFile, ServerName: c.serverName}.Config()
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -133,7 +226,7 @@ func openStore(ctx context.Context, cfg store.Config, log *slog.Logger, migrate 
 }
 
 func newFlagSet(name, synopsis string, lo *logging.Options, ch *clickhouseFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("gpumeter-collector "+name, flag.ContinueOnError)
+	fs := flag.NewFlagSet(program+" "+name, flag.ContinueOnError)
 	fs.Usage = flagenv.Usage(fs, synopsis)
 	lo.Register(fs)
 	ch.register(fs)
@@ -151,7 +244,10 @@ type runOptions struct {
 
 	partitions, replication   int
 	metricsAddr, otlpEndpoint string
+	webConfigFile             string
 	createTopics              bool
+	am                        alert.Flags
+	mig                       migrateFlags
 }
 
 // runConfig is what validate made of runOptions: everything checked, files read.
@@ -165,8 +261,11 @@ type runConfig struct {
 
 	partitions, replication   int
 	metricsAddr, otlpEndpoint string
+	webConfigFile             string
 	createTopics              bool
 	commitmentsFile           string
+	alerts                    *alert.Client // nil: metrics only
+	migrate                   *store.Config // the migration connection; nil: only check the schema is current
 }
 
 func runConsume(ctx context.Context, args []string) error {
@@ -189,7 +288,9 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	o.kafka.Register(fs)
 	fs.StringVar(&o.commitments, "commitments", "", "YAML file of commitments, loaded into ClickHouse at start (see deploy/commitments.example.yaml)")
 	fs.DurationVar(&o.evaluate.Interval, "alert-interval", o.evaluate.Interval, "how often commitments are evaluated (figures exported as metrics, alerts sent)")
-	fs.StringVar(&o.evaluate.AlertmanagerURL, "alertmanager-url", o.evaluate.AlertmanagerURL, "Alertmanager base URL for commitment alerts, e.g. http://alertmanager:9093; empty: metrics only")
+	o.am.Register(fs)
+	o.mig.register(fs)
+	fs.StringVar(&o.webConfigFile, "web-config-file", "", "exporter-toolkit web config (TLS, basic auth) for --metrics-addr, as node_exporter takes")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9401", "listen address for /metrics, /healthz and /readyz; empty disables")
 	fs.StringVar(&o.otlpEndpoint, "otlp-endpoint", "", "OTLP/gRPC endpoint (host:port) for traces; empty disables")
 	c := &o.consume
@@ -205,7 +306,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.BoolVar(&o.createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
 	fs.IntVar(&o.partitions, "topic-partitions", 12, "partitions of the topics when the collector creates them (it never changes existing ones)")
 	fs.IntVar(&o.replication, "topic-replication", 1, "replication factor of the topics when the collector creates them")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return nil, err
 	}
 	return o, nil
@@ -214,7 +315,8 @@ func parseRunFlags(args []string) (*runOptions, error) {
 // validate checks every flag and reads every file they name, and reports all problems at once, each naming its flag.
 func (o *runOptions) validate() (runConfig, error) {
 	cfg := runConfig{consume: o.consume, evaluate: o.evaluate, partitions: o.partitions, replication: o.replication,
-		metricsAddr: o.metricsAddr, otlpEndpoint: o.otlpEndpoint, createTopics: o.createTopics, commitmentsFile: o.commitments}
+		metricsAddr: o.metricsAddr, otlpEndpoint: o.otlpEndpoint, webConfigFile: o.webConfigFile,
+		createTopics: o.createTopics, commitmentsFile: o.commitments}
 	var errs []error
 	var err error
 	if cfg.conn, err = o.kafka.Connect(); err != nil {
@@ -232,6 +334,12 @@ func (o *runOptions) validate() (runConfig, error) {
 	if cfg.store, err = o.clickhouse.config(); err != nil {
 		errs = append(errs, err)
 	}
+	if cfg.migrate, err = o.mig.config(cfg.store); err != nil {
+		errs = append(errs, err)
+	}
+	if cfg.alerts, err = o.am.Client(nil); err != nil {
+		errs = append(errs, err)
+	}
 	if cfg.log, err = o.log.Logger(os.Stderr); err != nil {
 		errs = append(errs, err)
 	}
@@ -246,8 +354,8 @@ func (o *runOptions) validate() (runConfig, error) {
 // and, beside it, the evaluator.
 func serve(ctx context.Context, cfg runConfig) error {
 	log := cfg.log
-	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-collector", MetricsAddr: cfg.metricsAddr,
-		OTLPEndpoint: cfg.otlpEndpoint, OTLPInsecure: true}, log.With("component", "telemetry"))
+	tel, err := telemetry.Start(ctx, telemetry.Config{Service: program, MetricsAddr: cfg.metricsAddr,
+		OTLPEndpoint: cfg.otlpEndpoint, OTLPInsecure: true, WebConfigFile: cfg.webConfigFile}, log.With("component", "telemetry"))
 	if err != nil {
 		return err
 	}
@@ -267,14 +375,22 @@ func serve(ctx context.Context, cfg runConfig) error {
 		}
 		return nil
 	})
-	if cfg.createTopics {
-		if err := waitFor(ctx, log, "kafka", setWaiting, func() error {
-			return consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
-		}); err != nil {
-			return err
+	if err := waitFor(ctx, log, "kafka", setWaiting, func() error {
+		if !cfg.createTopics { // an ACL may forbid CreateTopics: only check that they exist
+			return cfg.conn.CheckTopics(ctx, cfg.consume.Topic, cfg.consume.DLQTopic)
 		}
+		err := consume.EnsureTopics(ctx, cfg.conn, cfg.partitions, cfg.replication, cfg.consume.Topic, cfg.consume.DLQTopic)
+		if err != nil {
+			// Say why, broker by broker: refused, DNS, TLS, SASL rather than only "Broker Not Available".
+			if why := cfg.conn.Diagnose(ctx); why != nil {
+				return fmt.Errorf("%v; %w", why, err)
+			}
+		}
+		return err
+	}); err != nil {
+		return err
 	}
-	st, err := openStoreWaiting(ctx, cfg.store, log.With("component", "store"), setWaiting)
+	st, err := openStoreWaiting(ctx, cfg.store, cfg.migrate, log.With("component", "store"), setWaiting)
 	if err != nil {
 		return err
 	}
@@ -297,9 +413,10 @@ func serve(ctx context.Context, cfg runConfig) error {
 	waiting.Store(nil)
 
 	var notifier evaluate.Notifier
-	if u := cfg.evaluate.AlertmanagerURL; u != "" {
+	if cfg.alerts != nil {
 		alog := log.With("component", "alert")
-		notifier = alert.NewNotifier(&alert.Client{URL: u, Log: alog}, cfg.evaluate.Interval, alog)
+		cfg.alerts.Log = alog
+		notifier = alert.NewNotifier(cfg.alerts, cfg.evaluate.Interval, alog)
 	}
 	ev := evaluate.New(st.Conn(), st.Database(), notifier, log.With("component", "evaluate"))
 	if err := ev.RegisterMetrics(tel.Meter("gpumeter-collector")); err != nil {
@@ -312,7 +429,7 @@ func serve(ctx context.Context, cfg runConfig) error {
 	defer func() { stopEval(); wg.Wait() }()
 
 	log.Info("collector consuming", "brokers", cfg.conn.Brokers, "topic", cfg.consume.Topic, "group", cfg.consume.Group,
-		"database", st.Database(), "alertmanager", logging.Redact(cfg.evaluate.AlertmanagerURL))
+		"database", st.Database(), "alertmanagers", cfg.alerts.Targets())
 	return c.Run(ctx)
 }
 
@@ -348,24 +465,90 @@ func waitingReason(what string, err error) string {
 }
 
 // openStoreWaiting waits until ClickHouse answers and the schema is in place: a collector that starts before its
-// database should wait for it, not crash-loop.
-func openStoreWaiting(ctx context.Context, cfg store.Config, log *slog.Logger, setWaiting func(string)) (*store.Store, error) {
+// database should wait for it, not crash-loop. With migCfg it migrates first under migCfg's user (its own
+// connection, closed again), then connects as cfg's; without, it only checks that the schema is current.
+func openStoreWaiting(ctx context.Context, cfg store.Config, migCfg *store.Config, log *slog.Logger, setWaiting func(string)) (*store.Store, error) {
 	var st *store.Store
 	err := waitFor(ctx, log, "clickhouse", setWaiting, func() (err error) {
-		st, err = openStore(ctx, cfg, log, true)
-		return err
+		if migCfg != nil && migCfg.User == cfg.User {
+			st, err = openStore(ctx, cfg, log, true)
+			return err
+		}
+		if migCfg != nil {
+			m, err := openStore(ctx, *migCfg, log, true)
+			if err != nil {
+				return fmt.Errorf("as migration user %s: %w", migCfg.User, err)
+			}
+			_ = m.Close()
+		}
+		if st, err = openStore(ctx, cfg, log, false); err != nil {
+			return err
+		}
+		if err := st.CheckMigrated(ctx); err != nil {
+			_ = st.Close()
+			return err
+		}
+		return nil
 	})
 	return st, err
 }
 
+// migrateFlags say whether and as whom the run command migrates at start: least privilege gives the ingest user
+// (--clickhouse-user) no DDL rights, and migrations their own user or their own job (schema/README.md, "Users and
+// rights").
+type migrateFlags struct {
+	enabled           bool
+	user              string
+	password, pwdFile string
+}
+
+func (m *migrateFlags) register(fs *flag.FlagSet) {
+	fs.BoolVar(&m.enabled, "migrate", true, "apply the schema migrations at start; false: `gpumeter-collector migrate` does, and the collector waits until the schema is current")
+	fs.StringVar(&m.user, "clickhouse-migrate-user", "", "ClickHouse user for the migrations at start (DDL rights); empty: --clickhouse-user")
+	fs.StringVar(&m.password, "clickhouse-migrate-password", "", "its password; prefer GPUMETER_CLICKHOUSE_MIGRATE_PASSWORD or --clickhouse-migrate-password-file")
+	fs.StringVar(&m.pwdFile, "clickhouse-migrate-password-file", "", "file holding the migration user's password")
+}
+
+// config is the migration connection (ingest's with another user), or nil when the collector does not migrate.
+func (m *migrateFlags) config(ingest store.Config) (*store.Config, error) {
+	password, err := credentials.Password("clickhouse-migrate", m.password, m.pwdFile)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case m.user == "" && password != "":
+		return nil, errors.New("--clickhouse-migrate-password: given without --clickhouse-migrate-user")
+	case !m.enabled && m.user != "":
+		return nil, errors.New("--clickhouse-migrate-user: given with --migrate=false")
+	case !m.enabled:
+		return nil, nil
+	case m.user == "":
+		return &ingest, nil
+	}
+	c := ingest
+	c.User, c.Password = m.user, password
+	return &c, nil
+}
+
 func runMigrate(ctx context.Context, args []string) error {
 	var (
-		lo logging.Options
-		ch clickhouseFlags
+		lo     logging.Options
+		ch     clickhouseFlags
+		commit string
+		roles  bool
 	)
 	fs := newFlagSet("migrate", "gpumeter-collector migrate creates or upgrades the ClickHouse schema.", &lo, &ch)
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load into ClickHouse after migrating")
+	fs.BoolVar(&roles, "create-roles", false, "also create the roles gpumeter_migrate, gpumeter_writer and gpumeter_reader with their grants (servers with SQL access control, 20.5+; 18.16 takes users.xml)")
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
+	}
+	var commitments []commitment.Commitment
+	if commit != "" {
+		var err error
+		if commitments, err = commitment.Load(commit); err != nil {
+			return fmt.Errorf("--commitments: %w", err)
+		}
 	}
 	log, err := lo.Logger(os.Stderr)
 	if err != nil {
@@ -375,7 +558,19 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return st.Close()
+	defer func() { _ = st.Close() }()
+	if roles {
+		if err := st.CreateRoles(ctx); err != nil {
+			return fmt.Errorf("--create-roles: %w", err)
+		}
+	}
+	if commit != "" {
+		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
+		}
+		log.Info("commitments loaded", "file", commit, "count", len(commitments))
+	}
+	return nil
 }
 
 func runReport(ctx context.Context, args []string) error {
@@ -388,12 +583,12 @@ func runReport(ctx context.Context, args []string) error {
 	)
 	fs := newFlagSet("report", "gpumeter-collector report prints the commitment report: figures per commitment and GPU-hours per provider and day.", &lo, &ch)
 	lo.Level = "warn"
-	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load before reporting (default: those already in ClickHouse)")
+	fs.StringVar(&commit, "commitments", "", "refused: report only reads (a read-only user suffices); load commitments with `migrate --commitments` or `run --commitments`")
 	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
 	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json or html")
 	fs.StringVar(&output, "out", "", "write to this file instead of standard output")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
 	var errs []error
@@ -419,12 +614,8 @@ func runReport(ctx context.Context, args []string) error {
 	if !ok {
 		errs = append(errs, fmt.Errorf("--format: %q is not table, csv, json or html", format))
 	}
-	var commitments []commitment.Commitment
 	if commit != "" {
-		var err error
-		if commitments, err = commitment.Load(commit); err != nil {
-			errs = append(errs, fmt.Errorf("--commitments: %w", err))
-		}
+		errs = append(errs, errors.New("--commitments: report only reads ClickHouse (it runs as a read-only user); load the file with `gpumeter-collector migrate --commitments` or `run --commitments`"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return err
@@ -433,16 +624,11 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openClickHouse(ctx, &ch, log, commit != "")
+	st, err := openClickHouse(ctx, &ch, log, false)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
-	if commit != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
-			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
-		}
-	}
 	r := report.Report{At: when, Database: st.Database()}
 	if r.Commitments, err = figures.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
@@ -486,7 +672,7 @@ func runExport(ctx context.Context, args []string) error {
 	fs.StringVar(&from, "from", "", "first hour, inclusive: RFC 3339 on a whole UTC hour, 2026-11-01T13 or 2026-11-01 (default: 24 h before --to)")
 	fs.StringVar(&to, "to", "", "end hour, exclusive, same forms (default: the start of the current UTC hour)")
 	fs.StringVar(&out, "out", "-", "file to write, replaced only when the export succeeds; - for stdout")
-	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
+	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
 	if format != "focus" {

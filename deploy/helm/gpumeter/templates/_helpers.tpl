@@ -130,6 +130,10 @@ app.kubernetes.io/component: {{ index . 1 }}
   value: {{ required "kafka.sasl.username is required with kafka.sasl.mechanism" $k.sasl.username | quote }}
 - name: GPUMETER_KAFKA_PASSWORD_FILE
   value: /etc/gpumeter/kafka-sasl/{{ $k.sasl.passwordSecret.key }}
+{{- if $k.sasl.allowPlaintext }}
+- name: GPUMETER_KAFKA_ALLOW_PLAINTEXT_SASL
+  value: "true"
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -182,18 +186,62 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- end }}
 
-{{/* ClickHouse connection environment (collector and migration Job). */}}
+{{/* ClickHouse connection environment: (list . "collector") or (list . "migrate"). The migration Job connects as
+the migration user when there is one; the collector as clickhouse.user, migrating at start as the migration user. */}}
 {{- define "gpumeter.clickhouseEnv" -}}
-{{- $c := .Values.clickhouse -}}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $c := $root.Values.clickhouse -}}
+{{- $m := $c.migration -}}
 - name: GPUMETER_CLICKHOUSE_ADDR
   value: {{ include "gpumeter.csv" $c.addr | quote }}
 - name: GPUMETER_CLICKHOUSE_DATABASE
   value: {{ $c.database | quote }}
+{{- if and (eq $component "migrate") $m.user }}
+- name: GPUMETER_CLICKHOUSE_USER
+  value: {{ $m.user | quote }}
+{{- if $m.passwordSecret.name }}
+- name: GPUMETER_CLICKHOUSE_PASSWORD_FILE
+  value: /etc/gpumeter/clickhouse-migration/{{ $m.passwordSecret.key }}
+{{- end }}
+{{- else }}
 - name: GPUMETER_CLICKHOUSE_USER
   value: {{ $c.user | quote }}
 {{- if $c.passwordSecret.name }}
 - name: GPUMETER_CLICKHOUSE_PASSWORD_FILE
   value: /etc/gpumeter/clickhouse/{{ $c.passwordSecret.key }}
+{{- end }}
+{{- end }}
+{{- if eq $component "collector" }}
+{{- if not $root.Values.collector.migrateAtStart }}
+- name: GPUMETER_MIGRATE
+  value: "false"
+{{- else if $m.user }}
+- name: GPUMETER_CLICKHOUSE_MIGRATE_USER
+  value: {{ $m.user | quote }}
+{{- if $m.passwordSecret.name }}
+- name: GPUMETER_CLICKHOUSE_MIGRATE_PASSWORD_FILE
+  value: /etc/gpumeter/clickhouse-migration/{{ $m.passwordSecret.key }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if $c.tls.enabled }}
+- name: GPUMETER_CLICKHOUSE_TLS
+  value: "true"
+{{- with $c.tls.serverName }}
+- name: GPUMETER_CLICKHOUSE_TLS_SERVER_NAME
+  value: {{ . | quote }}
+{{- end }}
+{{- if $c.tls.caSecret.name }}
+- name: GPUMETER_CLICKHOUSE_CA_FILE
+  value: /etc/gpumeter/clickhouse-ca/{{ $c.tls.caSecret.key }}
+{{- end }}
+{{- if $c.tls.clientCertSecret }}
+- name: GPUMETER_CLICKHOUSE_CERT_FILE
+  value: /etc/gpumeter/clickhouse-client/tls.crt
+- name: GPUMETER_CLICKHOUSE_KEY_FILE
+  value: /etc/gpumeter/clickhouse-client/tls.key
+{{- end }}
 {{- end }}
 - name: GPUMETER_RAW_RETENTION_DAYS
   value: {{ $c.rawRetentionDays | quote }}
@@ -203,22 +251,174 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- end }}
 {{- end }}
 
+{{/* Secrets the ClickHouse connection reads, as files: (list . "collector") or (list . "migrate"). */}}
+{{- define "gpumeter.clickhouseSecrets" -}}
+{{- $root := index . 0 -}}
+{{- $component := index . 1 -}}
+{{- $c := $root.Values.clickhouse -}}
+{{- $m := $c.migration -}}
+{{- $out := list -}}
+{{- $ingest := or (eq $component "collector") (not $m.user) -}}
+{{- if and $ingest $c.passwordSecret.name }}
+{{- $out = append $out (dict "name" "clickhouse-password" "path" "/etc/gpumeter/clickhouse" "secret" $c.passwordSecret.name "keys" (list $c.passwordSecret.key)) }}
+{{- end }}
+{{- $migrates := or (eq $component "migrate") $root.Values.collector.migrateAtStart -}}
+{{- if and $migrates $m.user $m.passwordSecret.name }}
+{{- $out = append $out (dict "name" "clickhouse-migration" "path" "/etc/gpumeter/clickhouse-migration" "secret" $m.passwordSecret.name "keys" (list $m.passwordSecret.key)) }}
+{{- end }}
+{{- if and $c.tls.enabled $c.tls.caSecret.name }}
+{{- $out = append $out (dict "name" "clickhouse-ca" "path" "/etc/gpumeter/clickhouse-ca" "secret" $c.tls.caSecret.name "keys" (list $c.tls.caSecret.key)) }}
+{{- end }}
+{{- if and $c.tls.enabled $c.tls.clientCertSecret }}
+{{- $out = append $out (dict "name" "clickhouse-client" "path" "/etc/gpumeter/clickhouse-client" "secret" $c.tls.clientCertSecret "keys" (list "tls.crt" "tls.key")) }}
+{{- end }}
+{{- toJson $out -}}
+{{- end }}
+
 {{- define "gpumeter.clickhouseVolumeMounts" -}}
-{{- if .Values.clickhouse.passwordSecret.name }}
-- name: clickhouse-password
-  mountPath: /etc/gpumeter/clickhouse
+{{- range (include "gpumeter.clickhouseSecrets" . | fromJsonArray) }}
+- name: {{ .name }}
+  mountPath: {{ .path }}
   readOnly: true
 {{- end }}
 {{- end }}
 
 {{- define "gpumeter.clickhouseVolumes" -}}
-{{- $c := .Values.clickhouse -}}
-{{- if $c.passwordSecret.name }}
-- name: clickhouse-password
+{{- range (include "gpumeter.clickhouseSecrets" . | fromJsonArray) }}
+- name: {{ .name }}
   secret:
-    secretName: {{ $c.passwordSecret.name }}
+    secretName: {{ .secret }}
     items:
-      - key: {{ $c.passwordSecret.key }}
-        path: {{ $c.passwordSecret.key }}
+      {{- range .keys }}
+      - key: {{ . }}
+        path: {{ . }}
+      {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* The web config (TLS, basic auth) of /metrics, /healthz and /readyz: env, mount, volume, probes. */}}
+{{- define "gpumeter.webConfigEnv" -}}
+{{- with .Values.metricsWebConfig.secret }}
+- name: GPUMETER_WEB_CONFIG_FILE
+  value: /etc/gpumeter/web/{{ $.Values.metricsWebConfig.key }}
+{{- end }}
+{{- end }}
+
+{{- define "gpumeter.webConfigVolumeMounts" -}}
+{{- if .Values.metricsWebConfig.secret }}
+- name: web-config
+  mountPath: /etc/gpumeter/web
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "gpumeter.webConfigVolumes" -}}
+{{- with .Values.metricsWebConfig.secret }}
+- name: web-config
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* A probe: (list . probe). With a web config the kubelet cannot authenticate: an httpGet probe checks the port
+instead (exec and tcpSocket probes stay as they are). */}}
+{{- define "gpumeter.probe" -}}
+{{- $root := index . 0 -}}
+{{- $probe := index . 1 -}}
+{{- if and $root.Values.metricsWebConfig.secret $probe.httpGet }}
+{{- toYaml (set (omit $probe "httpGet") "tcpSocket" (dict "port" ($probe.httpGet.port | default "metrics"))) }}
+{{- else }}
+{{- toYaml $probe }}
+{{- end }}
+{{- end }}
+
+{{/* Alertmanager environment and secrets (collector). */}}
+{{- define "gpumeter.alertmanagerURLs" -}}
+{{- $a := .Values.alertmanager -}}
+{{- $urls := $a.urls | default list -}}
+{{- if $a.url }}{{ $urls = prepend $urls $a.url }}{{ end -}}
+{{- join "," $urls -}}
+{{- end }}
+
+{{- define "gpumeter.alertmanagerEnv" -}}
+{{- $a := .Values.alertmanager -}}
+{{- with (include "gpumeter.alertmanagerURLs" .) }}
+- name: GPUMETER_ALERTMANAGER_URL
+  value: {{ . | quote }}
+{{- end }}
+{{- if $a.username }}
+{{- $_ := required "alertmanager.passwordSecret.name is required with alertmanager.username" $a.passwordSecret.name }}
+- name: GPUMETER_ALERTMANAGER_USERNAME
+  value: {{ $a.username | quote }}
+- name: GPUMETER_ALERTMANAGER_PASSWORD_FILE
+  value: /etc/gpumeter/alertmanager-password/{{ $a.passwordSecret.key }}
+{{- end }}
+{{- if $a.bearerTokenSecret.name }}
+- name: GPUMETER_ALERTMANAGER_BEARER_TOKEN_FILE
+  value: /etc/gpumeter/alertmanager-token/{{ $a.bearerTokenSecret.key }}
+{{- end }}
+{{- if $a.caSecret.name }}
+- name: GPUMETER_ALERTMANAGER_CA_FILE
+  value: /etc/gpumeter/alertmanager-ca/{{ $a.caSecret.key }}
+{{- end }}
+{{- end }}
+
+{{- define "gpumeter.alertmanagerVolumeMounts" -}}
+{{- range (include "gpumeter.alertmanagerSecrets" . | fromJsonArray) }}
+- name: {{ .name }}
+  mountPath: {{ .path }}
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "gpumeter.alertmanagerVolumes" -}}
+{{- range (include "gpumeter.alertmanagerSecrets" . | fromJsonArray) }}
+- name: {{ .name }}
+  secret:
+    secretName: {{ .secret }}
+    items:
+      - key: {{ .key }}
+        path: {{ .key }}
+{{- end }}
+{{- end }}
+
+{{- define "gpumeter.alertmanagerSecrets" -}}
+{{- $a := .Values.alertmanager -}}
+{{- $out := list -}}
+{{- if $a.username }}
+{{- $out = append $out (dict "name" "alertmanager-password" "path" "/etc/gpumeter/alertmanager-password" "secret" $a.passwordSecret.name "key" $a.passwordSecret.key) }}
+{{- end }}
+{{- if $a.bearerTokenSecret.name }}
+{{- $out = append $out (dict "name" "alertmanager-token" "path" "/etc/gpumeter/alertmanager-token" "secret" $a.bearerTokenSecret.name "key" $a.bearerTokenSecret.key) }}
+{{- end }}
+{{- if $a.caSecret.name }}
+{{- $out = append $out (dict "name" "alertmanager-ca" "path" "/etc/gpumeter/alertmanager-ca" "secret" $a.caSecret.name "key" $a.caSecret.key) }}
+{{- end }}
+{{- toJson $out -}}
+{{- end }}
+
+{{/* NetworkPolicy: one egress rule: (list peersAndPorts [protocols]). Empty "to": that port to any destination. */}}
+{{- define "gpumeter.egressRule" -}}
+{{- $r := index . 0 -}}
+{{- $protocols := index . 1 -}}
+- ports:
+    {{- range $r.ports }}
+    {{- $port := . }}
+    {{- range $protocols }}
+    - {port: {{ $port | int }}, protocol: {{ . }}}
+    {{- end }}
+    {{- end }}
+  {{- with $r.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{/* NetworkPolicy: ingress to the metrics port from the monitoring namespace: (list port from). */}}
+{{- define "gpumeter.metricsIngress" -}}
+- ports:
+    - {port: {{ index . 0 | int }}, protocol: TCP}
+  {{- with index . 1 }}
+  from:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
 {{- end }}
