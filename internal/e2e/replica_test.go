@@ -120,3 +120,39 @@ func TestReplicaStoppedMidRun(t *testing.T) {
 		}
 	}
 }
+
+// TestMigrationConvergesAfterAReplicaWasDown migrates a fresh database while replica 2 of shard 1 is stopped: the
+// migration fails once the ON CLUSTER statement has waited out distributed_ddl_task_timeout (the local profile's
+// 30 s) for the missing server, and records nothing; started again, the server runs what the DDL queue kept for it,
+// and the next migration completes the schema on every server.
+func TestMigrationConvergesAfterAReplicaWasDown(t *testing.T) {
+	addrs := teststore.ClusterAddrs(t)
+	db := teststore.ClusterDatabase(t)
+	st := teststore.OpenCluster(t, db, addrs[0], addrs[2])
+	services(t, "stop", "clickhouse2")
+	restarted := false
+	t.Cleanup(func() {
+		if !restarted {
+			services(t, "start", "clickhouse2")
+		}
+	})
+	if err := st.Migrate(t.Context()); err == nil {
+		t.Fatal("migrated with a server of the cluster down: want the ON CLUSTER statement to time out")
+	} else {
+		t.Logf("with clickhouse2 down: %v", err)
+	}
+	services(t, "start", "clickhouse2")
+	restarted = true
+	if err := st.Migrate(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range addrs {
+		missing, err := teststore.OpenCluster(t, db, addr).Missing(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(missing) > 0 {
+			t.Errorf("server %s lacks %v", addr, missing)
+		}
+	}
+}
