@@ -18,9 +18,11 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ ./agent/cmd/gpumeter-agent ./collector/cmd/gpumeter-collector
 
 # Every tier, against the real Kafka, ClickHouse and Alertmanager that the script starts (and stops again, whatever
-# happens).
+# happens), and the local ClickHouse cluster (ZooKeeper and two more servers beside the first: README.md, "Running on
+# a ClickHouse cluster") that the cluster tests use.
 test:
 	@$(SERVICES) start
+	@$(SERVICES) start cluster
 	@deploy/local/modern-clickhouse.sh install
 	@set -o pipefail; rc=0; eval "$$($(SERVICES) env)"; \
 	  $(MAKE) --no-print-directory check test-unit test-integration faults || rc=$$?; \
@@ -92,6 +94,7 @@ demo: build
 
 services-start:
 	@$(SERVICES) start
+	@$(SERVICES) start cluster
 
 services-stop:
 	@$(SERVICES) stop

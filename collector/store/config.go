@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
 
 // DefaultConfig is the store's configuration before any flag: the collector's --clickhouse-* flags register their
@@ -24,6 +26,9 @@ func (c Config) Validate() error {
 	}
 	if !identifier.MatchString(c.Database) {
 		errs = append(errs, fmt.Errorf("--clickhouse-database: %q is not a plain identifier", c.Database))
+	}
+	if err := chschema.CheckCluster(c.Cluster); err != nil {
+		errs = append(errs, fmt.Errorf("--clickhouse-cluster: %w", err))
 	}
 	if c.RawRetentionDays < 0 {
 		errs = append(errs, fmt.Errorf("--raw-retention-days: must not be negative, got %d", c.RawRetentionDays))

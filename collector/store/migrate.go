@@ -40,10 +40,15 @@ func (s *Store) Migrate(ctx context.Context) error {
 }
 
 func (s *Store) migrateOnce(ctx context.Context) error {
-	if err := s.exec(ctx, "migrations_create_database", map[string]string{"DB": s.db}); err != nil {
+	layout := s.Layout()
+	if err := s.exec(ctx, "migrations_create_database", map[string]string{"DB": s.db, "OnCluster": layout.OnCluster()}); err != nil {
 		return fmt.Errorf("create database %s: %w", s.db, err)
 	}
-	if err := s.exec(ctx, "migrations_table", map[string]string{"DB": s.db}); err != nil {
+	engine, err := layout.EverywhereEngine("schema_migrations", "ReplacingMergeTree()")
+	if err != nil {
+		return err
+	}
+	if err := s.exec(ctx, "migrations_table", map[string]string{"DB": s.db, "OnCluster": layout.OnCluster(), "Engine": engine}); err != nil {
 		return fmt.Errorf("create %s.schema_migrations: %w", s.db, err)
 	}
 	applied, err := s.journal(ctx)
@@ -121,7 +126,7 @@ func (s *Store) migrateOnce(ctx context.Context) error {
 const settle = 250 * time.Millisecond
 
 func (s *Store) migrations() ([]chschema.Migration, error) {
-	return chschema.Migrations(chschema.Params{DB: s.db, RawRetentionDays: s.cfg.RawRetentionDays}, s.features)
+	return chschema.Migrations(chschema.Params{DB: s.db, RawRetentionDays: s.cfg.RawRetentionDays, Cluster: s.cfg.Cluster}, s.features)
 }
 
 func (s *Store) journal(ctx context.Context) (map[int]bool, error) {

@@ -26,6 +26,18 @@ type Config struct {
 	TLS              *tls.Config // nil for plain TCP
 	DialTimeout      time.Duration
 	RawRetentionDays int // 0 keeps raw rows forever; honoured only where the server has TTL
+	// Cluster is the ClickHouse cluster (remote_servers name) the schema lives on: Replicated local tables with
+	// Distributed tables over them, DDL ON CLUSTER (schema/clickhouse.Layout). Empty: one server.
+	Cluster string
+}
+
+// clusterSettings are the session settings of a collector on a cluster (schema/README.md, "Clusters"): an insert
+// returns once every shard stored its rows (not when they are queued on the server's disk), so an acknowledged batch
+// is stored and the rollups recomputed after it see it. The rest of what a collector on a cluster needs is in the
+// servers' profile, because clickhouse-go cannot send string settings to 18.16 (README.md, "Running on a ClickHouse
+// cluster"): load_balancing = in_order, distributed_product_mode = global, and prefer_localhost_replica left on.
+func clusterSettings() clickhouse.Settings {
+	return clickhouse.Settings{"insert_distributed_sync": 1}
 }
 
 // Store is a connection to ClickHouse with the server's features already probed.
@@ -42,8 +54,15 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 	if cfg.DialTimeout == 0 {
 		cfg.DialTimeout = DefaultConfig().DialTimeout
 	}
+	var settings clickhouse.Settings
+	if cfg.Cluster != "" {
+		settings = clusterSettings()
+	}
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Addr: cfg.Addr,
+		// With several addresses, a server that does not answer is skipped for the next (a replica down).
+		ConnOpenStrategy: clickhouse.ConnOpenInOrder,
+		Settings:         settings,
 		// The session's database is system: it exists before migrations create ours, and 18.16 lets every user in
 		// (gpumeter's users see only their own database besides it; every statement names its database).
 		Auth:        clickhouse.Auth{Database: "system", Username: cfg.User, Password: cfg.Password},
@@ -70,13 +89,19 @@ func Open(ctx context.Context, cfg Config, log *slog.Logger) (*Store, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	log.Info("connected to clickhouse", "addr", cfg.Addr, "version", version,
+	log.Info("connected to clickhouse", "addr", cfg.Addr, "version", version, "cluster", cfg.Cluster,
 		"low_cardinality", s.features.LowCardinality, "ttl", s.features.TTL)
 	return s, nil
 }
 
 // Features are what the connected server supports (schema/clickhouse/features.go).
 func (s *Store) Features() chschema.Features { return s.features }
+
+// Layout is how the schema is laid out: one server or the cluster (schema/clickhouse/cluster.go).
+func (s *Store) Layout() chschema.Layout { return s.cfg.Layout() }
+
+// Layout is the layout of the configured database (schema/clickhouse/cluster.go).
+func (c Config) Layout() chschema.Layout { return chschema.Layout{DB: c.Database, Cluster: c.Cluster} }
 
 // Database is the database the store writes to.
 func (s *Store) Database() string { return s.db }

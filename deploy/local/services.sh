@@ -3,8 +3,9 @@
 # `make demo`, `make test` and CI. No systemd needed: the servers run in the background with pid files.
 #
 #   deploy/local/services.sh install                 install what is missing (apt, maven, go install)
-#   deploy/local/services.sh start  [clickhouse|kafka|alertmanager]   start (default all), wait until ready
-#   deploy/local/services.sh stop   [clickhouse|kafka|alertmanager]   stop, leaving no process behind
+#   deploy/local/services.sh start  [clickhouse|kafka|alertmanager|cluster]   start (default all but cluster), wait
+#   deploy/local/services.sh stop   [clickhouse|kafka|alertmanager|cluster]   stop (default all), no process left
+#                                    (clickhouse2 alone: the replica the cluster tests stop and start again)
 #   deploy/local/services.sh status                  one line per service (exit 3 if one is down)
 #   deploy/local/services.sh env                     export lines for the tests
 #   deploy/local/services.sh reset [--all]           stop and delete the state (--all: jars, binaries too)
@@ -12,7 +13,10 @@
 #
 # State lives in <repo>/.local (GPUMETER_LOCAL_DIR overrides). Ports: GPUMETER_CH_PORT (19000),
 # GPUMETER_CH_HTTP_PORT (18123), GPUMETER_KAFKA_PORT (19092), GPUMETER_KAFKA_CONTROLLER_PORT (19093),
-# GPUMETER_ALERTMANAGER_PORT (19094).
+# GPUMETER_ALERTMANAGER_PORT (19094). The cluster (`start cluster`: ZooKeeper and two more ClickHouse servers beside
+# the first, deploy/local/clickhouse-cluster/cluster.xml): GPUMETER_ZK_PORT (19181), GPUMETER_CH2_PORT (19001),
+# GPUMETER_CH2_HTTP_PORT (18124), GPUMETER_CH3_PORT (19002), GPUMETER_CH3_HTTP_PORT (18125); each server's
+# interserver (replication) port is its native port + 9.
 set -euo pipefail
 shopt -u patsub_replacement 2>/dev/null || true # bash 5.2: '&' in ${x//a/b} stays literal
 
@@ -26,6 +30,12 @@ KAFKA_PORT="${GPUMETER_KAFKA_PORT:-19092}"
 KAFKA_CONTROLLER_PORT="${GPUMETER_KAFKA_CONTROLLER_PORT:-19093}"
 KAFKA_HEAP="${GPUMETER_KAFKA_HEAP:--Xms256m -Xmx768m}"
 AM_PORT="${GPUMETER_ALERTMANAGER_PORT:-19094}"
+ZK_PORT="${GPUMETER_ZK_PORT:-19181}"
+CH2_PORT="${GPUMETER_CH2_PORT:-19001}"
+CH2_HTTP_PORT="${GPUMETER_CH2_HTTP_PORT:-18124}"
+CH3_PORT="${GPUMETER_CH3_PORT:-19002}"
+CH3_HTTP_PORT="${GPUMETER_CH3_HTTP_PORT:-18125}"
+ZK_DIR="$STATE/zookeeper"
 
 CH_DIR="$STATE/clickhouse"
 KAFKA_DIR="$STATE/kafka"
@@ -476,6 +486,141 @@ status_alertmanager() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# The ClickHouse cluster (README.md, "Running on a ClickHouse cluster"): ZooKeeper, the first server (replica 1 of
+# shard 1, restarted once to read its config.d/cluster.xml), clickhouse2 (replica 2 of shard 1) and clickhouse3
+# (shard 2). Lean on purpose: small heaps, small caches, one ZooKeeper node.
+
+zk_pattern() { printf '%s' "$ZK_DIR/zoo.cfg"; }
+installed_zookeeper() { [ -f /usr/share/java/zookeeper.jar ] && command -v java >/dev/null 2>&1; }
+
+zk_ready() { [ "$(timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$ZK_PORT; printf ruok >&3; head -c 4 <&3" 2>/dev/null)" = imok ]; }
+
+start_zookeeper() {
+  local pid
+  installed_zookeeper || apt_install_missing zookeeper
+  mkdir -p "$ZK_DIR/data" "$ZK_DIR/log"
+  if pid="$(pid_of zookeeper "$(zk_pattern)")"; then
+    log "zookeeper already running (pid $pid)"
+  else
+    port_open "$ZK_PORT" && die "port 127.0.0.1:$ZK_PORT is taken by another process (not ours); stop it or set GPUMETER_ZK_PORT"
+    cat >"$ZK_DIR/zoo.cfg" <<ZOO
+tickTime=500
+initLimit=10
+syncLimit=5
+dataDir=$ZK_DIR/data
+clientPort=$ZK_PORT
+clientPortAddress=127.0.0.1
+admin.enableServer=false
+4lw.commands.whitelist=ruok,stat
+ZOO
+    log "starting zookeeper on 127.0.0.1:$ZK_PORT"
+    (exec 9>&-; cd "$ZK_DIR" && exec setsid nohup java -Xms64m -Xmx256m -Dzookeeper.log.dir="$ZK_DIR/log" \
+      -cp "/etc/zookeeper/conf_example:/usr/share/java/zookeeper.jar" \
+      org.apache.zookeeper.server.ZooKeeperServerMain "$ZK_DIR/zoo.cfg" \
+      </dev/null >>"$ZK_DIR/log/stdout.log" 2>&1) &
+    pid=$!
+    echo "$pid" >"$ZK_DIR/zookeeper.pid"
+  fi
+  local deadline=$((SECONDS + 60))
+  until zk_ready; do
+    kill -0 "$pid" 2>/dev/null || { tail_log "$ZK_DIR/log/stdout.log"; die "zookeeper exited during start"; }
+    [ "$SECONDS" -lt "$deadline" ] || { tail_log "$ZK_DIR/log/stdout.log"; die "zookeeper not ready after 60s"; }
+    sleep 0.5
+  done
+  log "zookeeper ready: 127.0.0.1:$ZK_PORT"
+}
+
+stop_zookeeper() {
+  local pid
+  if pid="$(pid_of zookeeper "$(zk_pattern)")"; then stop_pid zookeeper "$pid"; fi
+  rm -f "$ZK_DIR/zookeeper.pid"
+}
+
+# cluster_config DIR NATIVE_PORT SHARD REPLICA: the cluster's part of a server's config, in DIR/config.d.
+cluster_config() {
+  mkdir -p "$1/config.d"
+  render "$HERE/clickhouse-cluster/cluster.xml" "$1/config.d/cluster.xml" \
+    "SHARD=$3" "REPLICA=$4" "INTERSERVER_PORT=$(($2 + 9))" "ZK_PORT=$ZK_PORT" \
+    "CH1_PORT=$CH_PORT" "CH2_PORT=$CH2_PORT" "CH3_PORT=$CH3_PORT"
+  mkdir -p "$1/users.d"
+  cp -f "$HERE/clickhouse-cluster/users.xml" "$1/users.d/cluster.xml"
+}
+
+# start_cluster_server NAME NATIVE_PORT HTTP_PORT SHARD REPLICA: one more ClickHouse 18.16, its state in .local/NAME.
+start_cluster_server() {
+  local name="$1" port="$2" http="$3" dir="$STATE/$1" pid
+  local pattern="--config-file=$dir/config.xml"
+  mkdir -p "$dir/log" "$dir/data/tmp" "$dir/data/user_files" "$dir/data/format_schemas"
+  if pid="$(pid_of "$name" "$pattern")"; then
+    log "$name already running (pid $pid)"
+  else
+    port_open "$port" && die "port 127.0.0.1:$port is taken by another process (not ours)"
+    port_open "$http" && die "port 127.0.0.1:$http is taken by another process (not ours)"
+    render "$HERE/clickhouse/config.xml" "$dir/config.xml" "CH_DIR=$dir" "CH_PORT=$port" "CH_HTTP_PORT=$http"
+    # The same users as the first server (its users.xml, rendered from the template with the local passwords).
+    cp -f "$CH_DIR/users.xml" "$dir/users.xml"
+    cluster_config "$dir" "$port" "$4" "$5"
+    log "starting $name on 127.0.0.1:$port (http $http), shard $4 replica $5"
+    (exec 9>&-; cd "$dir" && exec setsid nohup clickhouse-server --config-file="$dir/config.xml" \
+      </dev/null >>"$dir/log/stdout.log" 2>&1) &
+    pid=$!
+    echo "$pid" >"$dir/$name.pid"
+  fi
+  local deadline=$((SECONDS + CH_START_TIMEOUT))
+  until clickhouse-client --host 127.0.0.1 --port "$port" -q 'SELECT 1' >/dev/null 2>&1; do
+    kill -0 "$pid" 2>/dev/null || { tail_log "$dir/log/stdout.log" "$dir/log/server.err.log"; die "$name exited during start"; }
+    [ "$SECONDS" -lt "$deadline" ] || { tail_log "$dir/log/server.err.log"; die "$name not ready after ${CH_START_TIMEOUT}s"; }
+    sleep 0.5
+  done
+  log "$name ready: 127.0.0.1:$port"
+}
+
+start_cluster() {
+  start_zookeeper
+  # The first server joins as replica 1 of shard 1: restart it if it runs without the cluster's config.
+  cluster_config "$CH_DIR" "$CH_PORT" 1 1
+  if pid_of clickhouse "$(ch_pattern)" >/dev/null &&
+    [ "$(clickhouse-client --host 127.0.0.1 --port "$CH_PORT" -q "SELECT count() FROM system.macros" 2>/dev/null)" != 2 ]; then
+    log "restarting clickhouse to join the cluster"
+    stop_clickhouse
+  fi
+  start_clickhouse
+  start_cluster_server clickhouse2 "$CH2_PORT" "$CH2_HTTP_PORT" 1 2
+  start_cluster_server clickhouse3 "$CH3_PORT" "$CH3_HTTP_PORT" 2 1
+}
+
+stop_cluster_server() {
+  local pid
+  if pid="$(pid_of "$1" "--config-file=$STATE/$1/config.xml")"; then stop_pid "$1" "$pid"; fi
+  rm -f "$STATE/$1/$1.pid"
+}
+
+# One replica alone, for the tests that stop and start it (the cluster must be started).
+start_clickhouse2() { start_cluster_server clickhouse2 "$CH2_PORT" "$CH2_HTTP_PORT" 1 2; }
+stop_clickhouse2() { stop_cluster_server clickhouse2; }
+
+stop_cluster() {
+  stop_cluster_server clickhouse2
+  stop_cluster_server clickhouse3
+  stop_zookeeper
+  # The first server stays as it is (a single server again at its next start).
+  rm -f "$CH_DIR/config.d/cluster.xml" "$CH_DIR/users.d/cluster.xml"
+}
+
+status_cluster() {
+  local name port
+  for name in clickhouse2:$CH2_PORT clickhouse3:$CH3_PORT; do
+    port="${name#*:}" name="${name%%:*}"
+    if pid_of "$name" "--config-file=$STATE/$name/config.xml" >/dev/null; then
+      echo "$name: running native 127.0.0.1:$port"
+    else
+      echo "$name: stopped"
+    fi
+  done
+  if pid_of zookeeper "$(zk_pattern)" >/dev/null; then echo "zookeeper: running 127.0.0.1:$ZK_PORT"; else echo "zookeeper: stopped"; fi
+}
+
+# ---------------------------------------------------------------------------------------------
 
 services_from_args() {
   case "${1:-all}" in
@@ -483,7 +628,9 @@ services_from_args() {
     clickhouse | ch) echo clickhouse ;;
     kafka) echo kafka ;;
     alertmanager | am) echo alertmanager ;;
-    *) die "unknown service '$1' (clickhouse|kafka|alertmanager)" ;;
+    cluster) echo cluster ;;
+    clickhouse2) echo clickhouse2 ;;
+    *) die "unknown service '$1' (clickhouse|kafka|alertmanager|cluster|clickhouse2)" ;;
   esac
 }
 
@@ -505,6 +652,7 @@ case "$cmd" in
     ;;
   stop)
     lock_state
+    if [ -z "${1:-}" ] || [ "$1" = all ]; then stop_cluster; fi
     for s in $(services_from_args "${1:-}"); do "stop_$s"; done
     ;;
   restart)
@@ -516,6 +664,7 @@ case "$cmd" in
     status_clickhouse || rc=3
     status_kafka || rc=3
     status_alertmanager || rc=3
+    status_cluster
     exit "$rc"
     ;;
   env)
@@ -523,9 +672,14 @@ case "$cmd" in
     echo "export GPUMETER_TEST_CLICKHOUSE=127.0.0.1:$CH_PORT"
     echo "export GPUMETER_TEST_CLICKHOUSE_HTTP=127.0.0.1:$CH_HTTP_PORT"
     echo "export GPUMETER_TEST_ALERTMANAGER=http://127.0.0.1:$AM_PORT"
+    # The cluster (start cluster): its three servers, first the replicas of shard 1, and its ZooKeeper.
+    echo "export GPUMETER_TEST_CLICKHOUSE_CLUSTER=127.0.0.1:$CH_PORT,127.0.0.1:$CH2_PORT,127.0.0.1:$CH3_PORT"
+    echo "export GPUMETER_TEST_ZOOKEEPER=127.0.0.1:$ZK_PORT"
     ;;
   reset)
     lock_state
+    stop_cluster
+    rm -rf "$STATE/clickhouse2" "$STATE/clickhouse3" "$ZK_DIR"
     stop_clickhouse
     stop_kafka
     stop_alertmanager

@@ -19,6 +19,7 @@ import (
 	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
 	"github.com/gpumeter/gpumeter/collector/consume"
+	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 	"github.com/gpumeter/gpumeter/internal/teststore"
@@ -84,10 +85,20 @@ func runNode(ctx context.Context, t *testing.T, n node, start time.Time, brokers
 	return agent.New(cfg, vclk, src, teams, sp, sender, log).Run(ctx)
 }
 
+// TestFleetEndToEnd runs the fleet through Kafka into one ClickHouse server, and into the local cluster
+// (--clickhouse-cluster: two shards, one of them with two replicas).
 func TestFleetEndToEnd(t *testing.T) {
+	for _, layout := range []struct {
+		name string
+		open func(testing.TB) *store.Store
+	}{{"one server", teststore.Migrated}, {"cluster", teststore.MigratedCluster}} {
+		t.Run(layout.name, func(t *testing.T) { fleetEndToEnd(t, layout.open(t)) })
+	}
+}
+
+func fleetEndToEnd(t *testing.T, st *store.Store) {
 	brokers := []string{testenv.KafkaAddr(t)}
 	topic, dlq := testenv.Topic(t, 6), testenv.Topic(t, 1)
-	st := teststore.Migrated(t)
 	db := st.Database()
 
 	start := window.AlignDown(time.Now().Add(-24*time.Hour), interval)

@@ -28,7 +28,8 @@ type Migration struct {
 // Params are what the templates may use besides Features.
 type Params struct {
 	DB               string
-	RawRetentionDays int // 0 keeps raw rows forever
+	RawRetentionDays int    // 0 keeps raw rows forever
+	Cluster          string // the cluster the schema lives on (Layout); empty for one server
 }
 
 // Migrations renders every embedded migration for the given server features, in order.
@@ -38,7 +39,8 @@ func Migrations(p Params, f Features) ([]Migration, error) {
 		return nil, fmt.Errorf("list migrations: %w", err)
 	}
 	sort.Strings(names)
-	funcs := template.FuncMap{
+	funcs := template.FuncMap(Layout{DB: p.DB, Cluster: p.Cluster}.Funcs())
+	for name, fn := range map[string]any{
 		"lc": f.lowCardinality,
 		// A view that is a query of queries/ rendered for "now()", so the view and the report share one text.
 		"query": func(name, db, at string) (string, error) {
@@ -49,6 +51,8 @@ func Migrations(p Params, f Features) ([]Migration, error) {
 		"backfill": func(name, db string) (string, error) {
 			return Query(name, Backfill(db))
 		},
+	} {
+		funcs[name] = fn
 	}
 	data := struct {
 		Params

@@ -154,6 +154,7 @@ func runVersion(_ context.Context, args []string) error {
 type clickhouseFlags struct {
 	addr         flagenv.List
 	database     string
+	cluster      string
 	user         string
 	password     string
 	passwordFile string
@@ -171,6 +172,7 @@ func (c *clickhouseFlags) register(fs *flag.FlagSet) {
 	c.addr = flagenv.List(d.Addr)
 	fs.Var(&c.addr, "clickhouse-addr", "ClickHouse native-protocol addresses, comma-separated")
 	fs.StringVar(&c.database, "clickhouse-database", d.Database, "ClickHouse database (created when missing)")
+	fs.StringVar(&c.cluster, "clickhouse-cluster", d.Cluster, "ClickHouse cluster (remote_servers name) to keep the schema on: replicated, sharded tables, DDL ON CLUSTER; empty: one server")
 	fs.StringVar(&c.user, "clickhouse-user", d.User, "ClickHouse user")
 	fs.StringVar(&c.password, "clickhouse-password", "", "ClickHouse password; prefer GPUMETER_CLICKHOUSE_PASSWORD or --clickhouse-password-file")
 	fs.StringVar(&c.passwordFile, "clickhouse-password-file", "", "file holding the ClickHouse password")
@@ -185,7 +187,7 @@ func (c *clickhouseFlags) register(fs *flag.FlagSet) {
 // config checks the flags (store.Config.Validate) and reads the files they name, reporting every problem at once.
 func (c *clickhouseFlags) config() (store.Config, error) {
 	cfg := store.DefaultConfig()
-	cfg.Addr, cfg.Database, cfg.User, cfg.RawRetentionDays = c.addr, c.database, c.user, c.retentionDay
+	cfg.Addr, cfg.Database, cfg.User, cfg.RawRetentionDays, cfg.Cluster = c.addr, c.database, c.user, c.retentionDay, c.cluster
 	errs := []error{cfg.Validate()}
 	password, err := credentials.Password("clickhouse", c.password, c.passwordFile)
 	if err != nil {

@@ -145,6 +145,9 @@ func (b *bench) startCollector(topic, group, db string, batch int) (*collectorPr
 	if batch > 0 {
 		args = append(args, "--batch-size="+strconv.Itoa(batch))
 	}
+	if b.o.cluster != "" {
+		args = append(args, "--clickhouse-cluster="+b.o.cluster)
+	}
 	cmd := exec.Command(b.o.collector, args...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {

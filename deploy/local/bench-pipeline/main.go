@@ -41,6 +41,7 @@ func main() {
 
 type options struct {
 	kafka, clickhouse, collector, outDir string
+	cluster                              string
 	shapes, batches                      string
 	partitions                           int
 	what                                 string
@@ -102,7 +103,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("bench-pipeline", flag.ContinueOnError)
 	fs.Usage = flagenv.Usage(fs, "bench-pipeline measures ingest, live latency and the report on the local services (BENCHMARKS.md).")
 	fs.StringVar(&o.kafka, "kafka-brokers", "127.0.0.1:19092", "Kafka broker of the local services")
-	fs.StringVar(&o.clickhouse, "clickhouse-addr", "127.0.0.1:19000", "ClickHouse native address of the local services")
+	fs.StringVar(&o.clickhouse, "clickhouse-addr", "127.0.0.1:19000", "ClickHouse native address(es, comma-separated) of the local services")
+	fs.StringVar(&o.cluster, "clickhouse-cluster", "", "run against this ClickHouse cluster (deploy/local/services.sh start cluster: gpumeter, with --clickhouse-addr listing its servers); empty: one server")
 	fs.StringVar(&o.collector, "collector", "bin/gpumeter-collector", "the collector binary to measure")
 	fs.StringVar(&o.outDir, "out", "out/bench", "directory for the collector's logs and the report output")
 	fs.StringVar(&o.shapes, "shapes", "1000x20h,20000x1h,100000x12m", "fleet shapes GPUSxDURATION, one record per GPU and minute")
@@ -201,7 +203,7 @@ func newBench(ctx context.Context, o options, log *slog.Logger) (*bench, error) 
 	if _, err := b.kafka.Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
 		return nil, fmt.Errorf("kafka at %s (start the services: deploy/local/services.sh start): %w", o.kafka, err)
 	}
-	conn, err := clickhouse.Open(&clickhouse.Options{Addr: []string{o.clickhouse}, DialTimeout: 5 * time.Second,
+	conn, err := clickhouse.Open(&clickhouse.Options{Addr: strings.Split(o.clickhouse, ","), DialTimeout: 5 * time.Second,
 		MaxOpenConns: 4, Compression: &clickhouse.Compression{Method: clickhouse.CompressionLZ4}})
 	if err == nil {
 		err = conn.Ping(ctx)
@@ -210,7 +212,7 @@ func newBench(ctx context.Context, o options, log *slog.Logger) (*bench, error) 
 		return nil, fmt.Errorf("clickhouse at %s (start the services: deploy/local/services.sh start): %w", o.clickhouse, err)
 	}
 	b.ch = conn
-	b.chConfig = store.Config{Addr: []string{o.clickhouse}, User: "default"}
+	b.chConfig = store.Config{Addr: strings.Split(o.clickhouse, ","), User: "default", Cluster: o.cluster}
 	return b, nil
 }
 
@@ -245,7 +247,7 @@ func (b *bench) cleanup() {
 		}
 	}
 	for _, db := range b.dbs {
-		if err := b.ch.Exec(ctx, "DROP DATABASE IF EXISTS "+db); err != nil {
+		if err := b.ch.Exec(ctx, "DROP DATABASE IF EXISTS "+db+b.chConfig.Layout().OnCluster()); err != nil {
 			b.log.Warn("drop database", "database", db, "err", err)
 		}
 	}

@@ -59,7 +59,7 @@ func (b *bench) term(ctx context.Context) (*termResult, error) {
 	at := termStart.Add(time.Duration(res.days) * 24 * time.Hour)
 	report := func(extra ...string) (time.Duration, error) {
 		args := append([]string{"report", "--clickhouse-addr=" + b.o.clickhouse, "--clickhouse-database=" + st.Database(),
-			"--at=" + at.Format(time.RFC3339), "--format=table", "--out=" + res.reportOut}, extra...)
+			"--at=" + at.Format(time.RFC3339), "--format=table", "--out=" + res.reportOut, "--clickhouse-cluster=" + b.o.cluster}, extra...)
 		cmd := exec.CommandContext(ctx, b.o.collector, args...)
 		start := time.Now()
 		out, err := cmd.CombinedOutput()

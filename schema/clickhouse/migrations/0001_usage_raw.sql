@@ -2,7 +2,7 @@
 -- the sorting key, which is the record's identity, so ReplacingMergeTree collapses them; readers use FINAL (the
 -- gpu_usage view does) so numbers are deduplicated even before a merge. interval_start is a function of window_start,
 -- so leading with it keeps the identity while letting time-range queries skip parts.
-CREATE TABLE IF NOT EXISTS {{.DB}}.usage_raw
+CREATE TABLE IF NOT EXISTS {{table "usage_raw"}}
 (
     interval_start DateTime,
     interval_end DateTime,
@@ -35,10 +35,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.usage_raw
     kafka_partition Int32,
     kafka_offset Int64
 )
-ENGINE = ReplacingMergeTree()
+ENGINE = {{engine "usage_raw" "ReplacingMergeTree()"}}
 PARTITION BY toYYYYMM(interval_start)
 ORDER BY (interval_start, node, gpu_uuid, namespace, pod, window_start)
 {{- if .TTL}}
 TTL interval_start + INTERVAL {{.RawRetentionDays}} DAY
 {{- end}}
 ;
+-- On a cluster, rows go to their node's shard, so a record and its duplicates meet there (schema/README.md, "Clusters").
+{{distributed "usage_raw" "cityHash64(node)"}}

@@ -1,7 +1,7 @@
 -- The analysts' contract (docs/design.md): one deduplicated row per record. Names and meanings only grow; a breaking change
 -- gets a new view name. FINAL makes the view exact before background merges have collapsed duplicates.
-DROP TABLE IF EXISTS {{.DB}}.gpu_usage;
-CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage AS
+DROP TABLE IF EXISTS {{.DB}}.gpu_usage{{onCluster}};
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage{{onCluster}} AS
 SELECT
     interval_start, interval_end, window_start, window_end,
     provider, region, zone, instance_type, account, node,

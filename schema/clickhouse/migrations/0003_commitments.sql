@@ -7,7 +7,7 @@
 -- more than the highest stored, and set_hash is the SHA-256 of the loaded commitments in canonical form. Two
 -- collectors loading the same file at once write identical rows that collapse; ReplacingMergeTree(version) keeps the
 -- newest load of each id. Scope fields that are empty match anything. Labels are two parallel arrays (no Map on 18.16).
-CREATE TABLE IF NOT EXISTS {{.DB}}.commitments
+CREATE TABLE IF NOT EXISTS {{everywhere "commitments"}}
 (
     id String,
     name String,
@@ -32,12 +32,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.commitments
     set_hash String,
     version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {{everywhereEngine "commitments" "ReplacingMergeTree(version)"}}
 ORDER BY id;
 
 -- A spend commitment's rate card as of one load: the lines belong to the commitments row with the same id and version,
 -- so a line dropped from the file is simply absent from the newer version. Identical concurrent loads collapse.
-CREATE TABLE IF NOT EXISTS {{.DB}}.commitment_rates
+CREATE TABLE IF NOT EXISTS {{everywhere "commitment_rates"}}
 (
     commitment_id String,
     version UInt64,
@@ -46,17 +46,17 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.commitment_rates
     gpu_model String,
     price_per_gpu_hour Float64
 )
-ENGINE = ReplacingMergeTree()
+ENGINE = {{everywhereEngine "commitment_rates" "ReplacingMergeTree()"}}
 ORDER BY (commitment_id, version, position);
 
 -- The views are dropped dependent first, then created, so the statements can run again.
-DROP TABLE IF EXISTS {{.DB}}.commitment_rates_current;
-DROP TABLE IF EXISTS {{.DB}}.commitments_current;
+DROP TABLE IF EXISTS {{.DB}}.commitment_rates_current{{onCluster}};
+DROP TABLE IF EXISTS {{.DB}}.commitments_current{{onCluster}};
 
 -- What reports and alerts read: the live commitments, one row each. WHERE is applied after FINAL, so a tombstone
 -- hides the row it replaced. Never write it as PREWHERE: that filters before FINAL and resurrects deleted commitments
 -- (checked on 18.16; modern servers do not move conditions to PREWHERE under FINAL either).
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitments_current AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitments_current{{onCluster}} AS
 SELECT
     id, name, provider,
     scope_account, scope_region, scope_instance_type, scope_gpu_model,
@@ -67,7 +67,7 @@ FROM {{.DB}}.commitments FINAL
 WHERE deleted = 0;
 
 -- The rate cards of the live commitments.
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_rates_current AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_rates_current{{onCluster}} AS
 SELECT commitment_id, position, instance_type, gpu_model, price_per_gpu_hour
 FROM {{.DB}}.commitment_rates FINAL
 WHERE (commitment_id, version) IN (SELECT id, version FROM {{.DB}}.commitments_current);

@@ -3,7 +3,7 @@
 -- (queries/rollup_hourly.sql, queries/rollup_daily.sql). The version column `records` counts the distinct records
 -- behind a row: a recomputation that saw more data (late records) has a higher version and wins; one that saw the
 -- same data writes the same row. Deterministic, never now().
-CREATE TABLE IF NOT EXISTS {{.DB}}.usage_hourly
+CREATE TABLE IF NOT EXISTS {{table "usage_hourly"}}
 (
     hour DateTime,
     provider {{lc "String"}},
@@ -20,11 +20,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.usage_hourly
     energy_kwh Float64,
     records UInt64
 )
-ENGINE = ReplacingMergeTree(records)
+ENGINE = {{engine "usage_hourly" "ReplacingMergeTree(records)"}}
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, provider, region, instance_type, account, gpu_model, team);
+{{distributed "usage_hourly" "cityHash64(hour)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.usage_daily
+CREATE TABLE IF NOT EXISTS {{table "usage_daily"}}
 (
     day Date,
     provider {{lc "String"}},
@@ -41,19 +42,20 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.usage_daily
     energy_kwh Float64,
     records UInt64
 )
-ENGINE = ReplacingMergeTree(records)
+ENGINE = {{engine "usage_daily" "ReplacingMergeTree(records)"}}
 PARTITION BY toYYYYMM(day)
 ORDER BY (day, provider, region, instance_type, account, gpu_model, team);
+{{distributed "usage_daily" "cityHash64(day)"}}
 
 -- What analysts read: the rollups without superseded versions.
-DROP TABLE IF EXISTS {{.DB}}.gpu_usage_hourly;
-CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_hourly AS
+DROP TABLE IF EXISTS {{.DB}}.gpu_usage_hourly{{onCluster}};
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_hourly{{onCluster}} AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_hourly FINAL;
 
-DROP TABLE IF EXISTS {{.DB}}.gpu_usage_daily;
-CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_daily AS
+DROP TABLE IF EXISTS {{.DB}}.gpu_usage_daily{{onCluster}};
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_daily{{onCluster}} AS
 SELECT day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_daily FINAL;

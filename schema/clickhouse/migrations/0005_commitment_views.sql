@@ -3,8 +3,8 @@
 -- commitment's scope is a CROSS JOIN filtered by WHERE (commitments are few).
 
 -- A commitment with its rate card folded into arrays, and the cheapest price (to express unused spend in GPU-hours).
-DROP TABLE IF EXISTS {{.DB}}.commitment_scopes;
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_scopes AS
+DROP TABLE IF EXISTS {{.DB}}.commitment_scopes{{onCluster}};
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_scopes{{onCluster}} AS
 SELECT id, name, provider, scope_account, scope_region, scope_instance_type, scope_gpu_model, kind, quantity, unit,
     currency, term_start, term_end, team,
     rate_instance_types, rate_gpu_models, rate_prices,
@@ -19,8 +19,8 @@ ANY LEFT JOIN
 ) AS rates USING id;
 
 -- In-scope usage per commitment and hour, priced by the rate card (most specific line wins).
-DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly;
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_usage_hourly AS
+DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly{{onCluster}};
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_usage_hourly{{onCluster}} AS
 SELECT commitment_id, hour,
     sum(provisioned_gpu_hours) AS gpu_hours,
     sum(busy_gpu_hours) AS busy_gpu_hours,
@@ -46,8 +46,8 @@ FROM
 GROUP BY commitment_id, hour;
 
 -- Overflow: GPU-hours on other providers during the term (same GPU model when the commitment names one).
-DROP TABLE IF EXISTS {{.DB}}.commitment_overflow_hourly;
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_overflow_hourly AS
+DROP TABLE IF EXISTS {{.DB}}.commitment_overflow_hourly{{onCluster}};
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_overflow_hourly{{onCluster}} AS
 SELECT c.id AS commitment_id, u.hour AS hour, u.provider AS provider, sum(u.provisioned_gpu_hours) AS gpu_hours
 FROM {{.DB}}.usage_hourly AS u FINAL
 CROSS JOIN {{.DB}}.commitment_scopes AS c
@@ -57,8 +57,8 @@ WHERE u.provider != c.provider
 GROUP BY commitment_id, hour, provider;
 
 -- Every complete hour of every commitment's term so far, with what was committed, used, left unused, and leaked.
-DROP TABLE IF EXISTS {{.DB}}.commitment_hourly;
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_hourly AS
+DROP TABLE IF EXISTS {{.DB}}.commitment_hourly{{onCluster}};
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_hourly{{onCluster}} AS
 SELECT commitment_id, hour, kind, provider, unit, committed, used, unused, used_gpu_hours, busy_gpu_hours,
     busy_known_gpu_hours, overflow_gpu_hours,
     least(overflow_gpu_hours, unused_gpu_hours) AS leakage_gpu_hours
@@ -87,6 +87,6 @@ ANY LEFT JOIN
 ) AS overflow USING (commitment_id, hour);
 
 -- The figures to date, as of now (the report computes the same for any --at with queries/commitment_status.sql).
-DROP TABLE IF EXISTS {{.DB}}.commitment_status;
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_status AS
+DROP TABLE IF EXISTS {{.DB}}.commitment_status{{onCluster}};
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_status{{onCluster}} AS
 {{query "commitment_status" .DB "now()"}};

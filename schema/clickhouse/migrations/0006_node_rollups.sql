@@ -11,7 +11,7 @@
 -- Versions are deterministic and grow with what a recomputation saw (the queries say how), so the newest wins under
 -- ReplacingMergeTree(version), and two collectors recomputing the same period at once write the same row.
 -- Measures are kept in their raw units (seconds, joules); the views convert them to GPU-hours and kWh.
-CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_node_hour
+CREATE TABLE IF NOT EXISTS {{table "rollup_node_hour"}}
 (
     hour DateTime,
     node String,
@@ -30,11 +30,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_node_hour
     records Array(UInt64),
     version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {{engine "rollup_node_hour" "ReplacingMergeTree(version)"}}
 PARTITION BY toYYYYMM(hour)
 ORDER BY (hour, node);
+{{distributed "rollup_node_hour" "cityHash64(node)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_hour
+CREATE TABLE IF NOT EXISTS {{table "rollup_hour"}}
 (
     hour DateTime,
     provider Array({{lc "String"}}),
@@ -52,11 +53,12 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_hour
     records Array(UInt64),
     version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {{engine "rollup_hour" "ReplacingMergeTree(version)"}}
 PARTITION BY toYYYYMM(hour)
 ORDER BY hour;
+{{distributed "rollup_hour" "cityHash64(hour)"}}
 
-CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_day
+CREATE TABLE IF NOT EXISTS {{table "rollup_day"}}
 (
     day Date,
     provider Array({{lc "String"}}),
@@ -74,9 +76,10 @@ CREATE TABLE IF NOT EXISTS {{.DB}}.rollup_day
     records Array(UInt64),
     version UInt64
 )
-ENGINE = ReplacingMergeTree(version)
+ENGINE = {{engine "rollup_day" "ReplacingMergeTree(version)"}}
 PARTITION BY toYYYYMM(day)
 ORDER BY day;
+{{distributed "rollup_day" "cityHash64(day)"}}
 
 -- Backfill an upgraded database from its raw data, level by level (each statement reads all of the level below once).
 -- Running them again writes the same rows; a collector recomputing at the same time writes a higher or equal version.

@@ -3,16 +3,16 @@
 -- rollups alone (collector/store/migrate.go re-applies from the migration that owns a missing object).
 -- The old rollup tables give way to views of the same names and columns; what reads them is dropped first and
 -- created again below (views are resolved by name, so commitment_hourly and commitment_status keep working).
-DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly;
-DROP TABLE IF EXISTS {{.DB}}.commitment_overflow_hourly;
-DROP TABLE IF EXISTS {{.DB}}.gpu_usage_hourly;
-DROP TABLE IF EXISTS {{.DB}}.gpu_usage_daily;
-DROP TABLE IF EXISTS {{.DB}}.usage_hourly;
-DROP TABLE IF EXISTS {{.DB}}.usage_daily;
+DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly{{onCluster}};
+DROP TABLE IF EXISTS {{.DB}}.commitment_overflow_hourly{{onCluster}};
+DROP TABLE IF EXISTS {{.DB}}.gpu_usage_hourly{{onCluster}};
+DROP TABLE IF EXISTS {{.DB}}.gpu_usage_daily{{onCluster}};
+{{dropTable "usage_hourly"}}
+{{dropTable "usage_daily"}}
 
 -- One row per hour × provider, region, instance_type, account, gpu_model, team, as 0004's table had (records = the
 -- distinct records behind the row). No FINAL is needed on these views: they are exact as they stand.
-CREATE VIEW IF NOT EXISTS {{.DB}}.usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.usage_hourly{{onCluster}} AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_seconds / 3600 AS provisioned_gpu_hours,
     allocated_seconds / 3600 AS allocated_gpu_hours,
@@ -24,7 +24,7 @@ FROM {{.DB}}.rollup_hour FINAL
 ARRAY JOIN provider, region, instance_type, account, gpu_model, team, gpus, provisioned_seconds, allocated_seconds,
     busy_seconds, busy_known_seconds, energy_joules, records;
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.usage_daily AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.usage_daily{{onCluster}} AS
 SELECT day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_seconds / 3600 AS provisioned_gpu_hours,
     allocated_seconds / 3600 AS allocated_gpu_hours,
@@ -37,18 +37,18 @@ ARRAY JOIN provider, region, instance_type, account, gpu_model, team, gpus_peak,
     allocated_seconds, busy_seconds, busy_known_seconds, energy_joules, records;
 
 -- What analysts read: the same columns and meanings as before.
-CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_hourly{{onCluster}} AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, gpus,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_hourly;
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_daily AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage_daily{{onCluster}} AS
 SELECT day, provider, region, instance_type, account, gpu_model, team, gpus_peak,
     provisioned_gpu_hours, allocated_gpu_hours, busy_gpu_hours, busy_known_gpu_hours, energy_kwh
 FROM {{.DB}}.usage_daily;
 
 -- 0005's definitions, reading the usage_hourly view (no FINAL: it is exact).
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_usage_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_usage_hourly{{onCluster}} AS
 SELECT commitment_id, hour,
     sum(provisioned_gpu_hours) AS gpu_hours,
     sum(busy_gpu_hours) AS busy_gpu_hours,
@@ -73,7 +73,7 @@ FROM
 )
 GROUP BY commitment_id, hour;
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_overflow_hourly AS
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_overflow_hourly{{onCluster}} AS
 SELECT c.id AS commitment_id, u.hour AS hour, u.provider AS provider, sum(u.provisioned_gpu_hours) AS gpu_hours
 FROM {{.DB}}.usage_hourly AS u
 CROSS JOIN {{.DB}}.commitment_scopes AS c

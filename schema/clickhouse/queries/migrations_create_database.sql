@@ -1,2 +1,2 @@
 -- The database, created before any migration.
-CREATE DATABASE IF NOT EXISTS {{.DB}}
+CREATE DATABASE IF NOT EXISTS {{.DB}}{{.OnCluster}}

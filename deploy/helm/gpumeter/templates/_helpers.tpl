@@ -245,6 +245,10 @@ the migration user when there is one; the collector as clickhouse.user, migratin
 {{- end }}
 - name: GPUMETER_RAW_RETENTION_DAYS
   value: {{ $c.rawRetentionDays | quote }}
+{{- if $c.cluster }}
+- name: GPUMETER_CLICKHOUSE_CLUSTER
+  value: {{ $c.cluster | quote }}
+{{- end }}
 {{- end }}
 
 {{/* Secrets the ClickHouse connection reads, as files: (list . "collector") or (list . "migrate"). */}}
