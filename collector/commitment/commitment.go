@@ -79,9 +79,13 @@ type Commitment struct {
 	Currency string    // spend only: the currency of Quantity and the rate card (equals Unit)
 	RateCard []Rate    // spend only
 	Team     string    // owner, for alert routing
+	Priority int32     // among commitments of one kind covering the same GPU-hour, the higher applies first (default 0)
 	Labels   map[string]string
 	Alerts   Thresholds
 }
+
+// MaxPriority bounds Priority either way.
+const MaxPriority = 1000000
 
 // Active reports whether t falls inside the term.
 func (c Commitment) Active(t time.Time) bool { return !t.Before(c.Start) && t.Before(c.End) }

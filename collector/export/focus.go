@@ -117,8 +117,8 @@ func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.W
 	}
 	var hour []usage
 	flush := func() error {
-		for _, p := range allocate(hour, cs) {
-			if err := emit(usageRow(p)); err != nil {
+		for _, u := range hour {
+			if err := emit(usageRow(partOf(u, byID))); err != nil {
 				return err
 			}
 		}
@@ -161,7 +161,8 @@ type usage = figures.Usage
 // eps is the smallest amount (GPU-hours or money) worth a row; float sums leave crumbs below it.
 const eps = 1e-9
 
-// part is a usage row, or the share of one that a single commitment covers.
+// part is the share of a usage row that one commitment covers (c), or that none covers (c nil), as the allocation
+// in ClickHouse (commitment_allocation_hourly) made it.
 type part struct {
 	usage
 	gpuHours float64                // this part's GPU-hours
@@ -169,70 +170,10 @@ type part struct {
 	price    float64                // per GPU-hour, when a spend commitment's rate card priced it
 }
 
-// allocate assigns one hour's usage rows to commitments, each GPU-hour to at most one, so that no FOCUS total counts
-// it twice. Capacity reservations are consumed first (N GPU-hours per hour between them; a row that exceeds what is
-// left is split into a covered and an uncovered part), then usage commitments, then spend commitments whose rate card
-// prices the row; ties go to the lowest id (cs is ordered by id). Every part of a row adds up to the row.
-func allocate(hour []usage, cs []commitment.Commitment) []part {
-	if len(hour) == 0 {
-		return nil
-	}
-	h := hour[0].Hour
-	left := map[string]float64{}
-	for _, c := range cs {
-		if c.Kind == commitment.KindCapacity && c.Active(h) {
-			left[c.ID] = c.Quantity
-		}
-	}
-	matches := func(c *commitment.Commitment, u usage) bool {
-		return c.Provider == u.Provider && c.Active(u.Hour) && c.Scope.Matches(u.Account, u.Region, u.InstanceType, u.GPUModel)
-	}
-	var out []part
-	for _, u := range hour {
-		rem := u.GPUHours
-		covered := false
-		for i := range cs {
-			c := &cs[i]
-			if rem <= eps || c.Kind != commitment.KindCapacity || !matches(c, u) {
-				continue
-			}
-			take := math.Min(rem, left[c.ID])
-			if rem-take <= eps {
-				take = rem
-			}
-			if take <= eps {
-				continue
-			}
-			out = append(out, part{usage: u, gpuHours: take, c: c})
-			left[c.ID] -= take
-			rem -= take
-			covered = true
-		}
-		if rem <= eps && covered {
-			continue
-		}
-		p := part{usage: u, gpuHours: rem}
-		for i := range cs {
-			if c := &cs[i]; c.Kind == commitment.KindUsage && matches(c, u) {
-				p.c = c
-				break
-			}
-		}
-		if p.c == nil {
-			for i := range cs {
-				c := &cs[i]
-				if c.Kind != commitment.KindSpend || !matches(c, u) {
-					continue
-				}
-				if price, ok := c.PricePerGPUHour(u.InstanceType, u.GPUModel); ok {
-					p.c, p.price = c, price
-					break
-				}
-			}
-		}
-		out = append(out, p)
-	}
-	return out
+// partOf resolves a row of the allocation to its commitment. A commitment that changed between the two reads (a Sync
+// in between) is left nil: the row is then exported as uncovered rather than under a commitment it no longer matches.
+func partOf(u usage, byID map[string]*commitment.Commitment) part {
+	return part{usage: u, gpuHours: u.GPUHours, c: byID[u.CommitmentID], price: u.Price}
 }
 
 const (
