@@ -36,7 +36,7 @@ func TestCommitmentFiguresHandComputed(t *testing.T) {
 		"spend": {TermHours: 10, HoursElapsed: 5, HoursLeft: 5, CommitmentTotal: 1000, CommittedToDate: 500, UsedToDate: 20,
 			Utilization: 0.04, ShortfallToDate: 480, RateLinear: 4, Rate7d: 4, ForecastLinear: 40, Forecast7d: 40,
 			ProjectedShortfallLinear: 960, ProjectedShortfall7d: 960, RequiredRate: 196, UsedGPUHours: 2,
-			OverflowGPUHours: 7, LeakageGPUHours: 7, Leakage24hGPUHours: 7, Efficiency: 0.5,
+			OverflowGPUHours: 7, LeakageGPUHours: 0, Leakage24hGPUHours: 0, Efficiency: 0.5,
 			OverflowByProvider: map[string]float64{"azure": 7}},
 	}
 	if len(got) != len(want) {

@@ -18,6 +18,9 @@ ENGINE = ReplacingMergeTree()
 ORDER BY (commitment_id, version);
 
 -- Dependents first, so the statements can run again.
+DROP TABLE IF EXISTS {{.DB}}.commitment_hourly;
+DROP TABLE IF EXISTS {{.DB}}.commitment_leakage_hourly;
+DROP TABLE IF EXISTS {{.DB}}.commitment_term_hourly;
 DROP TABLE IF EXISTS {{.DB}}.commitment_overflow_hourly;
 DROP TABLE IF EXISTS {{.DB}}.commitment_usage_hourly;
 DROP TABLE IF EXISTS {{.DB}}.commitment_allocation_hourly;
@@ -221,3 +224,89 @@ FROM
         AND u.uncovered_hour >= c.term_start AND u.uncovered_hour < c.term_end
     GROUP BY overflow_commitment_id, overflow_hour, overflow_provider
 ) AS overflow;
+
+-- Every complete hour of every commitment's term so far (as 0005's commitment_hourly), with what was committed, used
+-- and left unused.
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_term_hourly AS
+SELECT commitment_id, hour, kind, kind_rank, priority, provider, unit, committed, min_price,
+    gpu_hours AS used_gpu_hours, busy_gpu_hours, busy_known_gpu_hours,
+    multiIf(kind = 'capacity', least(quantity, gpu_hours), kind = 'spend', cost, gpu_hours) AS used,
+    greatest(committed - used, 0) AS unused,
+    if(kind = 'spend', if(min_price > 0, unused / min_price, 0), unused) AS unused_gpu_hours
+FROM
+(
+    SELECT id AS commitment_id, kind, kind_rank, priority, provider, unit, quantity, min_price,
+        toDateTime(toUInt32(term_start) + 3600 * n) AS hour,
+        if(kind = 'capacity', quantity, quantity * 3600 / (toUInt32(term_end) - toUInt32(term_start))) AS committed
+    FROM {{.DB}}.commitment_scopes
+    ARRAY JOIN range(toUInt32(greatest(toInt64(toUInt32(least(term_end, toStartOfHour(now())))) - toInt64(toUInt32(term_start)), 0) / 3600)) AS n
+) AS term_hours
+ANY LEFT JOIN {{.DB}}.commitment_usage_hourly AS in_scope USING (commitment_id, hour);
+
+-- Leakage, each uncovered GPU-hour counted once: an uncovered usage group of an hour goes to the first commitment
+-- (capacity, usage, spend; priority; id) whose overflow it is (another provider; the same GPU model when the
+-- commitment names one) and that had room in that hour (unused_gpu_hours > 0); that commitment's leakage is what it
+-- received, at most its room.
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_leakage_hourly AS
+SELECT leak_commitment_id AS commitment_id, leak_hour AS hour, least(sum(leak_gpu_hours), any(leak_room)) AS leakage_gpu_hours
+FROM
+(
+    SELECT uncovered_hour AS leak_hour,
+        argMin(room_commitment_id, (room_kind_rank, -room_priority, room_commitment_id)) AS leak_commitment_id,
+        argMin(room, (room_kind_rank, -room_priority, room_commitment_id)) AS leak_room,
+        any(uncovered_gpu_hours) AS leak_gpu_hours
+    FROM
+    (
+        SELECT uncovered_hour, uncovered_provider, uncovered_region, uncovered_instance_type, uncovered_account,
+            uncovered_gpu_model, uncovered_team, uncovered_gpu_hours, room_commitment_id, room_kind_rank,
+            room_priority, room
+        FROM
+        (
+            SELECT u.uncovered_hour AS uncovered_hour, u.uncovered_provider AS uncovered_provider,
+                u.uncovered_region AS uncovered_region, u.uncovered_instance_type AS uncovered_instance_type,
+                u.uncovered_account AS uncovered_account, u.uncovered_gpu_model AS uncovered_gpu_model,
+                u.uncovered_team AS uncovered_team, u.uncovered_gpu_hours AS uncovered_gpu_hours,
+                c.id AS room_commitment_id
+            FROM
+            (
+                SELECT hour AS uncovered_hour, provider AS uncovered_provider, region AS uncovered_region,
+                    instance_type AS uncovered_instance_type, account AS uncovered_account,
+                    gpu_model AS uncovered_gpu_model, team AS uncovered_team, gpu_hours AS uncovered_gpu_hours
+                FROM {{.DB}}.commitment_allocation_hourly
+                WHERE commitment_id = ''
+            ) AS u
+            CROSS JOIN {{.DB}}.commitment_scopes AS c
+            WHERE u.uncovered_provider != c.provider
+                AND (c.scope_gpu_model = '' OR u.uncovered_gpu_model = c.scope_gpu_model)
+                AND u.uncovered_hour >= c.term_start AND u.uncovered_hour < c.term_end
+        ) AS pool
+        ANY INNER JOIN
+        (
+            SELECT commitment_id AS room_commitment_id, hour AS uncovered_hour, kind_rank AS room_kind_rank,
+                priority AS room_priority, unused_gpu_hours AS room
+            FROM {{.DB}}.commitment_term_hourly
+            WHERE unused_gpu_hours > 1e-9
+        ) AS with_room USING (room_commitment_id, uncovered_hour)
+    ) AS candidates
+    GROUP BY uncovered_hour, uncovered_provider, uncovered_region, uncovered_instance_type, uncovered_account,
+        uncovered_gpu_model, uncovered_team
+) AS leaks
+GROUP BY leak_commitment_id, leak_hour;
+
+-- Every complete hour of every commitment's term so far, with what was committed, used, left unused, overflowed
+-- (uncovered GPU-hours on other providers) and leaked (the share of those attributed to this commitment).
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_hourly AS
+SELECT commitment_id, hour, kind, provider, unit, committed, used, unused, used_gpu_hours, busy_gpu_hours,
+    busy_known_gpu_hours, overflow_gpu_hours, leakage_gpu_hours
+FROM
+(
+    SELECT *
+    FROM {{.DB}}.commitment_term_hourly
+    ANY LEFT JOIN
+    (
+        SELECT commitment_id, hour, sum(gpu_hours) AS overflow_gpu_hours
+        FROM {{.DB}}.commitment_overflow_hourly
+        GROUP BY commitment_id, hour
+    ) AS overflow USING (commitment_id, hour)
+) AS with_overflow
+ANY LEFT JOIN {{.DB}}.commitment_leakage_hourly AS leakage USING (commitment_id, hour);
