@@ -43,7 +43,7 @@ func TestParseGood(t *testing.T) {
 		},
 		{
 			ID: "oci-usage", Name: "oci-usage", Provider: "oracle_cloud", Scope: Scope{Region: "us-ashburn-1"},
-			Kind: KindUsage, Quantity: 50000.5, Unit: UnitGPUHour,
+			Kind: KindUsage, Quantity: 50000.5, Unit: UnitGPUHour, Priority: -2,
 			// A YAML date is midnight UTC; an offset is converted to UTC.
 			Start: hour("2027-01-01T00:00:00Z"), End: hour("2028-01-01T00:00:00Z"),
 			Alerts: Thresholds{ProjectedShortfallPct: 5, MinUtilizationPct: 50, MaxLeakageGPUHours24h: 10},
@@ -99,6 +99,11 @@ func TestParseProblems(t *testing.T) {
 			`testdata/bad_top.yaml:1: currency: "usd": currency codes are upper-case (ISO 4217): write USD`,
 			"testdata/bad_top.yaml:1: commitments: missing: want a list of commitments (it may be empty: commitments: [])",
 			"testdata/bad_top.yaml:2: comitments: unknown field (did you mean commitments?)",
+		},
+		"bad_priority.yaml": {
+			"testdata/bad_priority.yaml:7: commitments[0] (id half): priority: 1.5: want a whole number",
+			"testdata/bad_priority.yaml:13: commitments[1] (id huge): priority: 2000000: want a whole number from -1000000 to 1000000",
+			`testdata/bad_priority.yaml:19: commitments[2] (id text): priority: want a number, got "high"`,
 		},
 		"bad_ids.yaml": {
 			"testdata/bad_ids.yaml:2: commitments[0]: id: missing",

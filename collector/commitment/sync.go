@@ -294,7 +294,7 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 	return nil
 }
 
-// writePriorities stores the load's non-zero priorities (commitment_priorities, migration 0007) before its
+// writePriorities stores the load's non-zero priorities (commitment_priorities, migration 0008) before its
 // commitments, as the rate cards are; a commitment without a row has priority 0.
 func writePriorities(ctx context.Context, conn driver.Conn, db string, cs []Commitment, version uint64) error {
 	n := 0

@@ -40,6 +40,11 @@ func TestAllocationThreeOverlappingCommitments(t *testing.T) {
 	if err := commitment.Sync(ctx, st.Conn(), st.Database(), cs); err != nil {
 		t.Fatal(err)
 	}
+	if live, err := commitment.Current(ctx, st.Conn(), st.Database()); err != nil {
+		t.Fatal(err)
+	} else if len(live) != 4 || live[2].ID != "az-h100" || live[2].Priority != 1 || live[1].Priority != 0 {
+		t.Fatalf("commitments as stored: %+v, want az-h100 with priority 1", live)
+	}
 	var rows []store.Row
 	for _, b := range [][]store.Row{
 		figurestest.GPUHours("azure", "eastus", "nd", 0, 40, "e0"),
