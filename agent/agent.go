@@ -2,7 +2,11 @@
 //
 // A closed record is on disk (the spool) before it is sent and leaves the spool only when Kafka acknowledged it; the
 // open windows are checkpointed every CheckpointPeriod. So a Kafka outage costs nothing but delay, and a kill -9
-// costs at most one checkpoint period of measurement. The sampling loop never waits on Kafka.
+// costs at most one checkpoint period of measurement. The sampling loop never waits on Kafka, and no failure of the
+// disk or of Kafka stops it: such failures are logged, counted and reported by Ready.
+//
+// Time comes from a clock.Forward over the configured clock, so a clock that steps backwards (NTP, or a restart with
+// an earlier clock than the checkpoint) neither blinds the agent nor gives records that overlap those already sent.
 package agent
 
 import (
@@ -10,7 +14,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -64,27 +70,45 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Message is an encoded record as Kafka takes it.
-type Message struct{ Key, Value []byte }
-
-// Sender delivers messages; it returns only once they are durably accepted.
+// Sender delivers spooled records (Key and Value) to Kafka; it returns only once they are durably accepted. An error
+// may carry a kind for the metrics and /readyz: an error in its chain with a SendErrorKind() string method
+// ("authentication", "unreachable", ...).
 type Sender interface {
-	Send(ctx context.Context, msgs []Message) error
+	Send(ctx context.Context, entries []spool.Entry) error
 }
 
 // Stats are running totals, safe to read while the agent runs.
 type Stats struct {
-	Samples       atomic.Int64
-	WindowsClosed atomic.Int64
-	RecordsSent   atomic.Int64
-	SendErrors    atomic.Int64
-	Checkpoints   atomic.Int64
+	Samples          atomic.Int64
+	WindowsClosed    atomic.Int64
+	RecordsSent      atomic.Int64
+	SendErrors       atomic.Int64
+	ReadErrors       atomic.Int64
+	Checkpoints      atomic.Int64
+	CheckpointErrors atomic.Int64
+	// SpoolErrors counts appends the spool refused (even after dropping its oldest records); the records stay in
+	// memory (up to maxUnspooled) and are appended again at the next sample.
+	SpoolErrors atomic.Int64
+	// Unspooled is the number of closed records held in memory because the spool refused them; UnspooledDropped
+	// counts those dropped beyond maxUnspooled, UnspooledDroppedSeconds their GPU-seconds.
+	Unspooled               atomic.Int64
+	UnspooledDropped        atomic.Int64
+	unspooledDroppedSeconds atomic.Uint64 // float64 bits
 }
+
+// UnspooledDroppedSeconds is the GPU-seconds of records dropped from memory because the spool refused them.
+func (s *Stats) UnspooledDroppedSeconds() float64 {
+	return float64frombits(s.unspooledDroppedSeconds.Load())
+}
+
+// maxUnspooled bounds the closed records kept in memory while the spool cannot take them (a disk that is full with
+// nothing of ours left to drop): about a day of one-minute records of an 8-GPU node.
+const maxUnspooled = 8 * 24 * 60
 
 // Agent wires a GPU source, an attributor, a clock, the spool and a sender.
 type Agent struct {
 	cfg    Config
-	clock  clock.Clock
+	clock  *clock.Forward
 	source *gpu.Source
 	attr   attribution.Attributor
 	spool  *spool.Spool
@@ -93,22 +117,51 @@ type Agent struct {
 	Stats  Stats
 
 	wake chan struct{} // nudges the sender when the spool grew
+
+	// The sampling loop's records that the spool refused, oldest first (only the sampling goroutine touches it).
+	unspooled []schema.Record
+
+	health   health
+	readLog  rateLimited // GPU read failures: one line per minute at most, with the count
+	spoolLog rateLimited
+	sendLog  rateLimited
+	ckptLog  rateLimited
 }
 
-// New builds an agent. The caller owns sp and closes it after Run.
+// New builds an agent. The caller owns sp and closes it after Run. clk is wrapped in a clock.Forward unless it is one
+// (pass the same Forward to the spool's Options.Now, so that its ages are on the agent's time).
 func New(cfg Config, clk clock.Clock, src *gpu.Source, attr attribution.Attributor, sp *spool.Spool, sender Sender,
 	log *slog.Logger) *Agent {
 	if cfg.FlushTimeout <= 0 {
 		cfg.FlushTimeout = 30 * time.Second
 	}
-	return &Agent{cfg: cfg, clock: clk, source: src, attr: attr, spool: sp, sender: sender, log: log,
-		wake: make(chan struct{}, 1)}
+	log = log.With("component", "agent")
+	fw, ok := clk.(*clock.Forward)
+	if !ok {
+		fw = clock.NewForward(clk)
+	}
+	a := &Agent{cfg: cfg, clock: fw, source: src, attr: attr, spool: sp, sender: sender, log: log,
+		wake: make(chan struct{}, 1), health: health{sendErrors: map[string]int64{}}}
+	a.clock.OnStep = func(read, resumed time.Time) {
+		// One line per step: after it the offset absorbs the difference, so the next samples do not step again.
+		a.log.Warn("clock stepped back; measuring goes on with records stamped after those already sent (time offset by the step)",
+			"clock_reads", read, "resumed_at", resumed, "step", resumed.Sub(read))
+	}
+	for _, l := range []*rateLimited{&a.readLog, &a.spoolLog, &a.sendLog, &a.ckptLog} {
+		l.every = time.Minute
+	}
+	return a
 }
 
-func (a *Agent) checkpointPath() string { return filepath.Join(a.cfg.StateDir, "checkpoint.json") }
+// ClockSteps returns how many times the clock was seen stepping back, and by how much in all.
+func (a *Agent) ClockSteps() (int64, time.Duration) { return a.clock.Steps() }
+
+func (a *Agent) checkpointPath() string { return filepath.Join(a.cfg.StateDir, CheckpointFile) }
 
 // Run samples until ctx is cancelled or Duration has passed, closes the open windows into the spool, then gives the
-// sender FlushTimeout (from cancellation) to empty it. Records still spooled then are sent at the next start.
+// sender FlushTimeout (from cancellation or from the end of Duration, whichever comes first) to empty it, even if
+// Kafka cannot be reached. Records still spooled then are sent at the next start; the "agent stopped" line says how
+// many.
 func (a *Agent) Run(ctx context.Context) error {
 	acc := window.New(a.cfg.Interval, 3*a.cfg.SamplePeriod, a.cfg.Meta)
 	if err := a.restore(acc); err != nil {
@@ -117,37 +170,49 @@ func (a *Agent) Run(ctx context.Context) error {
 
 	sendCtx, stopSending := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSending()
-	afterCancel := context.AfterFunc(ctx, func() { time.AfterFunc(a.cfg.FlushTimeout, stopSending) })
+	var flushOnce sync.Once
+	startFlushTimer := func() {
+		flushOnce.Do(func() { time.AfterFunc(a.cfg.FlushTimeout, stopSending) })
+	}
+	afterCancel := context.AfterFunc(ctx, startFlushTimer)
 	defer afterCancel()
 	var sampling atomic.Bool
 	sampling.Store(true)
 	var wg sync.WaitGroup
 	wg.Go(func() { a.send(sendCtx, &sampling) })
 
-	err := a.sample(ctx, acc)
-	if ferr := a.close(acc, acc.Flush()); ferr != nil && err == nil {
-		err = ferr
-	}
+	a.sample(ctx, acc)
+	a.close(acc, acc.Flush())
 	sampling.Store(false)
+	startFlushTimer()
 	a.nudge()
 	wg.Wait()
 
 	st := a.spool.Stats()
+	steps, stepped := a.clock.Steps()
 	a.log.Info("agent stopped", "samples", a.Stats.Samples.Load(), "windows", a.Stats.WindowsClosed.Load(),
-		"sent", a.Stats.RecordsSent.Load(), "still_spooled", st.Entries)
+		"sent", a.Stats.RecordsSent.Load(), "still_spooled", st.Entries, "not_spooled", len(a.unspooled),
+		"dropped_records", st.DroppedEntries, "dropped_gpu_seconds", st.DroppedSeconds,
+		"corrupt_records", st.CorruptEntries, "corrupt_gpu_seconds", st.CorruptSeconds,
+		"missing_segments", st.MissingSegments, "clock_steps_back", steps, "clock_stepped_back_by", stepped)
 	if st.Entries > 0 {
 		a.log.Warn("records left in the spool; they are sent at the next start", "records", st.Entries,
 			"spool_bytes", st.Bytes)
 	}
-	return err
+	if len(a.unspooled) > 0 {
+		a.log.Error("records the spool could not take are lost with this process", "records", len(a.unspooled),
+			"gpu_seconds", seconds(a.unspooled))
+	}
+	return nil
 }
 
-// restore resumes the open windows of a previous process and re-spools the records it had closed.
+// restore resumes the open windows of a previous process and re-spools the records it had closed. The clock is not
+// let read earlier than the checkpoint's last sample.
 func (a *Agent) restore(acc *window.Accumulator) error {
 	if a.cfg.StateDir == "" {
 		return nil
 	}
-	cp, ok, err := window.ReadCheckpoint(a.checkpointPath())
+	cp, ok, err := ReadCheckpoint(a.checkpointPath())
 	if err != nil {
 		// A torn checkpoint cannot happen (it is written by rename); an unreadable one is logged and set aside
 		// rather than blocking the agent: losing one checkpoint period beats not metering at all.
@@ -161,14 +226,17 @@ func (a *Agent) restore(acc *window.Accumulator) error {
 		a.log.Error("checkpoint does not fit this agent; starting without it", "err", err)
 		return nil
 	}
-	a.log.Info("resumed from checkpoint", "taken", cp.Taken, "gpus", len(cp.GPUs), "pending_records", len(cp.Pending))
-	if len(cp.Pending) > 0 {
-		return a.append(cp.Pending)
-	}
+	last, _ := acc.Last()
+	a.clock.Floor(last)
+	a.log.Info("resumed from checkpoint", "taken", cp.Taken, "last_sample", last, "gpus", len(cp.GPUs),
+		"pending_records", len(cp.Pending))
+	a.append(cp.Pending)
 	return nil
 }
 
-func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) error {
+// sample runs the sampling loop until ctx ends or Duration has passed. Nothing stops it early: read, checkpoint and
+// spool failures are logged (rate-limited), counted, and reported by Ready.
+func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) {
 	start := a.clock.Now()
 	next := start
 	lastCheckpoint := time.Now()
@@ -176,12 +244,15 @@ func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) error {
 		"sample_period", a.cfg.SamplePeriod, "interval", a.cfg.Interval, "start", start)
 	for {
 		if err := a.clock.SleepUntil(ctx, next); err != nil {
-			return nil
+			return
 		}
 		now := a.clock.Now()
 		samples, err := a.source.Read(now)
 		if err != nil {
-			a.log.Warn("gpu read failed; what could not be read stays unmeasured", "err", err)
+			a.Stats.ReadErrors.Add(1)
+			if n, ok := a.readLog.allow(); ok {
+				a.log.Warn("gpu read failed; what could not be read stays unmeasured", "err", err, "failures_since_last_line", n)
+			}
 			if gpu.NeedsReinit(err) {
 				if rerr := a.source.Reinit(); rerr != nil {
 					a.log.Error("nvml re-initialisation failed; retrying at the next sample", "err", rerr)
@@ -190,23 +261,19 @@ func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) error {
 				}
 			}
 		}
+		a.health.sampled(len(samples), err)
 		var closed []schema.Record
 		for _, s := range samples {
-			s.Attribution = a.attr.Attribution(s.GPU)
-			closed = append(closed, acc.Add(s)...)
+			closed = append(closed, acc.Add(s, a.attr.Attribution(s.GPU))...)
 		}
 		a.Stats.Samples.Add(int64(len(samples)))
 		if len(closed) > 0 || (a.cfg.CheckpointPeriod > 0 && time.Since(lastCheckpoint) >= a.cfg.CheckpointPeriod) {
-			if err := a.checkpoint(acc, now, closed); err != nil {
-				return err
-			}
+			a.checkpoint(acc, now, closed)
 			lastCheckpoint = time.Now()
 		}
-		if err := a.append(closed); err != nil {
-			return err
-		}
+		a.append(closed)
 		if a.cfg.Duration > 0 && !now.Before(start.Add(a.cfg.Duration)) {
-			return nil
+			return
 		}
 		next = next.Add(a.cfg.SamplePeriod)
 		for !next.After(now) { // a late wake-up skips the samples it missed instead of bunching them
@@ -215,48 +282,95 @@ func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) error {
 	}
 }
 
-// checkpoint records the open windows and the just-closed records before those go to the spool (window.Checkpoint
-// explains the order).
-func (a *Agent) checkpoint(acc *window.Accumulator, now time.Time, closed []schema.Record) error {
+// checkpoint records the open windows and the just-closed records (with any the spool refused before) before those go
+// to the spool (window.Checkpoint explains the order). A failure is logged and reported by Ready; the records still
+// go to the spool.
+func (a *Agent) checkpoint(acc *window.Accumulator, now time.Time, closed []schema.Record) bool {
 	if a.cfg.StateDir == "" {
-		return nil
+		return true
 	}
-	if err := window.WriteCheckpoint(a.checkpointPath(), acc.Snapshot(now, closed)); err != nil {
-		return fmt.Errorf("checkpoint: %w", err)
+	// Records the spool refused so far are pending too: a crash must not lose them.
+	pending := append(append([]schema.Record(nil), a.unspooled...), closed...)
+	err := WriteCheckpoint(a.checkpointPath(), acc.Snapshot(now, pending))
+	a.health.checkpointed(err)
+	if err != nil {
+		a.Stats.CheckpointErrors.Add(1)
+		// The previous checkpoint holds windows that are closed (and spooled) by now: restored after a crash they
+		// would come back as open windows and send shorter copies under the same identities. Without it a crash
+		// loses the open windows, which is the lesser harm. Removing needs no disk space.
+		rmErr := os.Remove(a.checkpointPath())
+		if errors.Is(rmErr, os.ErrNotExist) {
+			rmErr = nil
+		}
+		if n, ok := a.ckptLog.allow(); ok {
+			a.log.Error("checkpoint failed; removed the stale one, so a kill now loses the open windows", "err", err,
+				"remove_err", rmErr, "failures_since_last_line", n)
+		}
+		return false
 	}
 	a.Stats.Checkpoints.Add(1)
-	return nil
+	return true
 }
 
-// close spools the final records and leaves a checkpoint with nothing open.
-func (a *Agent) close(acc *window.Accumulator, final []schema.Record) error {
-	if err := a.checkpoint(acc, a.clock.Now(), final); err != nil {
-		return err
-	}
-	if err := a.append(final); err != nil {
-		return err
-	}
-	return a.checkpoint(acc, a.clock.Now(), nil)
+// close spools the final records and leaves a checkpoint with nothing open (or none, if it cannot be written).
+func (a *Agent) close(acc *window.Accumulator, final []schema.Record) {
+	now := a.clock.Now()
+	a.checkpoint(acc, now, final)
+	a.append(final)
+	a.checkpoint(acc, now, nil)
 }
 
-func (a *Agent) append(recs []schema.Record) error {
-	if len(recs) == 0 {
-		return nil
+// append spools recs after any records the spool refused before. What it still refuses stays in memory, bounded by
+// maxUnspooled (the oldest go first, counted).
+func (a *Agent) append(recs []schema.Record) {
+	if len(recs) == 0 && len(a.unspooled) == 0 {
+		return
 	}
-	entries := make([]spool.Entry, len(recs))
-	for i := range recs {
-		b, err := schema.Encode(&recs[i])
+	all := append(a.unspooled, recs...)
+	entries := make([]spool.Entry, 0, len(all))
+	keep := all[:0:0]
+	for i := range all {
+		b, err := schema.Encode(&all[i])
 		if err != nil {
-			return err
+			// A record the agent built and cannot encode is a bug; it would never encode on a retry either.
+			a.log.Error("record cannot be encoded; dropped", "gpu", all[i].GPUUUID, "window_start", all[i].WindowStart, "err", err)
+			continue
 		}
-		entries[i] = spool.Entry{Key: recs[i].Key(), Value: b, Seconds: recs[i].ProvisionedSeconds, Time: recs[i].WindowEnd}
+		keep = append(keep, all[i])
+		entries = append(entries, spool.Entry{Key: all[i].Key(), Value: b, Seconds: all[i].ProvisionedSeconds, Time: all[i].WindowEnd})
 	}
-	if err := a.spool.Append(entries); err != nil {
-		return fmt.Errorf("spool %d records: %w", len(entries), err)
+	err := a.spool.Append(entries)
+	a.health.spooled(err)
+	if err != nil {
+		a.Stats.SpoolErrors.Add(1)
+		if over := len(keep) - maxUnspooled; over > 0 {
+			a.Stats.UnspooledDropped.Add(int64(over))
+			addFloat(&a.Stats.unspooledDroppedSeconds, seconds(keep[:over]))
+			keep = keep[over:]
+		}
+		a.unspooled = keep
+		a.Stats.Unspooled.Store(int64(len(keep)))
+		if n, ok := a.spoolLog.allow(); ok {
+			a.log.Error("spool refused records; they are kept in memory and appended again at the next sample",
+				"records", len(keep), "err", err, "failures_since_last_line", n)
+		}
+		return
 	}
-	a.Stats.WindowsClosed.Add(int64(len(recs)))
+	if len(a.unspooled) > 0 {
+		a.log.Info("spool takes records again", "records_held_in_memory", len(a.unspooled))
+	}
+	a.unspooled = nil
+	a.Stats.Unspooled.Store(0)
+	a.Stats.WindowsClosed.Add(int64(len(keep)))
 	a.nudge()
-	return nil
+}
+
+func seconds(recs []schema.Record) float64 {
+	var s float64
+	for i := range recs {
+		s += recs[i].ProvisionedSeconds
+	}
+	return s
 }
 
 func (a *Agent) nudge() {
@@ -269,10 +383,16 @@ func (a *Agent) nudge() {
 // sendBatch is how many records go to Kafka in one write.
 const sendBatch = 5000
 
+// Backoff between failed sends: doubling from minBackoff up to maxBackoff.
+const (
+	minBackoff = 200 * time.Millisecond
+	maxBackoff = 10 * time.Second
+)
+
 // send empties the spool in order: read a batch, write it to Kafka, acknowledge it, repeat. It returns when ctx ends,
 // or when sampling has stopped and the spool is empty.
 func (a *Agent) send(ctx context.Context, sampling *atomic.Bool) {
-	backoff := 200 * time.Millisecond
+	backoff := minBackoff
 	for {
 		entries, cursor, err := a.spool.Read(sendBatch)
 		if err != nil {
@@ -290,28 +410,60 @@ func (a *Agent) send(ctx context.Context, sampling *atomic.Bool) {
 			}
 			continue
 		}
-		msgs := make([]Message, len(entries))
-		for i, e := range entries {
-			msgs[i] = Message{Key: e.Key, Value: e.Value}
-		}
-		if err := a.sender.Send(ctx, msgs); err != nil {
+		if err := a.sender.Send(ctx, entries); err != nil {
 			a.Stats.SendErrors.Add(1)
 			if ctx.Err() != nil {
 				return
 			}
-			a.log.Warn("send failed; records stay spooled, retrying", "records", len(msgs), "backoff", backoff, "err", err)
+			kind := ErrorKind(err)
+			a.health.sent(kind, err)
+			if n, ok := a.sendLog.allow(); ok {
+				a.log.Warn("send failed; records stay spooled, retrying", "records", len(entries), "backoff", backoff,
+					"kind", kind, "err", err, "failures_since_last_line", n)
+			}
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, 10*time.Second)
+			backoff = min(backoff*2, maxBackoff)
 			continue
 		}
-		backoff = 200 * time.Millisecond
+		a.health.sent("", nil)
+		backoff = minBackoff
 		if err := a.spool.Ack(cursor); err != nil {
 			a.log.Error("acknowledge spooled records; they will be sent again", "err", err)
 		}
-		a.Stats.RecordsSent.Add(int64(len(msgs)))
+		a.Stats.RecordsSent.Add(int64(len(entries)))
 	}
 }
+
+// ErrorKind names the kind of a send error for metrics and readiness: the SendErrorKind() of an error in its chain,
+// or "other".
+func ErrorKind(err error) string {
+	var k interface{ SendErrorKind() string }
+	if errors.As(err, &k) {
+		return k.SendErrorKind()
+	}
+	return "other"
+}
+
+// Ready is the agent's readiness check: nil only while sampling and sending work. It says why not: the GPUs could
+// not be read, no sample for a while, the last send failed (authentication, unreachable brokers), the spool cannot
+// take records or its disk is full, the checkpoint cannot be written.
+func (a *Agent) Ready(context.Context) error {
+	var problems []string
+	problems = append(problems, a.health.problems(time.Now(), a.sampleStall())...)
+	if st := a.spool.Stats(); st.DiskFull {
+		problems = append(problems, fmt.Sprintf("spool disk full: %d bytes free, records are dropped oldest first (%d dropped so far)",
+			st.DiskFreeBytes, st.DroppedEntries))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(problems, "; "))
+}
+
+// sampleStall is how long the sampling loop may go without a sample before Ready fails: three periods, and no less
+// than 30 s of wall time (a virtual clock runs faster than the wall clock).
+func (a *Agent) sampleStall() time.Duration { return max(30*time.Second, 3*a.cfg.SamplePeriod) }

@@ -20,7 +20,13 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 		telemetry.Counter(m, "gpumeter.agent.samples", "{sample}", "GPU samples taken", s.Samples.Load),
 		telemetry.Counter(m, "gpumeter.agent.windows.closed", "{window}", "usage records closed", s.WindowsClosed.Load),
 		telemetry.Counter(m, "gpumeter.agent.records.acknowledged", "{record}", "records Kafka acknowledged", s.RecordsSent.Load),
-		telemetry.Counter(m, "gpumeter.agent.send.errors", "{error}", "failed sends to Kafka (retried)", s.SendErrors.Load),
+		telemetry.Counter(m, "gpumeter.agent.checkpoint.errors", "{error}", "checkpoints that could not be written", s.CheckpointErrors.Load),
+		telemetry.Counter(m, "gpumeter.agent.spool.append.errors", "{error}", "appends the spool refused (records kept in memory, retried)", s.SpoolErrors.Load),
+		telemetry.Gauge(m, "gpumeter.agent.unspooled.records", "{record}", "closed records held in memory because the spool refused them", s.Unspooled.Load),
+		telemetry.Counter(m, "gpumeter.agent.clock.steps_back", "{step}", "times the clock was seen stepping backwards (records continue after those already sent)",
+			func() int64 { n, _ := a.ClockSteps(); return n }),
+		telemetry.GaugeFloat(m, "gpumeter.agent.clock.offset", "s", "how far the agent's time runs ahead of the stepped-back clock, summed over the steps",
+			func() float64 { _, d := a.ClockSteps(); return d.Seconds() }),
 	}
 	spooled := func(f func(st spoolStats) int64) func() int64 {
 		return func() int64 { return f(a.spool.Stats()) }
@@ -29,19 +35,60 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 		telemetry.Gauge(m, "gpumeter.agent.spool.size", "By", "bytes in the spool", spooled(func(s spoolStats) int64 { return s.Bytes })),
 		telemetry.Gauge(m, "gpumeter.agent.spool.records", "{record}", "records waiting in the spool", spooled(func(s spoolStats) int64 { return int64(s.Entries) })),
 		telemetry.GaugeFloat(m, "gpumeter.agent.spool.oldest.age", "s", "age of the oldest spooled record", func() float64 { return a.spool.Stats().OldestAge.Seconds() }),
-		telemetry.Counter(m, "gpumeter.agent.spool.dropped.records", "{record}", "records dropped because the spool was full", spooled(func(s spoolStats) int64 { return int64(s.DroppedEntries) })),
-		telemetry.GaugeFloat(m, "gpumeter.agent.spool.dropped.gpu_time", "s", "GPU-seconds dropped because the spool was full", func() float64 { return a.spool.Stats().DroppedSeconds }),
 		telemetry.Gauge(m, "gpumeter.agent.spool.quarantined", "{file}", "corrupt spool files set aside", spooled(func(s spoolStats) int64 { return int64(s.Quarantined) })),
+		telemetry.Counter(m, "gpumeter.agent.spool.missing.segments", "{segment}", "spool segment files found missing at start", spooled(func(s spoolStats) int64 { return int64(s.MissingSegments) })),
+		telemetry.Gauge(m, "gpumeter.agent.spool.disk.full", "", "1 while the spool's disk has no room beyond --spool-min-free-bytes (oldest records are dropped)", spooled(func(s spoolStats) int64 {
+			if s.DiskFull {
+				return 1
+			}
+			return 0
+		})),
+		telemetry.Gauge(m, "gpumeter.agent.spool.disk.free", "By", "free bytes on the spool's file system", spooled(func(s spoolStats) int64 { return s.DiskFreeBytes })),
 		telemetry.Counter(m, "gpumeter.agent.checkpoints", "{checkpoint}", "checkpoints written", s.Checkpoints.Load),
 	)
-	_, err := m.Int64ObservableCounter("gpumeter.agent.nvml.errors", metric.WithUnit("{error}"),
-		metric.WithDescription("failed NVML reads, by NVML error"),
+	errs = append(errs,
+		countersBy(m, "gpumeter.agent.nvml.errors", "failed NVML reads, by NVML error", "error", a.source.ErrorCounts),
+		countersBy(m, "gpumeter.agent.send.errors",
+			"failed sends to Kafka (retried), by kind: authentication (credentials refused), unreachable, other", "kind",
+			a.SendErrorsByKind))
+	// Every record lost, by why: reason="full" (the spool reached --spool-max-bytes or the disk its free-space
+	// bound), "corrupt" (unreadable bytes in the spool), "memory" (held in memory while the spool refused records,
+	// beyond the bound). GPU-seconds where known: not for corruption found at start.
+	_, err := m.Int64ObservableCounter("gpumeter.agent.spool.dropped.records", metric.WithUnit("{record}"),
+		metric.WithDescription("records lost before delivery, by reason: full (spool or disk full), corrupt, memory"),
 		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
-			for kind, n := range a.source.ErrorCounts() {
-				o.Observe(n, metric.WithAttributes(attribute.String("error", kind)))
-			}
+			st := a.spool.Stats()
+			o.Observe(st.DroppedEntries, reason("full"))
+			o.Observe(st.CorruptEntries, reason("corrupt"))
+			o.Observe(a.Stats.UnspooledDropped.Load(), reason("memory"))
+			return nil
+		}))
+	errs = append(errs, err)
+	_, err = m.Float64ObservableGauge("gpumeter.agent.spool.dropped.gpu_time", metric.WithUnit("s"),
+		metric.WithDescription("GPU-seconds of the records lost before delivery (where known), by reason: full, corrupt, memory"),
+		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
+			st := a.spool.Stats()
+			o.Observe(st.DroppedSeconds, reason("full"))
+			o.Observe(st.CorruptSeconds, reason("corrupt"))
+			o.Observe(a.Stats.UnspooledDroppedSeconds(), reason("memory"))
 			return nil
 		}))
 	errs = append(errs, err)
 	return errors.Join(errs...)
+}
+
+// countersBy exports a counter of errors with one series per value of label, as load reports them.
+func countersBy(m metric.Meter, name, desc, label string, load func() map[string]int64) error {
+	_, err := m.Int64ObservableCounter(name, metric.WithUnit("{error}"), metric.WithDescription(desc),
+		metric.WithInt64Callback(func(_ context.Context, o metric.Int64Observer) error {
+			for v, n := range load() {
+				o.Observe(n, metric.WithAttributes(attribute.String(label, v)))
+			}
+			return nil
+		}))
+	return err
+}
+
+func reason(r string) metric.MeasurementOption {
+	return metric.WithAttributes(attribute.String("reason", r))
 }

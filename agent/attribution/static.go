@@ -6,19 +6,26 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/agent/gpu"
 )
+
+// Attribution says which workload a GPU serves. The zero value means unassigned.
+type Attribution struct {
+	Namespace string
+	Pod       string
+	Team      string
+}
 
 // Attributor maps a GPU to the workload using it right now.
 type Attributor interface {
-	Attribution(gpu window.GPU) window.Attribution
+	Attribution(g gpu.GPU) Attribution
 }
 
 // Static assigns GPUs by index, as parsed from --sim-teams. GPUs not listed are unassigned.
-type Static map[int]window.Attribution
+type Static map[int]Attribution
 
 // Attribution implements Attributor.
-func (s Static) Attribution(gpu window.GPU) window.Attribution { return s[gpu.Index] }
+func (s Static) Attribution(g gpu.GPU) Attribution { return s[g.Index] }
 
 // ParseTeams reads "research:4,inference:2": the first 4 GPUs serve team research (namespace research, one pod per
 // GPU named <team>-<node>-<index>), the next 2 inference, the rest nobody.
@@ -35,7 +42,7 @@ func ParseTeams(spec, node string) (Static, error) {
 			return nil, fmt.Errorf("team assignment %q: want TEAM:GPUS, e.g. research:4", part)
 		}
 		for range n {
-			out[next] = window.Attribution{Namespace: team, Pod: fmt.Sprintf("%s-%s-%d", team, node, next), Team: team}
+			out[next] = Attribution{Namespace: team, Pod: fmt.Sprintf("%s-%s-%d", team, node, next), Team: team}
 			next++
 		}
 	}

@@ -3,7 +3,7 @@ package attribution
 import (
 	"testing"
 
-	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/agent/gpu"
 )
 
 func TestParseTeams(t *testing.T) {
@@ -11,14 +11,14 @@ func TestParseTeams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[int]window.Attribution{
+	want := map[int]Attribution{
 		0: {Namespace: "research", Pod: "research-n1-0", Team: "research"},
 		1: {Namespace: "research", Pod: "research-n1-1", Team: "research"},
 		2: {Namespace: "inference", Pod: "inference-n1-2", Team: "inference"},
 		3: {},
 	}
 	for idx, w := range want {
-		if got := s.Attribution(window.GPU{Index: idx}); got != w {
+		if got := s.Attribution(gpu.GPU{Index: idx}); got != w {
 			t.Errorf("GPU %d: %+v, want %+v", idx, got, w)
 		}
 	}

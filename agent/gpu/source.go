@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
-
-	"github.com/gpumeter/gpumeter/agent/window"
 )
 
 // Source enumerates a node's GPUs once and reads them on every sample.
@@ -27,7 +25,7 @@ type Source struct {
 
 type device struct {
 	handle nvml.Device
-	info   window.GPU
+	info   GPU
 }
 
 // Open initialises NVML and lists the GPUs.
@@ -35,7 +33,7 @@ func Open(lib nvml.Interface, log *slog.Logger) (*Source, error) {
 	if ret := lib.Init(); ret != nvml.SUCCESS {
 		return nil, fmt.Errorf("nvml init: %w", ret)
 	}
-	s := &Source{lib: lib, log: log, errors: map[string]int64{}}
+	s := &Source{lib: lib, log: log.With("component", "gpu"), errors: map[string]int64{}}
 	if err := s.enumerate(); err != nil {
 		_ = lib.Shutdown()
 		return nil, err
@@ -66,14 +64,14 @@ func (s *Source) enumerate() error {
 		if mem, ret := h.GetMemoryInfo(); ret == nvml.SUCCESS {
 			total = mem.Total
 		}
-		s.devices = append(s.devices, device{handle: h, info: window.GPU{UUID: uuid, Index: i, Model: name, MemoryTotalBytes: total}})
+		s.devices = append(s.devices, device{handle: h, info: GPU{UUID: uuid, Index: i, Model: name, MemoryTotalBytes: total}})
 	}
 	return nil
 }
 
 // GPUs lists the devices found at Open.
-func (s *Source) GPUs() []window.GPU {
-	out := make([]window.GPU, len(s.devices))
+func (s *Source) GPUs() []GPU {
+	out := make([]GPU, len(s.devices))
 	for i, d := range s.devices {
 		out[i] = d.info
 	}
@@ -82,11 +80,11 @@ func (s *Source) GPUs() []window.GPU {
 
 // Read samples every GPU at time now. A value the device cannot report is left nil; a device that fails outright
 // (lost, or the driver asks for re-initialisation) is skipped and its error returned so the caller can act on it.
-func (s *Source) Read(now time.Time) ([]window.Sample, error) {
-	out := make([]window.Sample, 0, len(s.devices))
+func (s *Source) Read(now time.Time) ([]Sample, error) {
+	out := make([]Sample, 0, len(s.devices))
 	var errs []error
 	for _, d := range s.devices {
-		smp := window.Sample{Time: now, GPU: d.info}
+		smp := Sample{Time: now, GPU: d.info}
 		mem, ret := d.handle.GetMemoryInfo()
 		if fatal := s.check(d, "memory", ret); fatal != nil {
 			errs = append(errs, fatal)

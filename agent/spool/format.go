@@ -8,11 +8,11 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gpumeter/gpumeter/agent/atomicfile"
 )
 
 // On-disk format (all integers little-endian).
@@ -21,7 +21,7 @@ import (
 //
 //	00000000000000000001.seg   segment files, named by a 20-digit sequence number; appended in order, never reused
 //	ack                        the acknowledged position (ackFileLen bytes, below)
-//	ack.tmp                    the next ack file while it is written; renamed over ack
+//	ack.tmp                    the next ack file while it is written; renamed over ack (agent/atomicfile)
 //	lock                       flock(2)ed while a Spool has the directory open
 //	quarantine/                unreadable segment tails: <segment>.<offset>.corrupt-<unix seconds>
 //
@@ -33,6 +33,11 @@ import (
 //	8       n     payload
 //
 // The checksum covers the length too, so a torn or zero-filled tail never parses as an entry.
+// A payload of version 0 is padding: a stretch of unreadable bytes (a flipped bit, a torn write) that the spool
+// found with valid frames after it is copied to quarantine/ and overwritten in place with one padding frame of the
+// same size, so the frames after it keep their offsets. Readers skip it. The smallest padding frame is minPaddingLen
+// bytes, no more than the smallest entry frame, so any unreadable frame can be padded over.
+//
 // A payload (version 1):
 //
 //	0       1     version = 1
@@ -61,9 +66,12 @@ const (
 	segmentSuffix = ".seg"
 	segmentDigits = 20
 	ackFileName   = "ack"
-	ackTmpName    = "ack.tmp"
+	ackTmpName    = ackFileName + atomicfile.TempSuffix
 	lockFileName  = "lock"
 	quarantineDir = "quarantine"
+
+	minPaddingLen  = frameHeaderLen + 1
+	paddingVersion = 0
 
 	ackMagic   = "GSPA"
 	ackVersion = 1
@@ -106,8 +114,11 @@ func appendFrame(dst []byte, e *Entry) []byte {
 	return dst
 }
 
-// decodePayload parses a checksummed payload. Key and Value alias p.
+// decodePayload parses a checksummed payload. Key and Value alias p. A padding payload gives an Entry with padding set.
 func decodePayload(p []byte) (Entry, error) {
+	if len(p) >= 1 && p[0] == paddingVersion {
+		return Entry{padding: true}, nil
+	}
 	if len(p) < minPayloadLen {
 		return Entry{}, fmt.Errorf("payload of %d bytes is shorter than %d", len(p), minPayloadLen)
 	}
@@ -184,7 +195,7 @@ func (r *frameReader) next(buf []byte) (Entry, int64, error) {
 		return Entry{}, 0, readErr(err)
 	}
 	n := int64(binary.LittleEndian.Uint32(r.hdr[0:4]))
-	if n < minPayloadLen || n > maxPayloadLen {
+	if n < minPaddingLen-frameHeaderLen || n > maxPayloadLen {
 		return Entry{}, 0, corrupt("impossible entry length %d", n)
 	}
 	if n > rem-frameHeaderLen {
@@ -267,39 +278,68 @@ func decodeAck(b []byte) (seq uint64, off int64, err error) {
 	return seq, off, nil
 }
 
-// writeFileAtomic replaces path with data: write a temporary file, fsync it, rename it over path, fsync the directory.
-func writeFileAtomic(dir, name, tmpName string, data []byte) error {
-	tmp := filepath.Join(dir, tmpName)
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, filepath.Join(dir, name)); err != nil {
-		return err
-	}
-	return syncDir(dir)
+// syncDir makes the directory's entries (created, renamed files) durable.
+func syncDir(dir string) error { return atomicfile.SyncDir(dir) }
+
+// appendPadding appends a padding frame of exactly n bytes (n >= minPaddingLen) to dst: what a repaired stretch of
+// unreadable bytes is overwritten with, so the frames after it stay readable at the same offsets.
+func appendPadding(dst []byte, n int) []byte {
+	start := len(dst)
+	dst = binary.LittleEndian.AppendUint32(dst, uint32(n-frameHeaderLen))
+	dst = append(dst, 0, 0, 0, 0)
+	dst = append(dst, make([]byte, n-frameHeaderLen)...) // version 0: padding; the rest zero
+	crc := crc32.Update(0, castagnoli, dst[start:start+4])
+	crc = crc32.Update(crc, castagnoli, dst[start+frameHeaderLen:])
+	binary.LittleEndian.PutUint32(dst[start+4:], crc)
+	return dst
 }
 
-// syncDir makes the directory's entries (created, renamed files) durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
+// validFrameAt reports whether b starts with a whole frame that passes its checksum and decodes, and its length.
+func validFrameAt(b []byte) (int, bool) {
+	if len(b) < frameHeaderLen {
+		return 0, false
 	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
+	n := int64(binary.LittleEndian.Uint32(b[0:4]))
+	if n < minPayloadLen || n > maxPayloadLen || n > int64(len(b)-frameHeaderLen) {
+		return 0, false
 	}
-	return err
+	payload := b[frameHeaderLen : frameHeaderLen+n]
+	crc := crc32.Update(0, castagnoli, b[0:4])
+	crc = crc32.Update(crc, castagnoli, payload)
+	if crc != binary.LittleEndian.Uint32(b[4:8]) {
+		return 0, false
+	}
+	if _, err := decodePayload(payload); err != nil {
+		return 0, false
+	}
+	return frameHeaderLen + int(n), true
+}
+
+// resync finds the first offset after the start of b at which a valid frame begins, or -1. A false match needs a
+// plausible length and a matching CRC-32C by chance: about one in 2^32 per candidate.
+func resync(b []byte) int {
+	for i := 1; i+frameHeaderLen+minPayloadLen <= len(b); i++ {
+		if _, ok := validFrameAt(b[i:]); ok {
+			return i
+		}
+	}
+	return -1
+}
+
+// framesIn estimates how many frames the unreadable bytes b held: it follows the length fields while they land
+// inside b, and counts what is left as one. A single flipped bit gives exactly 1.
+func framesIn(b []byte) int {
+	n, off := 0, 0
+	for off < len(b) {
+		n++
+		if len(b)-off < frameHeaderLen {
+			break
+		}
+		l := int64(binary.LittleEndian.Uint32(b[off : off+4]))
+		if l < minPayloadLen || int64(off)+frameHeaderLen+l > int64(len(b)) {
+			break
+		}
+		off += frameHeaderLen + int(l)
+	}
+	return n
 }

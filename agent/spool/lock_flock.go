@@ -19,7 +19,7 @@ func lockDir(path string) (*os.File, error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if err == syscall.EWOULDBLOCK {
-			return nil, fmt.Errorf("%s is held by another spool (another agent process?)", path)
+			return nil, fmt.Errorf("%s is held by another spool (another agent process?): %w", path, errLocked)
 		}
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

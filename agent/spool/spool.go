@@ -2,8 +2,9 @@
 //
 // A record is appended (and fsynced) before it is sent to Kafka and removed only after Kafka acknowledged it, so a
 // Kafka outage or an agent restart loses nothing: the agent keeps measuring and appending, and replays the backlog in
-// order when Kafka is back. Disk use is bounded by Options.MaxBytes; when it is reached the OLDEST entries are
-// dropped (keeping the newest), logged at ERROR level and counted in Stats.
+// order when Kafka is back. Disk use is bounded by Options.MaxBytes and by the file system's free space (beyond
+// Options.MinFreeBytes); when either is reached the OLDEST entries are dropped (keeping the newest), logged at ERROR
+// level and counted in Stats.
 //
 // Delivery is at-least-once. Entries acknowledged just before a crash, or appended by an Append that returned an
 // error, can be read again after a restart or a retry. That is safe: a record's identity is (node, device uuid,
@@ -14,6 +15,7 @@
 package spool
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/gpumeter/gpumeter/agent/atomicfile"
 )
 
 // Entry is one spooled record: opaque bytes plus what the spool needs to report losses.
@@ -36,6 +40,8 @@ type Entry struct {
 	// Time is when the record's window ended; used for Stats.OldestAge and drop logs. Stored to the nanosecond, read
 	// back in UTC.
 	Time time.Time
+
+	padding bool // a padding frame (format.go), never returned by Read
 }
 
 // Options configures a Spool.
@@ -49,6 +55,12 @@ type Options struct {
 	// to MaxBytes/8 when that is smaller, so that one drop never discards more than about an eighth of the spool. An
 	// entry larger than a segment gets a segment of its own.
 	SegmentBytes int64
+	// MinFreeBytes is the free space the spool leaves on its file system: free disk is part of its budget, so when
+	// other files (or the spool itself) fill the disk the oldest entries are dropped, as when MaxBytes is reached,
+	// and Stats.DiskFull is set. Default 32 MiB; negative: free space is not watched.
+	MinFreeBytes int64
+	// FreeBytes reports the bytes available to this process on the file system holding dir. Default: statfs(2).
+	FreeBytes func(dir string) (int64, error)
 	// Log receives recovery, quarantine and drop messages. Default slog.Default().
 	Log *slog.Logger
 	// Now is the clock for Stats.OldestAge: the agent's clock, virtual or not, since entries' Time comes from it.
@@ -59,6 +71,7 @@ type Options struct {
 const (
 	defaultMaxBytes     = 1 << 30
 	defaultSegmentBytes = 4 << 20
+	defaultMinFreeBytes = 32 << 20
 )
 
 // Stats describe the spool at one moment.
@@ -79,6 +92,17 @@ type Stats struct {
 	// Quarantined is the number of files in the quarantine folder: unreadable data moved aside, found at this Open or
 	// earlier ones and not yet cleaned up by an operator.
 	Quarantined int
+	// CorruptEntries counts entries lost to unreadable data (a flipped bit, a torn write) since Open; CorruptSeconds
+	// their GPU-seconds where known (entries that were readable once in this process; not those found at Open).
+	CorruptEntries int64
+	CorruptSeconds float64
+	// MissingSegments counts segment files found missing at Open between ones that exist: their entries are lost,
+	// and how many there were is not known.
+	MissingSegments int
+	// DiskFull is set while the last Append found no room on the file system beyond MinFreeBytes (it dropped the
+	// oldest entries for room, or could not write at all); DiskFreeBytes is the free space it measured.
+	DiskFull      bool
+	DiskFreeBytes int64
 }
 
 // Cursor marks a position returned by Read; pass it to Ack. The zero Cursor acknowledges nothing.
@@ -123,6 +147,8 @@ type Spool struct {
 	now       func() time.Time
 	maxBytes  int64
 	segBytes  int64
+	minFree   int64
+	freeBytes func(dir string) (int64, error)
 	lockFile  *os.File
 
 	mu     sync.Mutex
@@ -146,19 +172,33 @@ type Spool struct {
 	rfSeq uint64
 	fr    *frameReader
 
-	droppedEntries int64
-	droppedSeconds float64
-	quarantined    int
+	droppedEntries  int64
+	droppedSeconds  float64
+	quarantined     int
+	corruptEntries  int64
+	corruptSeconds  float64
+	missingSegments int
+	diskFull        bool
+	diskFree        int64
 
 	encBuf []byte
 	ends   []int
 }
 
 // Open opens the spool in opts.Dir, creating it if needed, and recovers what an earlier process left: every segment
-// is checked entry by entry; an unreadable tail (a write cut by power loss, a flipped bit) is moved to quarantine/
-// with one WARN line and the readable entries before it are kept. Appends always go to a new segment. A missing or
-// unreadable ack file means every spooled entry is replayed.
-func Open(opts Options) (*Spool, error) {
+// is checked entry by entry; unreadable bytes (a write cut by power loss, a flipped bit) are moved to quarantine/ with
+// one WARN line: the readable entries before them are kept, and so are those after them (the spool resynchronises on
+// the next valid frame and pads over the unreadable stretch). Lost entries are counted (Stats.CorruptEntries), and so
+// are segment files missing between others. Appends always go to a new segment. A missing or unreadable ack file
+// means every spooled entry is replayed. Open fails at once if another Spool holds the directory; OpenWait waits.
+func Open(opts Options) (*Spool, error) { return openSpool(context.Background(), opts, false) }
+
+// OpenWait is Open, but when another process holds the directory (two agents of one node during a rolling update)
+// it waits for it to let go, until ctx ends, logging once. The second agent then resumes from what the first left:
+// its checkpoint and its spool, so the two never meter the same time.
+func OpenWait(ctx context.Context, opts Options) (*Spool, error) { return openSpool(ctx, opts, true) }
+
+func openSpool(ctx context.Context, opts Options, wait bool) (*Spool, error) {
 	if opts.Dir == "" {
 		return nil, errors.New("spool: Options.Dir is empty")
 	}
@@ -166,17 +206,26 @@ func Open(opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool: negative MaxBytes %d or SegmentBytes %d", opts.MaxBytes, opts.SegmentBytes)
 	}
 	s := &Spool{
-		dir:      opts.Dir,
-		qdir:     filepath.Join(opts.Dir, quarantineDir),
-		log:      opts.Log,
-		now:      opts.Now,
-		maxBytes: opts.MaxBytes,
-		segBytes: opts.SegmentBytes,
-		fr:       newFrameReader(),
-		nextSeq:  1,
+		dir:       opts.Dir,
+		qdir:      filepath.Join(opts.Dir, quarantineDir),
+		log:       opts.Log,
+		now:       opts.Now,
+		maxBytes:  opts.MaxBytes,
+		segBytes:  opts.SegmentBytes,
+		minFree:   opts.MinFreeBytes,
+		freeBytes: opts.FreeBytes,
+		fr:        newFrameReader(),
+		nextSeq:   1,
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	s.log = s.log.With("component", "spool")
+	if s.minFree == 0 {
+		s.minFree = defaultMinFreeBytes
+	}
+	if s.freeBytes == nil {
+		s.freeBytes = diskFree
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -201,6 +250,18 @@ func Open(opts Options) (*Spool, error) {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
 	lf, err := lockDir(filepath.Join(s.dir, lockFileName))
+	for logged := false; errors.Is(err, errLocked) && wait; lf, err = lockDir(filepath.Join(s.dir, lockFileName)) {
+		if !logged {
+			s.log.Warn("another agent holds the state directory; waiting for it to stop, then resuming from what it leaves",
+				"dir", s.dir)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("spool: waiting for %s: %w", s.dir, ctx.Err())
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
@@ -241,7 +302,7 @@ func (s *Spool) recover() error {
 	switch b, err := os.ReadFile(ackPath); {
 	case errors.Is(err, fs.ErrNotExist):
 		if len(seqs) > 0 {
-			s.log.Info("spool: no ack file; replaying every spooled entry from the oldest segment",
+			s.log.Info("no ack file; replaying every spooled entry from the oldest segment",
 				"dir", s.dir, "segments", len(seqs))
 		}
 	case err != nil:
@@ -249,14 +310,16 @@ func (s *Spool) recover() error {
 	default:
 		ackSeq, ackOff, err = decodeAck(b)
 		if err != nil {
-			s.log.Warn("spool: ack file is corrupt; replaying every spooled entry from the oldest segment",
-				"file", ackPath, "error", err, "segments", len(seqs))
+			s.log.Warn("ack file is corrupt; replaying every spooled entry from the oldest segment",
+				"file", ackPath, "err", err, "segments", len(seqs))
 			break
 		}
 		haveAck = true
 		// Sequence numbers are never reused: a new segment must sort after the acknowledged one.
 		s.nextSeq = max(s.nextSeq, ackSeq+1)
 	}
+
+	s.checkMissing(seqs, ackSeq, haveAck)
 
 	removed := 0
 	headIdx := -1 // entries before ackOff in segment ackSeq; -1 while ackOff is not known to be an entry boundary
@@ -280,13 +343,8 @@ func (s *Spool) recover() error {
 		}
 		if g.size == 0 {
 			// Empty (created just before a crash) or wholly quarantined. If the quarantine failed the unreadable
-			// bytes stay for the next Open to retry; they are not part of the spool meanwhile.
-			if st, err := os.Stat(path); err == nil && st.Size() == 0 {
-				if err := os.Remove(path); err != nil {
-					return err
-				}
-				removed++
-			}
+			// bytes stay for the next Open to retry; they are not part of the spool meanwhile. An empty file stays
+			// too, so that the sequence shows no gap (checkMissing); it goes once acknowledged past.
 			continue
 		}
 		if mark >= 0 {
@@ -305,7 +363,7 @@ func (s *Spool) recover() error {
 		g := s.segs[0]
 		switch {
 		case headIdx < 0:
-			s.log.Warn("spool: ack position is not an entry boundary; replaying its segment from the start",
+			s.log.Warn("ack position is not an entry boundary; replaying its segment from the start",
 				"file", ackPath, "segment", segmentName(ackSeq), "offset", ackOff)
 		case ackOff == g.size:
 			if err := os.Remove(filepath.Join(s.dir, segmentName(g.seq))); err != nil {
@@ -324,13 +382,37 @@ func (s *Spool) recover() error {
 			return err
 		}
 	}
-	s.log.Info("spool: opened", "dir", s.dir, "segments", len(s.segs), "pending_entries", s.entries-s.headIdx,
+	s.log.Info("opened", "dir", s.dir, "segments", len(s.segs), "pending_entries", s.entries-s.headIdx,
 		"bytes", s.bytes, "removed_segments", removed, "quarantined_files", s.quarantined)
 	return nil
 }
 
-// scanSegment checks every entry of a segment file and quarantines an unreadable tail. With mark >= 0 it also
-// returns the number of entries before offset mark, or -1 if mark is not an entry boundary.
+// checkMissing logs and counts segment files missing from the sequence after the acknowledged one: sequence numbers
+// are consecutive and a segment is deleted only when acknowledged or dropped (both move the ack file past it), so a
+// gap is a file deleted by someone else, or lost by the file system. Its entries are lost; how many is not known.
+func (s *Spool) checkMissing(seqs []uint64, ackSeq uint64, haveAck bool) {
+	prev := uint64(0)
+	if haveAck {
+		prev = ackSeq
+	}
+	for _, seq := range seqs {
+		if seq <= prev {
+			continue
+		}
+		if prev > 0 && seq > prev+1 {
+			n := int(seq - prev - 1)
+			s.missingSegments += n
+			s.log.Error("segment files are missing from the spool; the records they held are lost (how many is not known)",
+				"dir", s.dir, "first_missing", segmentName(prev+1), "last_missing", segmentName(seq-1), "segments", n)
+		}
+		prev = seq
+	}
+}
+
+// scanSegment checks every entry of a segment file. Unreadable bytes with a valid frame after them are quarantined
+// and padded over (repair), and the scan goes on after them; an unreadable tail is quarantined and cut. Entries lost
+// either way after the acknowledged position are counted. With mark >= 0 it also returns the number of entries
+// before offset mark, or -1 if mark is not an entry boundary.
 func (s *Spool) scanSegment(seq uint64, mark int64) (*segment, int, error) {
 	path := filepath.Join(s.dir, segmentName(seq))
 	f, err := os.Open(path)
@@ -355,8 +437,20 @@ func (s *Spool) scanSegment(seq uint64, mark int64) (*segment, int, error) {
 			break
 		}
 		if isCorrupt(err) {
-			s.quarantineTail(path, s.fr.off, err.Error())
-			break
+			off := s.fr.off
+			end, lost, rerr := s.repair(path, off, err.Error())
+			if rerr != nil {
+				return nil, -1, rerr
+			}
+			if mark < 0 || end > mark {
+				s.corruptEntries += int64(lost)
+			}
+			if end < 0 { // tail cut
+				break
+			}
+			g.size += end - off // the padding frame
+			s.fr.reset(f, end, st.Size())
+			continue
 		}
 		if err != nil {
 			return nil, -1, err
@@ -364,24 +458,130 @@ func (s *Spool) scanSegment(seq uint64, mark int64) (*segment, int, error) {
 		if n > int64(cap(buf)) && n <= 1<<20 {
 			buf = make([]byte, 0, n)
 		}
+		if e.padding {
+			g.size += n
+			continue
+		}
 		g.add(&e, n)
 	}
 	return g, markIdx, nil
 }
 
+// repair deals with unreadable bytes at off in the segment file at path: if a valid frame follows them, they are
+// copied to quarantine/ and overwritten with one padding frame of the same size, and repair returns the offset of that
+// frame; else the tail from off is quarantined and cut (end -1). lost is how many entries the bytes held, as far as
+// their length fields tell (framesIn). Each stretch is logged once, at WARN.
+func (s *Spool) repair(path string, off int64, reason string) (end int64, lost int, err error) {
+	b, err := readFrom(path, off)
+	if err != nil {
+		return -1, 0, err
+	}
+	i := resync(b)
+	if i < 0 || i < minPaddingLen {
+		lost = framesIn(b)
+		s.quarantineTail(path, off, reason, lost)
+		return -1, lost, nil
+	}
+	lost = framesIn(b[:i])
+	qpath, err := s.quarantineCopy(path, off, b[:i])
+	if err != nil {
+		s.log.Error("could not quarantine unreadable bytes of a segment; cutting the segment there instead",
+			"file", path, "offset", off, "err", err)
+		s.quarantineTail(path, off, reason, framesIn(b))
+		return -1, framesIn(b), nil
+	}
+	if err := writeAt(path, off, appendPadding(nil, i)); err != nil {
+		return -1, 0, fmt.Errorf("pad over unreadable bytes of %s at %d: %w", path, off, err)
+	}
+	s.log.Warn("quarantined unreadable bytes in a segment and resynchronised on the next valid entry; the entries after them are kept",
+		"file", path, "offset", off, "bytes", i, "lost_entries", lost, "resumed_at", off+int64(i), "quarantine", qpath,
+		"reason", reason)
+	return off + int64(i), lost, nil
+}
+
+func readFrom(path string, off int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	b := make([]byte, max(0, st.Size()-off))
+	if _, err := f.ReadAt(b, off); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return b, nil
+}
+
+func writeAt(path string, off int64, b []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// quarantineCopy saves b, the bytes at off of the segment file at path, to a new file in quarantine/.
+func (s *Spool) quarantineCopy(path string, off int64, b []byte) (string, error) {
+	dst, qpath, err := s.createQuarantine(path, off)
+	if err != nil {
+		return "", err
+	}
+	if _, err := dst.Write(b); err != nil {
+		dst.Close()
+		os.Remove(qpath)
+		return "", err
+	}
+	if err := dst.Sync(); err != nil {
+		dst.Close()
+		os.Remove(qpath)
+		return "", err
+	}
+	if err := dst.Close(); err != nil {
+		return "", err
+	}
+	s.quarantined++
+	return qpath, syncDir(s.qdir)
+}
+
+func (s *Spool) createQuarantine(path string, off int64) (*os.File, string, error) {
+	base := fmt.Sprintf("%s.%d.corrupt-%d", filepath.Base(path), off, time.Now().Unix())
+	for i := 0; ; i++ {
+		qpath := filepath.Join(s.qdir, base)
+		if i > 0 {
+			qpath = fmt.Sprintf("%s.%d", qpath, i)
+		}
+		dst, err := os.OpenFile(qpath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil || !errors.Is(err, fs.ErrExist) || i >= 100 {
+			return dst, qpath, err
+		}
+	}
+}
+
 // quarantineTail moves the bytes of the segment file at path from off to its end into quarantine/ and truncates the
 // segment to off, logging one WARN line. If the move fails the tail stays in place (the caller reads only up to off)
 // and the next Open tries again.
-func (s *Spool) quarantineTail(path string, off int64, reason string) {
+func (s *Spool) quarantineTail(path string, off int64, reason string, lost int) {
 	qpath, n, err := s.moveTail(path, off)
 	if err != nil {
-		s.log.Error("spool: could not quarantine the unreadable tail of a segment; reading only the entries before it",
-			"file", path, "offset", off, "reason", reason, "error", err)
+		s.log.Error("could not quarantine the unreadable tail of a segment; reading only the entries before it",
+			"file", path, "offset", off, "reason", reason, "err", err)
 		return
 	}
 	s.quarantined++
-	s.log.Warn("spool: quarantined the unreadable tail of a segment; entries before it are kept",
-		"file", path, "offset", off, "bytes", n, "quarantine", qpath, "reason", reason)
+	s.log.Warn("quarantined the unreadable tail of a segment; entries before it are kept",
+		"file", path, "offset", off, "bytes", n, "lost_entries", lost, "quarantine", qpath, "reason", reason)
 }
 
 func (s *Spool) moveTail(path string, off int64) (string, int64, error) {
@@ -395,19 +595,7 @@ func (s *Spool) moveTail(path string, off int64) (string, int64, error) {
 		return "", 0, err
 	}
 	n := st.Size() - off
-	base := fmt.Sprintf("%s.%d.corrupt-%d", filepath.Base(path), off, time.Now().Unix())
-	var dst *os.File
-	var qpath string
-	for i := 0; ; i++ {
-		qpath = filepath.Join(s.qdir, base)
-		if i > 0 {
-			qpath = fmt.Sprintf("%s.%d", qpath, i)
-		}
-		dst, err = os.OpenFile(qpath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err == nil || !errors.Is(err, fs.ErrExist) || i >= 100 {
-			break
-		}
-	}
+	dst, qpath, err := s.createQuarantine(path, off)
 	if err != nil {
 		return "", 0, err
 	}
@@ -462,6 +650,59 @@ func (s *Spool) Append(entries []Entry) error {
 	var d dropReport
 	defer s.logDrops(&d)
 
+	// Free disk is part of the budget: the spool may grow only while MinFreeBytes stay free. Our own writes and drops
+	// change s.bytes and the free space alike, so the budget is measured once per call.
+	budget, total := s.maxBytes, int64(len(buf))
+	if s.minFree >= 0 {
+		if free, err := s.freeBytes(s.dir); err == nil {
+			s.diskFree = free
+			// Full: the disk, not MaxBytes, bounds the spool, and the spool is within a segment of that bound
+			// (dropping, or about to). It clears when the disk has room again.
+			disk := s.bytes + free - s.minFree
+			s.diskFull = disk < budget && s.bytes+total > disk-min(s.segBytes, max(1, disk/8))
+			budget = min(budget, disk)
+		} else {
+			s.log.Warn("cannot tell the free disk space; only MaxBytes bounds the spool", "dir", s.dir, "err", err)
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err := s.appendLocked(entries, buf, ends, budget, &d)
+		if err == nil || !isNoSpace(err) || s.bytes == 0 || attempt >= 64 {
+			if err != nil && isNoSpace(err) {
+				s.diskFull = true
+			}
+			s.persistHeadAfterDropLocked(&d)
+			return err
+		}
+		// The file system is fuller than it said (another writer, reserved blocks): make room and write again.
+		// Entries of this call written before the error may be written twice, which is safe.
+		s.diskFull = true
+		s.dropOldestLocked(&d)
+	}
+}
+
+// persistHeadAfterDropLocked moves the ack file past segments dropped for room, so that the next Open does not take
+// them for missing ones (checkMissing).
+func (s *Spool) persistHeadAfterDropLocked(d *dropReport) {
+	if d.segments == 0 {
+		return
+	}
+	seq, off := s.nextSeq, int64(0)
+	if len(s.segs) > 0 {
+		seq, off = s.segs[0].seq, s.headOff
+	}
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, ackFileName), encodeAck(seq, off)); err != nil {
+		s.log.Warn("could not record the dropped segments in the ack file; the next start reports them missing",
+			"dir", s.dir, "err", err)
+	}
+}
+
+// appendLocked writes the encoded entries (buf, frame ends at ends), dropping the oldest segments while the spool
+// would exceed budget bytes.
+func (s *Spool) appendLocked(entries []Entry, buf []byte, ends []int, budget int64, d *dropReport) error {
+	// Segments stay at most an eighth of the budget, also when a small disk rather than MaxBytes sets it, so that one
+	// drop never discards much more than it must.
+	segLimit := min(s.segBytes, max(1, budget/8))
 	start := func(i int) int {
 		if i == 0 {
 			return 0
@@ -480,7 +721,7 @@ func (s *Spool) Append(entries []Entry) error {
 	for i := range entries {
 		n := int64(ends[i] - start(i))
 		pendBytes := int64(start(i) - start(pend))
-		if s.active != nil && s.active.size+pendBytes > 0 && s.active.size+pendBytes+n > s.segBytes {
+		if s.active != nil && s.active.size+pendBytes > 0 && s.active.size+pendBytes+n > segLimit {
 			if err := flush(i); err != nil {
 				return err
 			}
@@ -489,12 +730,12 @@ func (s *Spool) Append(entries []Entry) error {
 			}
 			pendBytes = 0
 		}
-		for s.bytes+pendBytes+n > s.maxBytes && len(s.segs) > 0 {
+		for s.bytes+pendBytes+n > budget && len(s.segs) > 0 {
 			if err := flush(i); err != nil {
 				return err
 			}
 			pendBytes = 0
-			s.dropOldestLocked(&d)
+			s.dropOldestLocked(d)
 		}
 		if s.active == nil {
 			if err := s.newSegmentLocked(); err != nil {
@@ -519,8 +760,8 @@ func (s *Spool) writeLocked(entries []Entry, frames []byte, ends []int, base int
 	if _, err := s.wf.Write(frames); err != nil {
 		// Cut a partial write so the file ends on an entry boundary, and start a new segment next time.
 		if terr := s.wf.Truncate(g.size); terr != nil {
-			s.log.Error("spool: could not cut a failed write; the next Open will quarantine it",
-				"file", s.wf.Name(), "offset", g.size, "error", terr)
+			s.log.Error("could not cut a failed write; the next Open will quarantine it",
+				"file", s.wf.Name(), "offset", g.size, "err", terr)
 		}
 		s.abandonActiveLocked()
 		return fmt.Errorf("spool: write: %w", err)
@@ -605,8 +846,8 @@ func (s *Spool) dropOldestLocked(d *dropReport) {
 		if err != nil {
 			n, secs, lo, hi = g.count-s.headIdx, 0, g.minTime, g.maxTime
 			d.unknownTimeRange = true
-			s.log.Error("spool: could not read the segment being dropped; its GPU-seconds are not counted",
-				"segment", segmentName(g.seq), "error", err)
+			s.log.Error("could not read the segment being dropped; its GPU-seconds are not counted",
+				"segment", segmentName(g.seq), "err", err)
 		}
 	}
 	if n > 0 {
@@ -637,6 +878,9 @@ func (s *Spool) sumFromLocked(g *segment, off int64) (n int, secs float64, lo, h
 		if err != nil {
 			return n, secs, lo, hi, err
 		}
+		if e.padding {
+			continue
+		}
 		if n == 0 || e.Time.Before(lo) {
 			lo = e.Time
 		}
@@ -653,15 +897,15 @@ func (s *Spool) logDrops(d *dropReport) {
 		return
 	}
 	if d.entries == 0 {
-		s.log.Info("spool: full, removed already delivered segments to make room", "segments", d.segments,
+		s.log.Info("full, removed already delivered segments to make room", "segments", d.segments,
 			"bytes", d.bytes, "max_bytes", s.maxBytes, "dir", s.dir)
 		return
 	}
-	s.log.Error("spool: FULL, dropped the oldest spooled records to make room for new ones; their GPU-hours are lost",
+	s.log.Error("FULL, dropped the oldest spooled records to make room for new ones; their GPU-hours are lost",
 		"dropped_entries", d.entries, "dropped_gpu_seconds", d.seconds, "dropped_gpu_hours", d.seconds/3600,
 		"oldest_dropped", d.oldest, "newest_dropped", d.newest, "segments", d.segments, "bytes", d.bytes,
-		"max_bytes", s.maxBytes, "dir", s.dir,
-		"dropped_entries_since_open", s.droppedEntries, "dropped_gpu_seconds_since_open", s.droppedSeconds)
+		"max_bytes", s.maxBytes, "disk_full", s.diskFull, "disk_free_bytes", s.diskFree, "min_free_bytes", s.minFree,
+		"dir", s.dir, "dropped_entries_since_open", s.droppedEntries, "dropped_gpu_seconds_since_open", s.droppedSeconds)
 }
 
 // removeFrontLocked deletes the n oldest segment files. The acknowledged position moves to the start of the next.
@@ -678,7 +922,7 @@ func (s *Spool) removeFrontLocked(n int) {
 		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			// Its sequence number is below the ack position or it was dropped: the next Open deletes it or, at worst,
 			// replays it (safe, idempotent downstream).
-			s.log.Warn("spool: could not delete a segment", "file", path, "error", err)
+			s.log.Warn("could not delete a segment", "file", path, "err", err)
 		}
 		s.bytes -= g.size
 		s.entries -= g.count
@@ -736,24 +980,36 @@ func (s *Spool) Read(max int) ([]Entry, Cursor, error) {
 			return nil, Cursor{}, fmt.Errorf("spool: %w", err)
 		}
 		s.fr.reset(f, off, g.size)
+		repaired := false
 		for len(out) < max {
 			e, n, err := s.fr.next(nil)
 			if err == io.EOF {
 				break
 			}
-			if isCorrupt(err) {
-				// Data that verified when written or at Open no longer does: the disk is failing. Keep what reads.
-				s.truncateBrokenLocked(g, s.fr.off, idx, err.Error())
-				break
+			if isCorrupt(err) && !repaired {
+				// Data that verified when written or at Open no longer does: the disk is failing. Repair the segment
+				// (resynchronise after the bad bytes) and read on from here.
+				if rerr := s.repairLiveLocked(g, s.fr.off, err.Error()); rerr != nil {
+					return nil, Cursor{}, fmt.Errorf("spool: read %s: %w", segmentName(g.seq), rerr)
+				}
+				repaired = true
+				if f, err = s.readFileLocked(g); err != nil {
+					return nil, Cursor{}, fmt.Errorf("spool: %w", err)
+				}
+				s.fr.reset(f, off, g.size)
+				continue
 			}
 			if err != nil {
 				return nil, Cursor{}, fmt.Errorf("spool: read %s: %w", segmentName(g.seq), err)
 			}
+			off += n
+			if e.padding {
+				continue
+			}
 			if len(out) == 0 {
-				s.headTime, s.headTimeSeq, s.headTimeOff = e.Time, g.seq, off
+				s.headTime, s.headTimeSeq, s.headTimeOff = e.Time, g.seq, off-n
 			}
 			out = append(out, e)
-			off += n
 			idx++
 			cur = Cursor{seq: g.seq, off: off, idx: idx}
 		}
@@ -761,18 +1017,36 @@ func (s *Spool) Read(max int) ([]Entry, Cursor, error) {
 	return out, cur, nil
 }
 
-// truncateBrokenLocked quarantines a segment's tail found unreadable after Open and forgets its entries.
-func (s *Spool) truncateBrokenLocked(g *segment, off int64, idx int, reason string) {
+// repairLiveLocked repairs a segment found unreadable at off after Open (repair), then rescans it: the entries lost
+// are exactly the difference in its counts, and their GPU-seconds too, since the segment's summary was exact.
+func (s *Spool) repairLiveLocked(g *segment, off int64, reason string) error {
 	if g == s.active {
 		s.abandonActiveLocked()
 	}
-	s.quarantineTail(filepath.Join(s.dir, segmentName(g.seq)), off, reason)
-	lost := g.count - idx
-	s.log.Error("spool: lost entries to a corrupt segment", "segment", segmentName(g.seq), "offset", off,
-		"entries", lost)
-	s.bytes -= g.size - off
-	s.entries -= lost
-	g.size, g.count = off, idx
+	if s.rf != nil && s.rfSeq == g.seq {
+		s.rf.Close()
+		s.rf, s.rfSeq = nil, 0
+	}
+	path := filepath.Join(s.dir, segmentName(g.seq))
+	before := s.corruptEntries
+	if _, _, err := s.repair(path, off, reason); err != nil {
+		return err
+	}
+	s.corruptEntries = before // counted exactly below instead
+	ng, _, err := s.scanSegment(g.seq, -1)
+	if err != nil {
+		return err
+	}
+	lost, secs := g.count-ng.count, g.seconds-ng.seconds
+	s.corruptEntries += int64(max(0, lost))
+	s.corruptSeconds += max(0, secs)
+	s.log.Error("lost spooled entries to a segment that became unreadable", "segment", segmentName(g.seq), "offset", off,
+		"lost_entries", lost, "lost_gpu_seconds", secs)
+	s.bytes += ng.size - g.size
+	s.entries += ng.count - g.count
+	ng.seq = g.seq
+	*g = *ng
+	return nil
 }
 
 // Ack marks every entry up to and including the cursor's as delivered. It persists the position (ack file: write a
@@ -803,7 +1077,7 @@ func (s *Spool) Ack(c Cursor) error {
 	if c.off > g.size || c.idx > g.count {
 		return fmt.Errorf("spool: Ack: cursor %d:%d lies past the end of its segment (%d bytes)", c.seq, c.off, g.size)
 	}
-	if err := writeFileAtomic(s.dir, ackFileName, ackTmpName, encodeAck(c.seq, c.off)); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(s.dir, ackFileName), encodeAck(c.seq, c.off)); err != nil {
 		return fmt.Errorf("spool: persist ack: %w", err)
 	}
 	if c.off == g.size && g != s.active {
@@ -820,12 +1094,17 @@ func (s *Spool) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := Stats{
-		Bytes:          s.bytes,
-		Entries:        s.entries - s.headIdx,
-		Segments:       len(s.segs),
-		DroppedEntries: s.droppedEntries,
-		DroppedSeconds: s.droppedSeconds,
-		Quarantined:    s.quarantined,
+		Bytes:           s.bytes,
+		Entries:         s.entries - s.headIdx,
+		Segments:        len(s.segs),
+		DroppedEntries:  s.droppedEntries,
+		DroppedSeconds:  s.droppedSeconds,
+		Quarantined:     s.quarantined,
+		CorruptEntries:  s.corruptEntries,
+		CorruptSeconds:  s.corruptSeconds,
+		MissingSegments: s.missingSegments,
+		DiskFull:        s.diskFull,
+		DiskFreeBytes:   s.diskFree,
 	}
 	if st.Entries > 0 && !s.closed {
 		if oldest, ok := s.oldestLocked(); ok {
@@ -865,9 +1144,15 @@ func (s *Spool) headTimeLocked(g *segment) time.Time {
 	}
 	if f, err := s.readFileLocked(g); err == nil {
 		s.fr.reset(f, s.headOff, g.size)
-		if e, _, err := s.fr.next(nil); err == nil {
-			s.headTime, s.headTimeSeq, s.headTimeOff = e.Time, g.seq, s.headOff
-			return e.Time
+		for {
+			e, _, err := s.fr.next(nil)
+			if err != nil {
+				break
+			}
+			if !e.padding {
+				s.headTime, s.headTimeSeq, s.headTimeOff = e.Time, g.seq, s.headOff
+				return e.Time
+			}
 		}
 	}
 	return g.minTime

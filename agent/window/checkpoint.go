@@ -1,17 +1,14 @@
 package window
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
+	"github.com/gpumeter/gpumeter/agent/gpu"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
-// Checkpoint is the accumulator's state on disk, so a killed agent resumes its open windows instead of losing them.
+// Checkpoint is the accumulator's state (the agent stores it as JSON: agent.WriteCheckpoint), so a killed agent resumes its open windows instead of losing them.
 //
 // Pending holds records that were closed but may not have reached the spool yet: the agent writes the checkpoint
 // (windows closed → pending) before appending them to the spool, and re-appends Pending after a restart. A record
@@ -29,8 +26,8 @@ type Checkpoint struct {
 
 // GPUCheckpoint is one GPU's last sample and open windows.
 type GPUCheckpoint struct {
-	Last Sample  `json:"last"`
-	Open []*open `json:"open"`
+	Last gpu.Sample `json:"last"`
+	Open []*open    `json:"open"`
 }
 
 const checkpointVersion = 1
@@ -68,59 +65,4 @@ func (a *Accumulator) Restore(c Checkpoint) error {
 		a.gpus[g.Last.GPU.UUID] = st
 	}
 	return nil
-}
-
-// WriteCheckpoint stores c at path atomically: a crash leaves the old file or the new one, never a torn one.
-func WriteCheckpoint(path string, c Checkpoint) error {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode checkpoint: %w", err)
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".checkpoint-*")
-	if err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write checkpoint %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("sync checkpoint %s: %w", tmp.Name(), err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("close checkpoint %s: %w", tmp.Name(), err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("install checkpoint %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
-// ReadCheckpoint loads the checkpoint at path; ok is false when there is none.
-func ReadCheckpoint(path string) (c Checkpoint, ok bool, err error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return Checkpoint{}, false, nil
-	}
-	if err != nil {
-		return Checkpoint{}, false, fmt.Errorf("read checkpoint: %w", err)
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return Checkpoint{}, false, fmt.Errorf("checkpoint %s is unreadable: %w", path, err)
-	}
-	return c, true, nil
 }

@@ -5,36 +5,10 @@ package window
 import (
 	"time"
 
+	"github.com/gpumeter/gpumeter/agent/attribution"
+	"github.com/gpumeter/gpumeter/agent/gpu"
 	"github.com/gpumeter/gpumeter/schema"
 )
-
-// Attribution says which workload a GPU serves. The zero value means unassigned.
-type Attribution struct {
-	Namespace string
-	Pod       string
-	Team      string
-}
-
-// GPU identifies a device (or MIG instance) on the node.
-type GPU struct {
-	UUID             string
-	Index            int
-	Model            string
-	MIGProfile       string
-	MemoryTotalBytes uint64
-}
-
-// Sample is one reading of one GPU. Pointers are nil where the device could not report the value.
-type Sample struct {
-	Time time.Time
-	GPU  GPU
-	Attribution
-
-	Utilization     *float64 // fraction of the last sample period a kernel ran, 0..1 (NVML's definition)
-	MemoryUsedBytes uint64
-	PowerWatts      *float64
-	EnergyMJ        *uint64 // NVML's total-energy counter: millijoules since the driver loaded
-}
 
 // Meta is what every record of this node carries.
 type Meta struct {
@@ -51,32 +25,32 @@ type Accumulator struct {
 }
 
 type gpuState struct {
-	last Sample
+	last gpu.Sample
 	open map[windowKey]*open
 }
 
 type windowKey struct {
-	Attribution
+	attribution.Attribution
 	intervalStart int64 // unix nanoseconds
 }
 
 type open struct {
-	GPU           GPU         `json:"gpu"`
-	Attr          Attribution `json:"attribution"`
-	IntervalStart time.Time   `json:"interval_start"`
-	Start         time.Time   `json:"start"`
-	End           time.Time   `json:"end"`
-	Provisioned   float64     `json:"provisioned"`
-	Allocated     float64     `json:"allocated"`
-	Busy          float64     `json:"busy"`
-	BusyUnknown   bool        `json:"busy_unknown"`
-	MemWeighted   float64     `json:"mem_weighted"`
-	MemMax        uint64      `json:"mem_max"`
-	Energy        float64     `json:"energy"`
-	EnergyUnknown bool        `json:"energy_unknown"`
-	PowerWeighted float64     `json:"power_weighted"`
-	PowerSeconds  float64     `json:"power_seconds"`
-	Samples       uint32      `json:"samples"`
+	GPU           gpu.GPU                 `json:"gpu"`
+	Attr          attribution.Attribution `json:"attribution"`
+	IntervalStart time.Time               `json:"interval_start"`
+	Start         time.Time               `json:"start"`
+	End           time.Time               `json:"end"`
+	Provisioned   float64                 `json:"provisioned"`
+	Allocated     float64                 `json:"allocated"`
+	Busy          float64                 `json:"busy"`
+	BusyUnknown   bool                    `json:"busy_unknown"`
+	MemWeighted   float64                 `json:"mem_weighted"`
+	MemMax        uint64                  `json:"mem_max"`
+	Energy        float64                 `json:"energy"`
+	EnergyUnknown bool                    `json:"energy_unknown"`
+	PowerWeighted float64                 `json:"power_weighted"`
+	PowerSeconds  float64                 `json:"power_seconds"`
+	Samples       uint32                  `json:"samples"`
 }
 
 // New returns an Accumulator that reports intervals of the given length, aligned to multiples of it since the Unix
@@ -95,9 +69,13 @@ func AlignDown(t time.Time, d time.Duration) time.Time {
 	return time.Unix(0, ns-rem).UTC()
 }
 
-// Add integrates s over the time since the same GPU's previous sample and returns the records of every window that
-// s.Time closed. A GPU's first sample only opens its window.
-func (a *Accumulator) Add(s Sample) []schema.Record {
+// Add integrates s, taken while the GPU served attr, over the time since the same GPU's previous sample and returns
+// the records of every window that s.Time closed. A GPU's first sample only opens its window.
+//
+// A sample that is not later than the GPU's previous one (a clock that stepped back) is a discontinuity, as is a gap
+// longer than maxGap: the open windows close where they are and s starts afresh. Keeping time monotonic across such a
+// step, so that new windows never overlap records already closed, is the caller's (agent/clock's Forward).
+func (a *Accumulator) Add(s gpu.Sample, attr attribution.Attribution) []schema.Record {
 	st, ok := a.gpus[s.GPU.UUID]
 	if !ok {
 		a.gpus[s.GPU.UUID] = &gpuState{last: s, open: map[windowKey]*open{}}
@@ -105,22 +83,32 @@ func (a *Accumulator) Add(s Sample) []schema.Record {
 	}
 	prev := st.last
 	dt := s.Time.Sub(prev.Time)
-	if dt <= 0 {
-		return nil // a clock that stepped back: keep the earlier reading as the base
-	}
 	st.last = s
-	if dt > a.maxGap {
-		// Nobody measured (prev, s]: close what is open and start afresh from s.
+	if dt <= 0 || dt > a.maxGap {
+		// Nobody measured (prev, s] (or the clock went back): close what is open and start afresh from s.
 		return a.closeGPU(st, nil)
 	}
 	energy, energyKnown := energyJoules(prev, s, dt)
-	a.integrate(st, s, prev.Time, dt, energy, energyKnown)
+	a.integrate(st, s, attr, prev.Time, dt, energy, energyKnown)
 	return a.closeGPU(st, &s.Time)
+}
+
+// Last returns the time of the latest sample of any GPU, and false when there is none: the point up to which the
+// accumulator's records reach.
+func (a *Accumulator) Last() (time.Time, bool) {
+	var last time.Time
+	found := false
+	for _, st := range a.gpus {
+		if !found || st.last.Time.After(last) {
+			last, found = st.last.Time, true
+		}
+	}
+	return last, found
 }
 
 // energyJoules is the energy spent in (prev, cur]: the counter's delta where the device has one and it did not reset
 // (a driver reload starts it from zero), else average power times dt.
-func energyJoules(prev, cur Sample, dt time.Duration) (float64, bool) {
+func energyJoules(prev, cur gpu.Sample, dt time.Duration) (float64, bool) {
 	if prev.EnergyMJ != nil && cur.EnergyMJ != nil && *cur.EnergyMJ >= *prev.EnergyMJ {
 		return float64(*cur.EnergyMJ-*prev.EnergyMJ) / 1000, true
 	}
@@ -132,7 +120,7 @@ func energyJoules(prev, cur Sample, dt time.Duration) (float64, bool) {
 
 // integrate spreads (from, s.Time] over the intervals it touches. NVML reports utilization averaged over the period
 // before the reading, so the reading at s.Time stands for the whole span since the previous sample.
-func (a *Accumulator) integrate(st *gpuState, s Sample, from time.Time, dt time.Duration, energy float64, energyKnown bool) {
+func (a *Accumulator) integrate(st *gpuState, s gpu.Sample, attr attribution.Attribution, from time.Time, dt time.Duration, energy float64, energyKnown bool) {
 	total := dt.Seconds()
 	for segStart := from; segStart.Before(s.Time); {
 		iStart := AlignDown(segStart, a.interval)
@@ -141,15 +129,15 @@ func (a *Accumulator) integrate(st *gpuState, s Sample, from time.Time, dt time.
 			segEnd = s.Time
 		}
 		seg := segEnd.Sub(segStart).Seconds()
-		key := windowKey{Attribution: s.Attribution, intervalStart: iStart.UnixNano()}
+		key := windowKey{Attribution: attr, intervalStart: iStart.UnixNano()}
 		w, ok := st.open[key]
 		if !ok {
-			w = &open{GPU: s.GPU, Attr: s.Attribution, IntervalStart: iStart, Start: segStart}
+			w = &open{GPU: s.GPU, Attr: attr, IntervalStart: iStart, Start: segStart}
 			st.open[key] = w
 		}
 		w.End = segEnd
 		w.Provisioned += seg
-		if s.Pod != "" {
+		if attr.Pod != "" {
 			w.Allocated += seg
 		}
 		if s.Utilization != nil {

@@ -6,8 +6,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gpumeter/gpumeter/agent/attribution"
+	"github.com/gpumeter/gpumeter/agent/gpu"
 	"github.com/gpumeter/gpumeter/schema"
 )
+
+type (
+	GPU         = gpu.GPU
+	Attribution = attribution.Attribution
+)
+
+// Sample is what the scripts build: a reading and the workload the GPU served meanwhile.
+type Sample struct {
+	gpu.Sample
+	Attribution
+}
+
+// add feeds s to acc.
+func add(acc *Accumulator, s Sample) []schema.Record { return acc.Add(s.Sample, s.Attribution) }
 
 var t0 = time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
 
@@ -31,10 +47,12 @@ func every(from, to, step time.Duration) []time.Duration {
 func constant(util, watts float64) func(int, time.Duration) Sample {
 	return func(_ int, at time.Duration) Sample {
 		return Sample{
-			GPU:         GPU{UUID: "GPU-1", Model: "H100", MemoryTotalBytes: 80 << 30},
+			Sample: gpu.Sample{
+				GPU:         GPU{UUID: "GPU-1", Model: "H100", MemoryTotalBytes: 80 << 30},
+				Utilization: f(util), MemoryUsedBytes: 10 << 30, PowerWatts: f(watts),
+				EnergyMJ: u(uint64(watts * at.Seconds() * 1000)),
+			},
 			Attribution: Attribution{Namespace: "ml", Pod: "p", Team: "research"},
-			Utilization: f(util), MemoryUsedBytes: 10 << 30, PowerWatts: f(watts),
-			EnergyMJ: u(uint64(watts * at.Seconds() * 1000)),
 		}
 	}
 }
@@ -46,7 +64,7 @@ func run(t *testing.T, s script, maxGap time.Duration) []schema.Record {
 	for i, at := range s.offsets {
 		smp := s.mk(i, at)
 		smp.Time = t0.Add(at)
-		out = append(out, acc.Add(smp)...)
+		out = append(out, add(acc, smp)...)
 	}
 	out = append(out, acc.Flush()...)
 	sort.Slice(out, func(i, j int) bool {
@@ -231,17 +249,26 @@ func TestAlignDown(t *testing.T) {
 	}
 }
 
-func TestClockStepBackIsIgnored(t *testing.T) {
+// A sample no later than the previous one (what agent/clock.Forward hands out when the wall clock stepped back) is a
+// discontinuity: the open windows close where they are, and measuring goes on from the new sample without overlap.
+func TestClockStepBackClosesWindows(t *testing.T) {
 	acc := New(time.Minute, 5*time.Second, Meta{Node: "n", Provider: "aws"})
 	mk := constant(1, 100)
-	for _, at := range []time.Duration{0, time.Second, 500 * time.Millisecond, 2 * time.Second} {
+	var recs []schema.Record
+	for _, at := range []time.Duration{0, time.Second, time.Second, 2 * time.Second, 3 * time.Second} {
 		s := mk(0, at)
 		s.Time = t0.Add(at)
-		acc.Add(s)
+		recs = append(recs, add(acc, s)...)
 	}
-	recs := acc.Flush()
-	if len(recs) != 1 || recs[0].ProvisionedSeconds != 2 {
-		t.Fatalf("got %+v, want one record of 2 s", recs)
+	if len(recs) != 1 || recs[0].ProvisionedSeconds != 1 || !recs[0].WindowEnd.Equal(t0.Add(time.Second)) {
+		t.Fatalf("at the step got %+v, want one record of 1 s ending at the last sample before it", recs)
+	}
+	recs = append(recs, acc.Flush()...)
+	if len(recs) != 2 || recs[1].ProvisionedSeconds != 2 || !recs[1].WindowStart.Equal(t0.Add(time.Second)) {
+		t.Fatalf("got %+v, want a second record of 2 s from the step on", recs)
+	}
+	if last, ok := acc.Last(); !ok || !last.Equal(t0.Add(3*time.Second)) {
+		t.Errorf("Last() = %s, %v; want the last sample", last, ok)
 	}
 }
 
@@ -253,7 +280,7 @@ func BenchmarkAdd(b *testing.B) {
 	for b.Loop() {
 		s := mk(i, time.Duration(i)*time.Second)
 		s.Time = t0.Add(time.Duration(i) * time.Second)
-		acc.Add(s)
+		add(acc, s)
 		i++
 	}
 }

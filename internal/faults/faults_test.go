@@ -112,7 +112,7 @@ var scenarios = []scenario{
 			if restarted.count("resumed from checkpoint") == 0 {
 				r.t.Errorf("%s did not resume from the checkpoint", restarted.name)
 			}
-			pending, _ := restarted.field("spool: opened", "pending_entries")
+			pending, _ := restarted.field("msg=opened component=spool", "pending_entries")
 			resumed, _ := restarted.field("resumed from checkpoint", "pending_records")
 			r.res.note("%s found %s records in the spool and %s pending records in the checkpoint", restarted.name, pending, resumed)
 			if pending == "" || pending == "0" {

@@ -4,6 +4,7 @@ package faults
 
 import (
 	"bufio"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,4 +90,16 @@ func (s *scraper) poll() {
 	s.mu.Lock()
 	s.last = read
 	s.mu.Unlock()
+}
+
+// readyz asks a binary's /readyz: its status code and body.
+func readyz(addr string) (int, string, error) {
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get("http://" + addr + "/readyz")
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
 }

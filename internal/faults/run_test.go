@@ -23,7 +23,7 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/agent"
 	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/schema"
 )
@@ -78,6 +78,9 @@ type agentKill struct {
 	// checkpoint is each GPU's last sample in the checkpoint the killed process left: what a restart resumes from.
 	checkpoint map[string]time.Time
 	acked      int64 // records the killed process had had acknowledged when last seen
+	// stopped: the process was stopped cleanly (SIGTERM or the end of its --duration), not killed, so its checkpoint
+	// holds exactly its last sample (scenarios that restart an agent under other conditions).
+	stopped bool
 }
 
 // result is one scenario's row of the summary table.
@@ -114,7 +117,12 @@ type run struct {
 	collectors            []*proc // every collector started
 	live                  []*proc // collectors that should be running at the end
 	kills                 map[string]*agentKill
-	launched              time.Time
+	// dropped is the GPU-seconds a node's agents reported losing (a full disk, a damaged spool): that node must
+	// store exactly what it measured minus these, and is checked as a whole, not GPU by GPU.
+	dropped map[string]float64
+	// agentArgs are extra flags for a node's agents.
+	agentArgs map[string][]string
+	launched  time.Time
 }
 
 func randomSuffix() string {
@@ -160,7 +168,8 @@ func runScenario(t *testing.T, svc *services, sc scenario, res *result) {
 		topic: "faults." + sc.name + "." + suffix + ".usage", dlq: "faults." + sc.name + "." + suffix + ".dlq",
 		group: "faults-" + sc.name + "-" + suffix, db: "faults_" + short + "_" + suffix,
 		nodes: fleet(short), spoolDirs: map[string]string{}, agents: map[string][]*proc{},
-		metricsAddr: map[*proc]string{}, kills: map[string]*agentKill{}}
+		metricsAddr: map[*proc]string{}, kills: map[string]*agentKill{}, dropped: map[string]float64{},
+		agentArgs: map[string][]string{}}
 	t.Cleanup(r.dumpLogsOnFailure)
 	t.Logf("scenario %s: %s; topic %s, dead letters %s, group %s, database %s; %d agents metering %s each at %gx, %d collector(s)",
 		sc.name, sc.what, r.topic, r.dlq, r.group, r.db, len(r.nodes), sc.duration, sc.speed, sc.collectors)
@@ -266,6 +275,7 @@ func (r *run) startAgent(n nodeSpec, start time.Time, d time.Duration, metricsAd
 		"--kafka-brokers=" + kafkaAddr, "--topic=" + r.topic,
 		"--provider=" + n.provider, "--region=" + n.region, "--instance-type=" + n.instanceType, "--node-name=" + n.name,
 	}
+	args = append(args, r.agentArgs[n.name]...)
 	k := len(r.agents[n.name])
 	p := startProc(r.t, fmt.Sprintf("agent %s #%d", n.name, k+1),
 		filepath.Join(r.dir, fmt.Sprintf("agent-%s-%d.log", n.name, k+1)), agentBin, args...)
@@ -575,7 +585,8 @@ func (r *run) checkDeadLetters(invalid []kafka.Message) {
 // S2−K was measured by nobody and is part of neither the truth nor the stored figure.
 func (r *run) checkTruth(valid map[identity]schema.Record) {
 	r.t.Helper()
-	type sums struct{ truth, stored, topic, allowed float64 }
+	// exact: the sum over the node's GPUs of what each must store (for a node that reported losses).
+	type sums struct{ truth, stored, topic, allowed, exact float64 }
 	perNode := map[string]*sums{}
 	perProvider := map[string]*sums{}
 	providerOf := map[string]string{}
@@ -607,6 +618,16 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 		}
 		gpus[u.node]++
 		s.stored += u.seconds
+		if _, lost := r.dropped[u.node]; lost {
+			if k, killed := r.kills[u.node]; killed {
+				if c, ok := k.checkpoint[u.gpu]; ok {
+					s.exact += c.Sub(k.s1).Seconds() + k.end.Sub(k.s2).Seconds()
+				}
+			} else {
+				s.exact += r.sc.duration.Seconds()
+			}
+			continue
+		}
 		if k, killed := r.kills[u.node]; killed {
 			c, ok := k.checkpoint[u.gpu]
 			if !ok {
@@ -648,7 +669,9 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 			}
 			per := kMeas.Sub(k.s1).Seconds() + k.end.Sub(k.s2).Seconds()
 			s.truth = gpusPerNode * per
-			s.allowed = gpusPerNode * interval.Seconds()
+			if !k.stopped { // a clean stop loses nothing
+				s.allowed = gpusPerNode * interval.Seconds()
+			}
 			maxLoss := 0.0
 			for gpu, c := range k.checkpoint {
 				loss := kMeas.Sub(c)
@@ -658,12 +681,26 @@ func (r *run) checkTruth(valid map[identity]schema.Record) {
 						n.name, gpu, c.Format(time.TimeOnly), loss, kMeas.Format(time.TimeOnly), interval)
 				}
 			}
-			r.res.note("%s: killed -9 with its last sample K ≥ virtual %s (from its /metrics just before), last checkpoint C at %s, "+
-				"restarted at virtual %s; lost per GPU K−C ≥ %.0f s (measured), ≤ %.0f s (guaranteed); downtime ≤ %s measured by nobody",
-				n.name, kMeas.Format(time.TimeOnly), latest(k.checkpoint).Format(time.TimeOnly),
-				k.s2.Format(time.TimeOnly), maxLoss, interval.Seconds(), k.s2.Sub(kMeas))
+			if k.stopped {
+				r.res.note("%s: stopped cleanly with its last sample at virtual %s, restarted at virtual %s", n.name,
+					latest(k.checkpoint).Format(time.TimeOnly), k.s2.Format(time.TimeOnly))
+			} else {
+				r.res.note("%s: killed -9 with its last sample K ≥ virtual %s (from its /metrics just before), last checkpoint C at %s, "+
+					"restarted at virtual %s; lost per GPU K−C ≥ %.0f s (measured), ≤ %.0f s (guaranteed); downtime ≤ %s measured by nobody",
+					n.name, kMeas.Format(time.TimeOnly), latest(k.checkpoint).Format(time.TimeOnly),
+					k.s2.Format(time.TimeOnly), maxLoss, interval.Seconds(), k.s2.Sub(kMeas))
+			}
 		} else {
 			s.truth = gpusPerNode * r.sc.duration.Seconds()
+		}
+		if d, lost := r.dropped[n.name]; lost {
+			if want := s.exact - d; s.stored != want {
+				r.t.Errorf("node %s: stored %.3f GPU-s, want exactly %.3f = %.3f measured − %.3f its agents reported lost",
+					n.name, s.stored, want, s.exact, d)
+			}
+			r.res.note("%s: its agents reported %.0f GPU-s lost (counted in their metrics); stored %.0f of %.0f measured",
+				n.name, d, s.stored, s.truth)
+			s.allowed += d
 		}
 		if s.topic != s.stored && !(r.sc.topicRecreated && s.stored >= s.topic) {
 			r.t.Errorf("node %s: %.0f GPU-s on the topic (distinct records) but %.0f GPU-s in gpu_usage", n.name, s.topic, s.stored)
@@ -740,7 +777,7 @@ func (r *run) killAgent(n nodeSpec, downtime func()) {
 	if addr == "" {
 		r.t.Fatalf("%s has no /metrics address", p.name)
 	}
-	cpPath := filepath.Join(r.spoolDirs[n.name], "checkpoint.json")
+	cpPath := filepath.Join(r.spoolDirs[n.name], agent.CheckpointFile)
 	if err := p.waitFor(time.Minute, "checkpoint", func() bool { _, err := os.Stat(cpPath); return err == nil }); err != nil {
 		r.t.Fatal(err)
 	}
@@ -758,7 +795,7 @@ func (r *run) killAgent(n nodeSpec, downtime func()) {
 	k := &agentKill{s1: simStart, end: simStart.Add(r.sc.duration), acked: int64(acked), checkpoint: map[string]time.Time{},
 		// the first read only opens the windows; read i (from 0) is at S1 + i·sample period.
 		kLo: simStart.Add(time.Duration(reads-1) * samplePeriod)}
-	cp, ok, err := window.ReadCheckpoint(cpPath)
+	cp, ok, err := agent.ReadCheckpoint(cpPath)
 	if err != nil || !ok {
 		r.t.Fatalf("the checkpoint the killed agent left: ok=%v err=%v", ok, err)
 	}

@@ -3,7 +3,6 @@
 package faults
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -37,7 +36,7 @@ func init() {
 					if _, ok := saw[c.name]; ok {
 						continue
 					}
-					if code, body := readyz(r.metricsAddr[c]); code == http.StatusServiceUnavailable && strings.Contains(body, "kafka") {
+					if code, body, _ := readyz(r.metricsAddr[c]); code == http.StatusServiceUnavailable && strings.Contains(body, "kafka") {
 						saw[c.name] = strings.TrimSpace(body)
 					}
 				}
@@ -56,7 +55,10 @@ func init() {
 			deadline := time.Now().Add(2 * time.Minute)
 			for _, c := range r.live {
 				for {
-					code, body := readyz(r.metricsAddr[c])
+					code, body, err := readyz(r.metricsAddr[c])
+					if err != nil {
+						body = err.Error()
+					}
 					if code == http.StatusOK {
 						break
 					}
@@ -78,17 +80,6 @@ func init() {
 }
 
 // readyz answers the status code and body of a collector's /readyz (0 when it does not answer).
-func readyz(addr string) (int, string) {
-	client := &http.Client{Timeout: 5 * time.Second}
-	resp, err := client.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	return resp.StatusCode, string(b)
-}
-
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i]

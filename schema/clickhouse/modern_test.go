@@ -85,6 +85,7 @@ func TestModernClickHouse(t *testing.T) {
 		"migrations_create_database":        {},
 		"migrations_table":                  {},
 		"migrations_applied":                {},
+		"tables_in_database":                {},
 		"migration_record":                  {"Version": "999", "Name": String("modern_test")},
 	}
 	names, err := fs.Glob(queryFiles, "queries/*.sql")

@@ -46,7 +46,7 @@ type options struct {
 	kafka                                                   kafkaconf.Flags
 	conn                                                    kafkaconf.Conn // built from kafka at parse time
 	topic, spoolDir, metricsAddr, otlpEndpoint              string
-	spoolMaxBytes                                           int64
+	spoolMaxBytes, spoolMinFreeBytes                        int64
 	checkpointPeriod, flushTimeout                          time.Duration
 	samplePeriod, interval, duration                        time.Duration
 	simulate, simUtil, simStart, simTeams                   string
@@ -69,6 +69,7 @@ func parse(args []string) (*options, error) {
 	o.kafka.Register(fs)
 	fs.StringVar(&o.spoolDir, "spool-dir", "/var/lib/gpumeter-agent", "directory for the spool and the checkpoint (must survive restarts: a hostPath on Kubernetes)")
 	fs.Int64Var(&o.spoolMaxBytes, "spool-max-bytes", 1<<30, "disk the spool may use; when full the oldest records are dropped (and counted)")
+	fs.Int64Var(&o.spoolMinFreeBytes, "spool-min-free-bytes", 32<<20, "free space the spool leaves on its file system: when the disk fills, the oldest records are dropped (and counted) and /readyz says so")
 	fs.DurationVar(&o.checkpointPeriod, "checkpoint-period", 10*time.Second, "how often open windows are checkpointed; a kill -9 loses at most this much measurement")
 	fs.DurationVar(&o.flushTimeout, "flush-timeout", 30*time.Second, "how long SIGTERM waits for Kafka to take the spooled records (the rest is sent at the next start)")
 	fs.StringVar(&o.metricsAddr, "metrics-addr", "127.0.0.1:9400", "listen address for /metrics, /healthz and /readyz; empty disables")
@@ -97,6 +98,9 @@ func parse(args []string) (*options, error) {
 	}
 	if o.spoolMaxBytes < 1<<20 {
 		errs = append(errs, fmt.Errorf("--spool-max-bytes: %d is below 1 MiB", o.spoolMaxBytes))
+	}
+	if o.spoolMinFreeBytes < 0 {
+		errs = append(errs, fmt.Errorf("--spool-min-free-bytes: must not be negative, got %d", o.spoolMinFreeBytes))
 	}
 	if o.flushTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("--flush-timeout: must be positive, got %s", o.flushTimeout))
@@ -167,7 +171,15 @@ func run(ctx context.Context, args []string) error {
 	}
 	defer func() { _ = src.Close() }()
 
-	sp, err := spool.Open(spool.Options{Dir: o.spoolDir, MaxBytes: o.spoolMaxBytes, Now: clk.Now, Log: log})
+	// Another agent of this node (a rolling update) may still hold the state directory: wait for it, then resume
+	// from the checkpoint and spool it leaves, so that the two never meter the same time.
+	fwd := clock.NewForward(clk) // the agent's time: never backwards (see clock.Forward)
+	minFree := o.spoolMinFreeBytes
+	if minFree == 0 {
+		minFree = 1 // the whole disk may be used; spool.Options reads 0 as its default
+	}
+	sp, err := spool.OpenWait(ctx, spool.Options{Dir: o.spoolDir, MaxBytes: o.spoolMaxBytes, MinFreeBytes: minFree,
+		Log: log, Now: fwd.Now})
 	if err != nil {
 		return fmt.Errorf("--spool-dir: %w", err)
 	}
@@ -175,7 +187,7 @@ func run(ctx context.Context, args []string) error {
 	sender := send.NewKafka(send.KafkaConfig{Conn: o.conn, Topic: o.topic}, log)
 	defer func() { _ = sender.Close() }()
 
-	a := agent.New(cfg, clk, src, attr, sp, sender, log)
+	a := agent.New(cfg, fwd, src, attr, sp, sender, log)
 	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-agent", MetricsAddr: o.metricsAddr,
 		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true}, log)
 	if err != nil {
@@ -189,6 +201,7 @@ func run(ctx context.Context, args []string) error {
 	if err := a.RegisterMetrics(tel.Meter("gpumeter-agent")); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	tel.AddReadiness("agent", a.Ready)
 	return a.Run(ctx)
 }
 

@@ -8,8 +8,8 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/gpumeter/gpumeter/agent"
 	"github.com/gpumeter/gpumeter/agent/send"
+	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/internal/fleet"
 	"github.com/gpumeter/gpumeter/schema"
@@ -47,7 +47,7 @@ func (b *bench) preload(ctx context.Context, topic string, f *fleet.Fleet) (n in
 	p := b.producer(topic)
 	defer func() { _ = p.Close() }()
 	const chunk = 20000
-	msgs := make([]agent.Message, 0, chunk)
+	msgs := make([]spool.Entry, 0, chunk)
 	flush := func() error {
 		if err := p.Send(ctx, msgs); err != nil {
 			return err
@@ -61,7 +61,7 @@ func (b *bench) preload(ctx context.Context, topic string, f *fleet.Fleet) (n in
 		if err != nil {
 			return n, bytes, err
 		}
-		msgs = append(msgs, agent.Message{Key: r.Key(), Value: v})
+		msgs = append(msgs, spool.Entry{Key: r.Key(), Value: v})
 		n++
 		bytes += int64(len(v))
 		if len(msgs) == chunk {

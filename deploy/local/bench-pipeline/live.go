@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gpumeter/gpumeter/agent"
+	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/internal/fleet"
 	"github.com/gpumeter/gpumeter/schema"
 )
@@ -102,7 +102,7 @@ func (b *bench) live(ctx context.Context) (*liveResult, error) {
 			break
 		}
 		due := int(elapsed.Seconds() * float64(b.o.liveRate))
-		var msgs []agent.Message
+		var msgs []spool.Entry
 		var probes []probe
 		for ; k < due; k++ {
 			f.Record(k/res.gpus, k%res.gpus, &rec)
@@ -110,7 +110,7 @@ func (b *bench) live(ctx context.Context) (*liveResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			msgs = append(msgs, agent.Message{Key: rec.Key(), Value: v})
+			msgs = append(msgs, spool.Entry{Key: rec.Key(), Value: v})
 			if k%probeEvery == 0 {
 				probes = append(probes, probe{node: rec.Node, uuid: rec.GPUUUID, window: rec.WindowStart.Unix()})
 			}

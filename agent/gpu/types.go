@@ -1,0 +1,23 @@
+package gpu
+
+import "time"
+
+// GPU identifies a device (or MIG instance) on the node.
+type GPU struct {
+	UUID             string
+	Index            int
+	Model            string
+	MIGProfile       string
+	MemoryTotalBytes uint64
+}
+
+// Sample is one reading of one GPU. Pointers are nil where the device could not report the value.
+type Sample struct {
+	Time time.Time
+	GPU  GPU
+
+	Utilization     *float64 // fraction of the last sample period a kernel ran, 0..1 (NVML's definition)
+	MemoryUsedBytes uint64
+	PowerWatts      *float64
+	EnergyMJ        *uint64 // NVML's total-energy counter: millijoules since the driver loaded
+}
