@@ -189,3 +189,33 @@ func TestFiguresReadRollupsOnly(t *testing.T) {
 		}
 	}
 }
+
+// The daily busy % leaves GPU-hours of unknown busy time out (issue 10, section 3): 2 GPU-hours half busy and 2 whose
+// device reports no busy time are 50 % busy, as the commitment figures' efficiency says, not 25 %.
+func TestDailyBusyShareLeavesUnknownOut(t *testing.T) {
+	ctx := t.Context()
+	st := teststore.Migrated(t)
+	unknown := figurestest.GPUHours("azure", "eastus", "nd", 3, 2, "mig")
+	for i := range unknown {
+		unknown[i].BusySeconds = nil
+	}
+	for _, b := range [][]store.Row{figurestest.GPUHours("azure", "eastus", "nd", 3, 2, "known"), unknown} {
+		if err := st.Insert(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from, to := figures.DailyPeriod(figurestest.TermStart.Add(5*time.Hour), 1)
+	got, err := figures.Daily(ctx, st.Conn(), st.Database(), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("daily %+v, want one row", got)
+	}
+	if got[0].ProvisionedHours != 4 || got[0].BusyKnownHours != 2 || got[0].Efficiency() != 0.5 {
+		t.Fatalf("daily %+v (busy share %g), want 4 GPU-h, 2 with known busy time, 50 %% busy", got, got[0].Efficiency())
+	}
+	if tot := figures.ProviderTotals(got); tot[0].Efficiency() != 0.5 {
+		t.Errorf("provider total busy share %g, want 0.5", tot[0].Efficiency())
+	}
+}

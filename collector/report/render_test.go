@@ -64,13 +64,13 @@ func handReport() Report {
 		At: at, Database: "gpumeter", Commitments: []figures.Status{capacity, spend},
 		Series: map[string]figures.Series{"cap": series("cap", 4, 4, 4, 2, 0, 3), "spend": series("spend", 100, 0, 0, 0, 20, 0)},
 		Daily: []figures.DailyUsage{
-			{Day: day(0), Provider: "aws", GPUs: 8, ProvisionedHours: 150.5, BusyHours: 90, EnergyKWh: 80.2},
-			{Day: day(0), Provider: "azure", GPUs: 32, ProvisionedHours: 1234.5, BusyHours: 987.6, EnergyKWh: 650},
-			{Day: day(1), Provider: "azure", GPUs: 30, ProvisionedHours: 1100, BusyHours: 800, EnergyKWh: 600},
-			{Day: day(1), Provider: "oracle_cloud", GPUs: 16, ProvisionedHours: 384, BusyHours: 300, EnergyKWh: 210},
-			{Day: day(2), Provider: "azure", GPUs: 4, ProvisionedHours: 15, BusyHours: 7.5, EnergyKWh: 8},
-			{Day: day(2), Provider: "oracle_cloud", GPUs: 3, ProvisionedHours: 6, BusyHours: 3, EnergyKWh: 3.1},
-			{Day: day(2), Provider: "aws", GPUs: 2, ProvisionedHours: 2, BusyHours: 1, EnergyKWh: 1},
+			{Day: day(0), Provider: "aws", GPUs: 8, ProvisionedHours: 150.5, BusyKnownHours: 150.5, BusyHours: 90, EnergyKWh: 80.2},
+			{Day: day(0), Provider: "azure", GPUs: 32, ProvisionedHours: 1234.5, BusyKnownHours: 1234.5, BusyHours: 987.6, EnergyKWh: 650},
+			{Day: day(1), Provider: "azure", GPUs: 30, ProvisionedHours: 1100, BusyKnownHours: 1100, BusyHours: 800, EnergyKWh: 600},
+			{Day: day(1), Provider: "oracle_cloud", GPUs: 16, ProvisionedHours: 384, BusyKnownHours: 384, BusyHours: 300, EnergyKWh: 210},
+			{Day: day(2), Provider: "azure", GPUs: 4, ProvisionedHours: 15, BusyKnownHours: 15, BusyHours: 7.5, EnergyKWh: 8},
+			{Day: day(2), Provider: "oracle_cloud", GPUs: 3, ProvisionedHours: 6, BusyKnownHours: 6, BusyHours: 3, EnergyKWh: 3.1},
+			{Day: day(2), Provider: "aws", GPUs: 2, ProvisionedHours: 2, BusyKnownHours: 2, BusyHours: 1, EnergyKWh: 1},
 		},
 	}
 }
@@ -483,6 +483,7 @@ func realisticReport() Report {
 				u.GPUs = max(u.GPUs, uint64(g))
 				u.ProvisionedHours += g
 				u.BusyHours += 0.72 * g
+				u.BusyKnownHours += g
 				u.EnergyKWh += 0.55 * g
 			}
 			r.Daily = append(r.Daily, u)
