@@ -84,11 +84,12 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 }
 
 // Alerts decides which alerts are active for the given figures, using each commitment's thresholds. A commitment
-// with no complete hour yet has nothing to judge.
+// with no complete hour yet has nothing to judge, and one whose term has ended has nothing left to act on: its alerts
+// are no longer active, so the notifier resolves them (its final figures stay in the report).
 func Alerts(statuses []figures.Status) []alert.Alert {
 	var out []alert.Alert
 	for _, s := range statuses {
-		if s.HoursElapsed == 0 {
+		if s.HoursElapsed == 0 || s.HoursLeft <= 0 {
 			continue
 		}
 		unit := unitName(s)
