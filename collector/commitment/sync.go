@@ -73,6 +73,20 @@ func Sync(ctx context.Context, conn driver.Conn, db string, cs []Commitment) err
 	return write(ctx, conn, db, cs, gone, hash, version)
 }
 
+// Loaded reports whether cs is exactly the live set in db (the set Sync would leave there), without writing anything.
+// It is how a read-only command (report) checks that a commitments file is the one its figures are computed for.
+func Loaded(ctx context.Context, conn driver.Conn, db string, cs []Commitment) (bool, error) {
+	if err := checkSet(cs); err != nil {
+		return false, err
+	}
+	sum := setHash(cs)
+	live, err := readLive(ctx, conn, db)
+	if err != nil {
+		return false, err
+	}
+	return upToDate(live, len(cs), hex.EncodeToString(sum[:])), nil
+}
+
 // Current reads the live commitments back from db, ordered by id, with their rate cards.
 func Current(ctx context.Context, conn driver.Conn, db string) ([]Commitment, error) {
 	live, err := readLive(ctx, conn, db)

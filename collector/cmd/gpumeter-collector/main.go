@@ -386,7 +386,7 @@ func runReport(ctx context.Context, args []string) error {
 	)
 	fs := newFlagSet("report", "gpumeter-collector report prints the commitment report: figures per commitment and GPU-hours per provider and day.", &lo, &ch)
 	lo.Level = "warn"
-	fs.StringVar(&commit, "commitments", "", "YAML file of commitments to load before reporting (default: those already in ClickHouse)")
+	fs.StringVar(&commit, "commitments", "", "YAML file of commitments the report must be for: checked against the commitments the collector loaded into ClickHouse, refused when they differ (report never writes)")
 	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
 	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json or html")
@@ -431,14 +431,20 @@ func runReport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := openClickHouse(ctx, &ch, log, commit != "")
+	st, err := openClickHouse(ctx, &ch, log, false) // read-only: no migration, no commitments load
 	if err != nil {
 		return err
 	}
 	defer func() { _ = st.Close() }()
 	if commit != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
-			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
+		same, err := commitment.Loaded(ctx, st.Conn(), st.Database(), commitments)
+		if err != nil {
+			return fmt.Errorf("--commitments: %w", err)
+		}
+		if !same {
+			return fmt.Errorf("--commitments: %s is not the set of commitments in %s (the collector loads its --commitments file at start): "+
+				"report is read-only and computes figures for the loaded set only; leave --commitments out, or load %s with the collector",
+				commit, st.Database(), commit)
 		}
 	}
 	r := report.Report{At: when, Database: st.Database()}

@@ -44,7 +44,7 @@ func printResults(w io.Writer, m machineInfo, o options, drains []drainResult, l
 	if term != nil {
 		fmt.Fprintln(w, "Report: `gpumeter-collector report --format table` over a commitment term (capacity, usage and spend commitments).")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "| fleet | term | raw rows (interval) | load: raw insert + rollups | first report (loads commitments) | report, median |")
+		fmt.Fprintln(w, "| fleet | term | raw rows (interval) | load: raw insert + rollups | first report (checks commitments) | report, median |")
 		fmt.Fprintln(w, "|---|---|---|---|---|---|")
 		fmt.Fprintf(w, "| %s GPUs | %d days | %s (%s) | %s | %s | %s of %d |\n\n", count(term.gpus), term.days, count(term.rawRows),
 			strings.TrimSuffix(strings.TrimSuffix(term.interval.String(), "0s"), "0m"), sec(term.loadRaw)+" + "+sec(term.loadRollups), sec(term.first), sec(term.median), term.runs)
