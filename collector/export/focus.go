@@ -176,8 +176,11 @@ func partOf(u usage, byID map[string]*commitment.Commitment) part {
 	return part{usage: u, gpuHours: u.GPUHours, c: byID[u.CommitmentID], price: u.Price}
 }
 
+// UnitGPUHours is the FOCUS ConsumedUnit and PricingUnit of GPU-hours; the cookbook's FOCUS query (schema/QUERIES.md)
+// writes the same, which its test checks.
+const UnitGPUHours = "GPU-Hours"
+
 const (
-	unitGPUHours    = "GPU-Hours"
 	defaultCurrency = "USD"
 	usageBased      = "Usage-Based"
 )
@@ -237,7 +240,7 @@ func commitmentColumns(r row, c *commitment.Commitment, status string, quantity 
 	if c.Kind == commitment.KindSpend {
 		r.str("CommitmentDiscountUnit", currencyOf(c))
 	} else {
-		r.str("CommitmentDiscountUnit", unitGPUHours)
+		r.str("CommitmentDiscountUnit", UnitGPUHours)
 	}
 	if c.Kind == commitment.KindCapacity {
 		r.str("CapacityReservationId", c.ID)
@@ -259,9 +262,9 @@ func usageRow(p part) row {
 	common(r, p.Hour, p.Provider)
 	r.str("SubAccountId", p.Account)
 	r.num("ConsumedQuantity", p.gpuHours)
-	r.str("ConsumedUnit", unitGPUHours)
+	r.str("ConsumedUnit", UnitGPUHours)
 	r.num("PricingQuantity", p.gpuHours)
-	r.str("PricingUnit", unitGPUHours)
+	r.str("PricingUnit", UnitGPUHours)
 	r.str("SkuId", p.InstanceType)
 	r.str("SkuPriceId", p.Provider+"/"+p.Region+"/"+p.InstanceType)
 	r.str("RegionId", p.Region)
@@ -345,14 +348,14 @@ func unusedRow(u figures.UnusedHour, c *commitment.Commitment) row {
 	case commitment.KindCapacity:
 		r.str("ResourceType", "Capacity Reservation")
 		r.num("PricingQuantity", u.Unused)
-		r.str("PricingUnit", unitGPUHours)
+		r.str("PricingUnit", UnitGPUHours)
 		costs(r, 0, 0, 0, 0, currencyOf(c))
 		desc = fmt.Sprintf("Unused capacity reservation %s: %s GPUs reserved, %s used",
 			c.Name, human(u.Committed), human(u.Used))
 	default:
 		r.str("ResourceType", "Commitment Discount")
 		r.num("PricingQuantity", u.Unused)
-		r.str("PricingUnit", unitGPUHours)
+		r.str("PricingUnit", UnitGPUHours)
 		costs(r, 0, 0, 0, 0, currencyOf(c))
 		desc = fmt.Sprintf("Unused usage commitment %s: %s GPU-hours committed this hour (pro rata), %s used",
 			c.Name, human(u.Committed), human(u.Used))

@@ -310,3 +310,11 @@ FROM
     ) AS overflow USING (commitment_id, hour)
 ) AS with_overflow
 ANY LEFT JOIN {{.DB}}.commitment_leakage_hourly AS leakage USING (commitment_id, hour);
+
+-- The FOCUS names of the providers (internal/cloudprovider's table, as the FOCUS export names them), for the
+-- cookbook's FOCUS queries; a provider outside the table is named by its value. Re-created by a later migration when
+-- the table grows.
+DROP TABLE IF EXISTS {{.DB}}.focus_providers;
+CREATE VIEW IF NOT EXISTS {{.DB}}.focus_providers AS
+SELECT tupleElement(p, 1) AS provider, tupleElement(p, 2) AS provider_name, tupleElement(p, 3) AS service_name
+FROM (SELECT arrayJoin({{focusProviders}}) AS p) AS providers;
