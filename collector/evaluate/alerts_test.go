@@ -1,6 +1,7 @@
 package evaluate
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/gpumeter/gpumeter/collector/figures"
@@ -29,5 +30,16 @@ func TestAlertsOnlyWhileTheTermRuns(t *testing.T) {
 				t.Errorf("%d alerts %v, want %d", len(got), got, tc.wantAlertsFired)
 			}
 		})
+	}
+}
+
+// A required rate beyond the reservation says so in the alert (issue 10, section 4).
+func TestAlertSaysCannotBeMet(t *testing.T) {
+	s := figures.Status{ID: "c", Kind: "capacity", Quantity: 16, TermHours: 200, HoursElapsed: 92, HoursLeft: 108,
+		CommitmentTotal: 3200, ProjectedShortfall7d: 500, RequiredRate: 16.3, Utilization: 1, AlertProjectedShortfallPct: 5,
+		AlertMaxLeakageGPUHours24h: 10}
+	got := Alerts([]figures.Status{s})
+	if len(got) != 1 || !strings.Contains(got[0].Annotations["description"], "cannot be met any more") {
+		t.Fatalf("alerts %+v, want one saying the commitment cannot be met any more", got)
 	}
 }

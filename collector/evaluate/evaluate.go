@@ -94,13 +94,18 @@ func Alerts(statuses []figures.Status) []alert.Alert {
 		}
 		unit := unitName(s)
 		if s.CommitmentTotal > 0 && 100*s.ProjectedShortfall7d/s.CommitmentTotal > s.AlertProjectedShortfallPct {
+			meet := fmt.Sprintf("Meeting it needs %.2f %s/h from now on", s.RequiredRate, unit)
+			if figures.Unreachable(s) {
+				meet = fmt.Sprintf("It cannot be met any more: it needs %.2f %s/h from now on, more than the %.0f GPUs reserved",
+					s.RequiredRate, unit, s.Quantity)
+			}
 			out = append(out, newAlert(AlertProjectedShortfall, s, "warning",
 				fmt.Sprintf("Commitment %s will fall short by %.1f %s (%.1f%%) at its term end", s.ID,
 					s.ProjectedShortfall7d, unit, 100*s.ProjectedShortfall7d/s.CommitmentTotal),
 				fmt.Sprintf("At the trailing 7-day rate of %.2f %s/h the commitment reaches %.1f of %.1f %s by %s. "+
-					"Meeting it needs %.2f %s/h from now on; %.1f GPU-hours ran on other providers, %.1f of them while "+
+					"%s; %.1f GPU-hours ran on other providers and no commitment covered them, %.1f of them while "+
 					"this commitment had unused capacity.", s.Rate7d, unit, s.Forecast7d, s.CommitmentTotal, unit,
-					s.TermEnd.Format(time.DateOnly), s.RequiredRate, unit, s.OverflowGPUHours, s.LeakageGPUHours)))
+					s.TermEnd.Format(time.DateOnly), meet, s.OverflowGPUHours, s.LeakageGPUHours)))
 		}
 		if 100*s.Utilization < s.AlertMinUtilizationPct {
 			out = append(out, newAlert(AlertLowUtilization, s, "warning",

@@ -98,3 +98,9 @@ func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time)
 	}
 	return out, orows.Err()
 }
+
+// Unreachable reports whether a capacity commitment can no longer be met in full: the rate it needs from now on is
+// more GPU-hours per hour than its N GPUs can use (schema/README.md, required_rate).
+func Unreachable(s Status) bool {
+	return s.Kind == "capacity" && s.HoursLeft > 0 && s.RequiredRate > s.Quantity+1e-9
+}

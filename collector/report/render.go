@@ -241,6 +241,10 @@ func verdictOf(s figures.Status, at time.Time) verdict {
 		} else {
 			v = verdict{"ok", "term ended, commitment met"}
 		}
+	case figures.Unreachable(s):
+		v = verdict{"bad", "cannot be met any more: needs " + amount(s.RequiredRate) + "/h for the remaining " +
+			formatHours(s.HoursLeft) + ", more than the " + formatNum(s.Quantity, 0) + " GPUs reserved; projected shortfall " +
+			amount(s.ProjectedShortfall7d) + pct(s.ProjectedShortfall7d)}
 	case s.ProjectedShortfall7d > 0:
 		v = verdict{"warn", "projected shortfall " + amount(s.ProjectedShortfall7d) + pct(s.ProjectedShortfall7d) +
 			": running at " + amount(s.Rate7d) + "/h over the last 7 days, needs " + amount(s.RequiredRate) +
@@ -275,12 +279,13 @@ func verdictOf(s figures.Status, at time.Time) verdict {
 	return v
 }
 
-// formatHours is a span of hours: "5 h", or in days once it is two days or more.
+// formatHours is a span of hours: "5 h", or in days (one decimal: 108 h is 4.5 days, not 4) once it is two days or
+// more.
 func formatHours(h float64) string {
 	if h < 48 {
 		return formatNum(h, 0) + " h"
 	}
-	return formatNum(h/24, 0) + " days"
+	return formatNum(h/24, 1) + " days"
 }
 
 func formatTime(t time.Time) string {

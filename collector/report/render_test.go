@@ -270,15 +270,23 @@ func TestVerdicts(t *testing.T) {
 		level  string
 		prefix string
 	}{
-		{"shortfall above alert", func(*figures.Status) {}, "bad", "projected shortfall 14.0 GPU-h (35%)"},
-		{"small shortfall", func(s *figures.Status) { s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours = 0.4, 0.99, 0 }, "warn", "projected shortfall 0.4 GPU-h (1%)"},
+		// The worked example needs 5.4 GPU-h/h of a 4-GPU reservation: it cannot be met any more.
+		{"beyond the reservation", func(*figures.Status) {}, "bad", "cannot be met any more: needs 5.4 GPU-h/h for the remaining 5 h, more than the 4 GPUs reserved; projected shortfall 14.0 GPU-h (35%)"},
+		{"shortfall above alert", func(s *figures.Status) { s.RequiredRate = 3.9 }, "bad", "projected shortfall 14.0 GPU-h (35%)"},
+		{"small shortfall", func(s *figures.Status) {
+			s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours, s.RequiredRate = 0.4, 0.99, 0, 3.9
+		}, "warn", "projected shortfall 0.4 GPU-h (1%)"},
 		{"on track", func(s *figures.Status) {
-			s.ProjectedShortfall7d, s.Forecast7d, s.Utilization, s.Leakage24hGPUHours = 0, 44, 0.95, 0
+			s.ProjectedShortfall7d, s.Forecast7d, s.Utilization, s.Leakage24hGPUHours, s.RequiredRate = 0, 44, 0.95, 0, 3
 		}, "ok", "on track: forecast 44.0 GPU-h of 40.0 GPU-h"},
-		{"on track but leaking", func(s *figures.Status) { s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours = 0, 0.95, 12 }, "warn", "on track"},
+		{"on track but leaking", func(s *figures.Status) {
+			s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours, s.RequiredRate = 0, 0.95, 12, 3
+		}, "warn", "on track"},
 		{"ended short", func(s *figures.Status) { s.HoursLeft, s.UsedToDate = 0, 30 }, "bad", "term ended 10.0 GPU-h (25%) short"},
 		{"ended met", func(s *figures.Status) { s.HoursLeft, s.UsedToDate, s.Utilization, s.Leakage24hGPUHours = 0, 40, 1, 0 }, "ok", "term ended, commitment met"},
 		{"not started", func(s *figures.Status) { s.TermStart = r.At.Add(time.Hour) }, "info", "starts "},
+		{"cannot be met", func(s *figures.Status) { s.Kind, s.Quantity, s.RequiredRate, s.HoursLeft = "capacity", 16, 16.3, 108 },
+			"bad", "cannot be met any more: needs 16.3 GPU-h/h for the remaining 4.5 days, more than the 16 GPUs reserved"},
 	}
 	for _, c := range cases {
 		s := base
