@@ -285,6 +285,8 @@ func TestVerdicts(t *testing.T) {
 		{"ended short", func(s *figures.Status) { s.HoursLeft, s.UsedToDate = 0, 30 }, "bad", "term ended 10.0 GPU-h (25%) short"},
 		{"ended met", func(s *figures.Status) { s.HoursLeft, s.UsedToDate, s.Utilization, s.Leakage24hGPUHours = 0, 40, 1, 0 }, "ok", "term ended, commitment met"},
 		{"not started", func(s *figures.Status) { s.TermStart = r.At.Add(time.Hour) }, "info", "starts "},
+		{"young term", func(s *figures.Status) { s.RequiredRate, s.HoursElapsed = 3.9, 12 }, "bad",
+			"projected shortfall 14.0 GPU-h (35%): running at 2.6 GPU-h/h over the 12 h of the term so far"},
 		{"cannot be met", func(s *figures.Status) { s.Kind, s.Quantity, s.RequiredRate, s.HoursLeft = "capacity", 16, 16.3, 108 },
 			"bad", "cannot be met any more: needs 16.3 GPU-h/h for the remaining 4.5 days, more than the 16 GPUs reserved"},
 	}
