@@ -3,7 +3,6 @@ package export
 import (
 	"bytes"
 	"errors"
-	"math"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +13,6 @@ var t0 = time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
 
 func at(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
 
-func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
 func TestOptionsAreChecked(t *testing.T) {
 	for _, opt := range []Options{
