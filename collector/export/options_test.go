@@ -13,7 +13,6 @@ var t0 = time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
 
 func at(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
 
-
 func TestOptionsAreChecked(t *testing.T) {
 	for _, opt := range []Options{
 		{From: at(0).Add(30 * time.Minute), To: at(2), Format: FormatCSV},

@@ -3,6 +3,7 @@ package figures
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -103,4 +104,16 @@ func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time)
 // more GPU-hours per hour than its N GPUs can use (schema/README.md, required_rate).
 func Unreachable(s Status) bool {
 	return s.Kind == "capacity" && s.HoursLeft > 0 && s.RequiredRate > s.Quantity+1e-9
+}
+
+// ExhaustionAt is when a usage or spend commitment consumed faster than its pace runs out at the trailing 7-day
+// rate: the start of the hour after at plus (commitment_total − used_to_date) / rate_7d hours, when that falls before
+// the term's end; ok is false otherwise (a reservation never runs out, and a slower pace never reaches the total).
+func ExhaustionAt(s Status, at time.Time) (t time.Time, ok bool) {
+	if s.Kind == "capacity" || s.HoursLeft <= 0 || s.Rate7d <= 0 || s.Forecast7d <= s.CommitmentTotal {
+		return time.Time{}, false
+	}
+	left := math.Max(s.CommitmentTotal-s.UsedToDate, 0) / s.Rate7d
+	t = at.UTC().Truncate(time.Hour).Add(time.Duration(left * float64(time.Hour))).Truncate(time.Minute)
+	return t, t.Before(s.TermEnd)
 }

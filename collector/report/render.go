@@ -254,6 +254,11 @@ func verdictOf(s figures.Status, at time.Time) verdict {
 		}
 	default:
 		v = verdict{"ok", "on track: forecast " + amount(s.Forecast7d) + " of " + amount(s.CommitmentTotal)}
+		if t, ok := figures.ExhaustionAt(s, at); ok {
+			v = verdict{"warn", "runs out " + formatTime(t) + ", " + formatHours(s.TermEnd.Sub(t).Hours()) +
+				" before its term ends: used " + amount(s.UsedToDate) + " of " + amount(s.CommitmentTotal) + " at " +
+				amount(s.Rate7d) + "/h over " + rateWindow(s)}
+		}
 	}
 	var notes []string
 	if s.AlertMinUtilizationPct > 0 && 100*s.Utilization < s.AlertMinUtilizationPct {
@@ -291,6 +296,9 @@ func rateWindow(s figures.Status) string {
 // more.
 func formatHours(h float64) string {
 	if h < 48 {
+		if h != math.Trunc(h) {
+			return formatNum(h, 1) + " h"
+		}
 		return formatNum(h, 0) + " h"
 	}
 	return formatNum(h/24, 1) + " days"

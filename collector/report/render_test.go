@@ -285,6 +285,10 @@ func TestVerdicts(t *testing.T) {
 		{"ended short", func(s *figures.Status) { s.HoursLeft, s.UsedToDate = 0, 30 }, "bad", "term ended 10.0 GPU-h (25%) short"},
 		{"ended met", func(s *figures.Status) { s.HoursLeft, s.UsedToDate, s.Utilization, s.Leakage24hGPUHours = 0, 40, 1, 0 }, "ok", "term ended, commitment met"},
 		{"not started", func(s *figures.Status) { s.TermStart = r.At.Add(time.Hour) }, "info", "starts "},
+		{"used faster than its pace", func(s *figures.Status) {
+			s.Kind, s.Unit, s.CommitmentTotal, s.UsedToDate, s.Rate7d, s.Forecast7d = "usage", "gpu_hour", 100, 50, 20, 150
+			s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours, s.HoursLeft = 0, 1.92, 0, 5
+		}, "warn", "runs out 2026-10-05 07:30 UTC, 2.5 h before its term ends: used 50.0 GPU-h of 100.0 GPU-h at 20.0 GPU-h/h"},
 		{"young term", func(s *figures.Status) { s.RequiredRate, s.HoursElapsed = 3.9, 12 }, "bad",
 			"projected shortfall 14.0 GPU-h (35%): running at 2.6 GPU-h/h over the 12 h of the term so far"},
 		{"cannot be met", func(s *figures.Status) { s.Kind, s.Quantity, s.RequiredRate, s.HoursLeft = "capacity", 16, 16.3, 108 },
@@ -513,7 +517,8 @@ func TestWriteHTMLRealistic(t *testing.T) {
 	for _, s := range r.Commitments {
 		verdicts[s.ID] = verdictOf(s, r.At).Level
 	}
-	want := map[string]string{"aws-p5-spend-2026": "bad", "azure-ndh100-eastus": "bad", "oci-h100-usage-fy27": "ok"}
+	// The OCI usage commitment is consumed faster than its pace: it runs out before its term ends (a warning).
+	want := map[string]string{"aws-p5-spend-2026": "bad", "azure-ndh100-eastus": "bad", "oci-h100-usage-fy27": "warn"}
 	for id, level := range want {
 		if verdicts[id] != level {
 			t.Errorf("%s: verdict %s, want %s (%s)", id, verdicts[id], level, verdictOf(r.Commitments[slices.IndexFunc(r.Commitments, func(s figures.Status) bool { return s.ID == id })], r.At).Text)
