@@ -60,10 +60,11 @@ type Thresholds struct {
 	ProjectedShortfallPct float64 // projected shortfall at term end above this % of the commitment
 	MinUtilizationPct     float64 // utilization to date below this %
 	MaxLeakageGPUHours24h float64 // leakage (overflow bought while this commitment had room) over the last 24 h above this
+	ExhaustionDays        float64 // a usage or spend commitment that runs out before its term ends, within this many days
 }
 
 // DefaultThresholds apply to every threshold a commitment's alerts block leaves out.
-var DefaultThresholds = Thresholds{ProjectedShortfallPct: 5, MinUtilizationPct: 80, MaxLeakageGPUHours24h: 10}
+var DefaultThresholds = Thresholds{ProjectedShortfallPct: 5, MinUtilizationPct: 80, MaxLeakageGPUHours24h: 10, ExhaustionDays: 14}
 
 // Commitment is one entry of the commitments file, checked and with defaults applied.
 type Commitment struct {

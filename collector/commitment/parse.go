@@ -42,7 +42,7 @@ var (
 	commitmentFields = []string{"id", "name", "provider", "scope", "kind", "quantity", "unit", "term", "team", "labels", "alerts", "rate_card", "priority"}
 	scopeFields      = []string{"account", "region", "instance_type", "gpu_model"}
 	termFields       = []string{"start", "end"}
-	alertFields      = []string{"projected_shortfall_pct", "min_utilization_pct", "max_leakage_gpu_hours_24h"}
+	alertFields      = []string{"projected_shortfall_pct", "min_utilization_pct", "max_leakage_gpu_hours_24h", "exhaustion_days"}
 	rateFields       = []string{"instance_type", "gpu_model", "price_per_gpu_hour"}
 )
 
@@ -407,6 +407,7 @@ func (p *parser) alerts(c *Commitment, v *yaml.Node, where string) {
 	set("projected_shortfall_pct", &c.Alerts.ProjectedShortfallPct, true)
 	set("min_utilization_pct", &c.Alerts.MinUtilizationPct, true)
 	set("max_leakage_gpu_hours_24h", &c.Alerts.MaxLeakageGPUHours24h, false)
+	set("exhaustion_days", &c.Alerts.ExhaustionDays, false)
 }
 
 func (p *parser) rateCard(v *yaml.Node, where string, scope Scope) []Rate {

@@ -135,38 +135,43 @@ func Current(ctx context.Context, conn driver.Conn, db string) ([]Commitment, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("commitments: read %s.commitment_rates: %w", db, err)
 	}
-	if err := readPriorities(ctx, conn, db, versions, live, idx, out); err != nil {
+	if err := readSettings(ctx, conn, db, versions, live, idx, out); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// readPriorities sets the priorities the loads of versions wrote, by version as the rate cards are read.
-func readPriorities(ctx context.Context, conn driver.Conn, db string, versions []string, live []stored, idx map[string]int, out []Commitment) error {
-	q, err := query("commitment_priorities_of_versions", map[string]string{"DB": db, "Versions": strings.Join(versions, ", ")})
+// readSettings sets the priorities and exhaustion thresholds the loads of versions wrote, by version as the rate
+// cards are read. A commitment of a load without settings has priority 0 and the default exhaustion threshold.
+func readSettings(ctx context.Context, conn driver.Conn, db string, versions []string, live []stored, idx map[string]int, out []Commitment) error {
+	q, err := query("commitment_settings_of_versions", map[string]string{"DB": db, "Versions": strings.Join(versions, ", ")})
 	if err != nil {
 		return err
 	}
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
-		return fmt.Errorf("commitments: read %s.commitment_priorities: %w", db, err)
+		return fmt.Errorf("commitments: read %s.commitment_settings: %w", db, err)
 	}
 	defer rows.Close()
+	for i := range out {
+		out[i].Alerts.ExhaustionDays = DefaultThresholds.ExhaustionDays
+	}
 	for rows.Next() {
 		var (
 			id       string
 			version  uint64
 			priority int32
+			days     float64
 		)
-		if err := rows.Scan(&id, &version, &priority); err != nil {
-			return fmt.Errorf("commitments: read %s.commitment_priorities: %w", db, err)
+		if err := rows.Scan(&id, &version, &priority, &days); err != nil {
+			return fmt.Errorf("commitments: read %s.commitment_settings: %w", db, err)
 		}
 		if i, ok := idx[id]; ok && live[i].version == version {
-			out[i].Priority = priority
+			out[i].Priority, out[i].Alerts.ExhaustionDays = priority, days
 		}
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("commitments: read %s.commitment_priorities: %w", db, err)
+		return fmt.Errorf("commitments: read %s.commitment_settings: %w", db, err)
 	}
 	return nil
 }
@@ -261,7 +266,7 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 		}
 	}
 
-	if err := writePriorities(ctx, conn, db, cs, version); err != nil {
+	if err := writeSettings(ctx, conn, db, cs, version); err != nil {
 		return err
 	}
 
@@ -308,37 +313,29 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 	return nil
 }
 
-// writePriorities stores the load's non-zero priorities (commitment_priorities, migration 0008) before its
-// commitments, as the rate cards are; a commitment without a row has priority 0.
-func writePriorities(ctx context.Context, conn driver.Conn, db string, cs []Commitment, version uint64) error {
-	n := 0
-	for _, c := range cs {
-		if c.Priority != 0 {
-			n++
-		}
-	}
+// writeSettings stores the load's priorities and exhaustion thresholds (commitment_settings, migration 0008) before
+// its commitments, as the rate cards are.
+func writeSettings(ctx context.Context, conn driver.Conn, db string, cs []Commitment, version uint64) error {
+	n := len(cs)
 	if n == 0 {
 		return nil
 	}
-	q, err := query("insert_commitment_priorities", map[string]string{"DB": db})
+	q, err := query("insert_commitment_settings", map[string]string{"DB": db})
 	if err != nil {
 		return err
 	}
 	batch, err := conn.PrepareBatch(ctx, q)
 	if err != nil {
-		return fmt.Errorf("commitments: prepare insert into %s.commitment_priorities: %w", db, err)
+		return fmt.Errorf("commitments: prepare insert into %s.commitment_settings: %w", db, err)
 	}
 	defer func() { _ = batch.Abort() }()
 	for _, c := range cs {
-		if c.Priority == 0 {
-			continue
-		}
-		if err := batch.Append(c.ID, version, c.Priority); err != nil {
-			return fmt.Errorf("commitments: priority of %s: %w", c.ID, err)
+		if err := batch.Append(c.ID, version, c.Priority, c.Alerts.ExhaustionDays); err != nil {
+			return fmt.Errorf("commitments: settings of %s: %w", c.ID, err)
 		}
 	}
 	if err := batch.Send(); err != nil {
-		return fmt.Errorf("commitments: insert %d priorities into %s.commitment_priorities: %w", n, db, err)
+		return fmt.Errorf("commitments: insert %d settings into %s.commitment_settings: %w", n, db, err)
 	}
 	return nil
 }

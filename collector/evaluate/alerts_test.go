@@ -33,6 +33,24 @@ func TestAlertsOnlyWhileTheTermRuns(t *testing.T) {
 	}
 }
 
+// A usage commitment consumed faster than its pace alerts once it runs out within its threshold (issue 10,
+// section 4): 50 of 100 GPU-h left at 20/h is 2.5 h, within a 1-day threshold and before the term's 5 h end.
+func TestExhaustionAlert(t *testing.T) {
+	s := figures.Status{ID: "u", Kind: "usage", Unit: "gpu_hour", TermHours: 10, HoursElapsed: 5, HoursLeft: 5,
+		CommitmentTotal: 100, CommittedToDate: 50, UsedToDate: 50, Utilization: 1, Rate7d: 20, Forecast7d: 150,
+		AlertMaxLeakageGPUHours24h: 10}
+	for _, tc := range []struct {
+		days float64
+		want bool
+	}{{1, true}, {0.05, false}} {
+		s.AlertExhaustionDays = tc.days
+		got := Alerts([]figures.Status{s})
+		if fired := len(got) == 1 && got[0].Name == AlertExhaustion; fired != tc.want {
+			t.Errorf("threshold %g days: alerts %+v, want exhaustion alert %v", tc.days, got, tc.want)
+		}
+	}
+}
+
 // A required rate beyond the reservation says so in the alert (issue 10, section 4).
 func TestAlertSaysCannotBeMet(t *testing.T) {
 	s := figures.Status{ID: "c", Kind: "capacity", Quantity: 16, TermHours: 200, HoursElapsed: 92, HoursLeft: 108,

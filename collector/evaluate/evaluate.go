@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gpumeter/gpumeter/collector/alert"
+	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
@@ -23,6 +24,7 @@ const (
 	AlertProjectedShortfall = "GPUCommitmentProjectedShortfall"
 	AlertLowUtilization     = "GPUCommitmentLowUtilization"
 	AlertLeakage            = "GPUCommitmentLeakage"
+	AlertExhaustion         = "GPUCommitmentExhaustion"
 )
 
 // Notifier is what the evaluator tells about the alerts active now; *alert.Notifier is the real one.
@@ -70,6 +72,17 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cs, err := commitment.Current(ctx, e.conn, e.db)
+	if err != nil {
+		return err
+	}
+	days := make(map[string]float64, len(cs))
+	for _, c := range cs {
+		days[c.ID] = c.Alerts.ExhaustionDays
+	}
+	for i := range statuses {
+		statuses[i].AlertExhaustionDays = days[statuses[i].ID]
+	}
 	e.mu.Lock()
 	e.latest = statuses
 	e.mu.Unlock()
@@ -113,6 +126,14 @@ func Alerts(statuses []figures.Status) []alert.Alert {
 					s.AlertMinUtilizationPct),
 				fmt.Sprintf("%.1f of %.1f %s committed so far were used; shortfall to date %.1f %s.", s.UsedToDate,
 					s.CommittedToDate, unit, s.ShortfallToDate, unit)))
+		}
+		if h, ok := figures.HoursToExhaustion(s); ok && h <= 24*s.AlertExhaustionDays {
+			out = append(out, newAlert(AlertExhaustion, s, "warning",
+				fmt.Sprintf("Commitment %s runs out in %.1f days, %.1f days before its term ends", s.ID, h/24,
+					(s.HoursLeft-h)/24),
+				fmt.Sprintf("%.1f of %.1f %s are used; at the trailing 7-day rate of %.2f %s/h the rest lasts %.0f hours "+
+					"(threshold %.1f days). Usage beyond it is billed at other rates.", s.UsedToDate, s.CommitmentTotal,
+					unit, s.Rate7d, unit, h, s.AlertExhaustionDays)))
 		}
 		if s.Leakage24hGPUHours > s.AlertMaxLeakageGPUHours24h {
 			out = append(out, newAlert(AlertLeakage, s, "warning",

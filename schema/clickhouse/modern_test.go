@@ -64,29 +64,29 @@ func TestModernClickHouse(t *testing.T) {
 	day := Date(time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC))
 	// Sample parameters for every query of queries/: a new query needs a line here, or the test fails.
 	params := map[string]map[string]string{
-		"rollup_node_hours":                 {"From": at, "To": at, "Nodes": "('n1', 'n2')"},
-		"rollup_hours":                      {"Hours": at},
-		"rollup_days":                       {"From": at, "To": at, "Days": day},
-		"commitment_status":                 {"At": at},
-		"commitment_figures":                {"At": at},
-		"commitment_overflow_by_provider":   {"At": at},
-		"commitment_series":                 {"At": at},
-		"commitment_unused_hourly":          {"From": at, "To": at, "Eps": "1e-09"},
-		"usage_allocated_hourly":            {"From": at, "To": at},
-		"usage_daily":                       {"From": at, "To": at},
-		"commitments_live":                  {},
-		"commitments_latest_version":        {},
-		"commitment_rates_of_versions":      {"Versions": "1, 2"},
-		"commitment_priorities_of_versions": {"Versions": "1, 2"},
-		"insert_commitment_priorities":      {},
-		"insert_commitments":                {},
-		"insert_commitment_rates":           {},
-		"server_version":                    {},
-		"migrations_create_database":        {},
-		"migrations_table":                  {},
-		"migrations_applied":                {},
-		"tables_in_database":                {},
-		"migration_record":                  {"Version": "999", "Name": String("modern_test")},
+		"rollup_node_hours":               {"From": at, "To": at, "Nodes": "('n1', 'n2')"},
+		"rollup_hours":                    {"Hours": at},
+		"rollup_days":                     {"From": at, "To": at, "Days": day},
+		"commitment_status":               {"At": at},
+		"commitment_figures":              {"At": at},
+		"commitment_overflow_by_provider": {"At": at},
+		"commitment_series":               {"At": at},
+		"commitment_unused_hourly":        {"From": at, "To": at, "Eps": "1e-09"},
+		"usage_allocated_hourly":          {"From": at, "To": at},
+		"usage_daily":                     {"From": at, "To": at},
+		"commitments_live":                {},
+		"commitments_latest_version":      {},
+		"commitment_rates_of_versions":    {"Versions": "1, 2"},
+		"commitment_settings_of_versions": {"Versions": "1, 2"},
+		"insert_commitment_settings":      {},
+		"insert_commitments":              {},
+		"insert_commitment_rates":         {},
+		"server_version":                  {},
+		"migrations_create_database":      {},
+		"migrations_table":                {},
+		"migrations_applied":              {},
+		"tables_in_database":              {},
+		"migration_record":                {"Version": "999", "Name": String("modern_test")},
 	}
 	names, err := fs.Glob(queryFiles, "queries/*.sql")
 	if err != nil {
@@ -150,7 +150,7 @@ func TestModernClickHouse(t *testing.T) {
 				toDateTime('2026-11-25 00:00:00'), toDateTime('2026-11-26 00:00:00'), '', [], [], 5, 80, 10, 0, 'h', 1
 			FROM (SELECT (` + c + `) AS t)`})
 	}
-	stmts = append(stmts, named{"priority of c-a", "INSERT INTO gm.commitment_priorities (commitment_id, version, priority) SELECT 'c-a', 1, 1"},
+	stmts = append(stmts, named{"priority of c-a", "INSERT INTO gm.commitment_settings (commitment_id, version, priority, alert_exhaustion_days) SELECT 'c-a', 1, 1, 14"},
 		named{"the allocation covers each GPU-hour once, capacity first, in two passes", `SELECT throwIf(
 			abs(sumIf(gpu_hours, commitment_id = 'c-a') - 0.01) > 1e-9
 			OR abs(sumIf(gpu_hours, commitment_id = 'c-b') - (1 / 60 - 0.01)) > 1e-9

@@ -6,13 +6,15 @@
 -- commitment_hourly, commitment_status, the report, the alerts, the metrics and the FOCUS export, read this one
 -- definition. ClickHouse 18.16 has no window functions and one JOIN per SELECT, hence arrays and nesting.
 
--- Per-commitment priorities of one load (like commitment_rates: the rows belong to the commitments row of the same id
--- and version). A commitment without a row has priority 0.
-CREATE TABLE IF NOT EXISTS {{.DB}}.commitment_priorities
+-- Per-commitment settings of one load that 0003's table lacks (like commitment_rates: the rows belong to the
+-- commitments row of the same id and version): the priority (a commitment without a row has priority 0) and the
+-- exhaustion alert's threshold in days.
+CREATE TABLE IF NOT EXISTS {{.DB}}.commitment_settings
 (
     commitment_id String,
     version UInt64,
-    priority Int32
+    priority Int32,
+    alert_exhaustion_days Float64
 )
 ENGINE = ReplacingMergeTree()
 ORDER BY (commitment_id, version);
@@ -29,11 +31,11 @@ DROP TABLE IF EXISTS {{.DB}}.commitment_capacity_first_hourly;
 DROP TABLE IF EXISTS {{.DB}}.commitment_groups_hourly;
 DROP TABLE IF EXISTS {{.DB}}.commitment_candidates_hourly;
 DROP TABLE IF EXISTS {{.DB}}.commitment_scopes;
-DROP TABLE IF EXISTS {{.DB}}.commitment_priorities_current;
+DROP TABLE IF EXISTS {{.DB}}.commitment_settings_current;
 
-CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_priorities_current AS
-SELECT commitment_id, priority
-FROM {{.DB}}.commitment_priorities FINAL
+CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_settings_current AS
+SELECT commitment_id, priority, alert_exhaustion_days
+FROM {{.DB}}.commitment_settings FINAL
 WHERE (commitment_id, version) IN (SELECT id, version FROM {{.DB}}.commitments_current);
 
 -- A commitment with its rate card folded into arrays, its priority, its rank among kinds (capacity 0, usage 1,
@@ -59,7 +61,7 @@ FROM
 ) AS with_rates
 ANY LEFT JOIN
 (
-    SELECT commitment_id AS id, priority FROM {{.DB}}.commitment_priorities_current
+    SELECT commitment_id AS id, priority FROM {{.DB}}.commitment_settings_current
 ) AS priorities USING id;
 
 -- Every usage group of every hour paired with every commitment that may cover it: same provider, inside the scope and
