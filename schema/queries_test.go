@@ -20,7 +20,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
+	"github.com/gpumeter/gpumeter/collector/export"
 	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 	"github.com/gpumeter/gpumeter/internal/teststore"
 	"github.com/gpumeter/gpumeter/schema"
 )
@@ -123,6 +125,30 @@ func TestCookbookQueries(t *testing.T) {
 		"SELECT toFloat64(sum(EffectiveCost)), toFloat64(sum(ConsumedQuantity)) FROM (%s)",
 		"SELECT sum(cost), sum(gpu_hours) FROM gpumeter.commitment_usage_hourly WHERE commitment_id IN "+
 			"(SELECT id FROM gpumeter.commitments_current WHERE kind = 'spend')")
+	// One source for the names and the unit: the cookbook's FOCUS rows name providers and GPU-hours as the export does.
+	t.Run("agrees/FOCUS names", func(t *testing.T) {
+		q := byHeading["Cost per team on spend commitments (FOCUS)"]
+		_, rows, err := runQuery(ctx, st.Conn(), "SELECT DISTINCT ProviderName, ConsumedUnit, CommitmentDiscountId FROM ("+forDatabase(q.SQL, db)+")")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cs, err := commitment.Current(ctx, st.Conn(), db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		provider := map[string]string{}
+		for _, c := range cs {
+			provider[c.ID] = c.Provider
+		}
+		if len(rows) == 0 {
+			t.Fatal("no FOCUS rows to check")
+		}
+		for _, r := range rows {
+			if want := cloudprovider.FOCUSName(provider[r[2].(string)]); r[0] != want || r[1] != export.UnitGPUHours {
+				t.Errorf("cookbook FOCUS row %v: want ProviderName %q and ConsumedUnit %q, as the export writes", r, want, export.UnitGPUHours)
+			}
+		}
+	})
 	agree("Commitment burn-down",
 		"SELECT toFloat64(max(used_to_date)), toFloat64(max(committed_to_date)) FROM (%s) GROUP BY commitment_id ORDER BY commitment_id",
 		"SELECT used_to_date, committed_to_date FROM gpumeter.commitment_status ORDER BY commitment_id")

@@ -60,10 +60,11 @@ type Thresholds struct {
 	ProjectedShortfallPct float64 // projected shortfall at term end above this % of the commitment
 	MinUtilizationPct     float64 // utilization to date below this %
 	MaxLeakageGPUHours24h float64 // leakage (overflow bought while this commitment had room) over the last 24 h above this
+	ExhaustionDays        float64 // a usage or spend commitment that runs out before its term ends, within this many days
 }
 
 // DefaultThresholds apply to every threshold a commitment's alerts block leaves out.
-var DefaultThresholds = Thresholds{ProjectedShortfallPct: 5, MinUtilizationPct: 80, MaxLeakageGPUHours24h: 10}
+var DefaultThresholds = Thresholds{ProjectedShortfallPct: 5, MinUtilizationPct: 80, MaxLeakageGPUHours24h: 10, ExhaustionDays: 14}
 
 // Commitment is one entry of the commitments file, checked and with defaults applied.
 type Commitment struct {
@@ -79,9 +80,13 @@ type Commitment struct {
 	Currency string    // spend only: the currency of Quantity and the rate card (equals Unit)
 	RateCard []Rate    // spend only
 	Team     string    // owner, for alert routing
+	Priority int32     // among commitments of one kind covering the same GPU-hour, the higher applies first (default 0)
 	Labels   map[string]string
 	Alerts   Thresholds
 }
+
+// MaxPriority bounds Priority either way.
+const MaxPriority = 1000000
 
 // Active reports whether t falls inside the term.
 func (c Commitment) Active(t time.Time) bool { return !t.Before(c.Start) && t.Before(c.End) }

@@ -40,10 +40,10 @@ var (
 
 var (
 	fileFields       = []string{"currency", "commitments"}
-	commitmentFields = []string{"id", "name", "provider", "scope", "kind", "quantity", "unit", "term", "team", "labels", "alerts", "rate_card"}
+	commitmentFields = []string{"id", "name", "provider", "scope", "kind", "quantity", "unit", "term", "team", "labels", "alerts", "rate_card", "priority"}
 	scopeFields      = []string{"account", "region", "instance_type", "gpu_model"}
 	termFields       = []string{"start", "end"}
-	alertFields      = []string{"projected_shortfall_pct", "min_utilization_pct", "max_leakage_gpu_hours_24h"}
+	alertFields      = []string{"projected_shortfall_pct", "min_utilization_pct", "max_leakage_gpu_hours_24h", "exhaustion_days"}
 	rateFields       = []string{"instance_type", "gpu_model", "price_per_gpu_hour"}
 )
 
@@ -228,6 +228,9 @@ func (p *parser) commitment(i int, n *yaml.Node, defCurrency string, defCurrency
 	}
 
 	c.Team = p.optStr(f.get("team"), where, "team")
+	if v := f.get("priority"); v != nil {
+		c.Priority = p.priority(v, where)
+	}
 	if v := f.get("labels"); v != nil {
 		c.Labels = p.labels(v, where)
 	}
@@ -405,6 +408,7 @@ func (p *parser) alerts(c *Commitment, v *yaml.Node, where string) {
 	set("projected_shortfall_pct", &c.Alerts.ProjectedShortfallPct, true)
 	set("min_utilization_pct", &c.Alerts.MinUtilizationPct, true)
 	set("max_leakage_gpu_hours_24h", &c.Alerts.MaxLeakageGPUHours24h, false)
+	set("exhaustion_days", &c.Alerts.ExhaustionDays, false)
 }
 
 func (p *parser) rateCard(v *yaml.Node, where string, scope Scope) []Rate {
@@ -522,6 +526,21 @@ func (p *parser) optStr(n *yaml.Node, where, field string) string {
 		return ""
 	}
 	return p.str(n, where, field)
+}
+
+// priority reads a whole number in [-MaxPriority, MaxPriority].
+func (p *parser) priority(n *yaml.Node, where string) int32 {
+	x, ok := p.number(n, where, "priority")
+	switch {
+	case !ok:
+	case x != math.Trunc(x):
+		p.add(n, where, "priority", "%s: want a whole number", n.Value)
+	case math.Abs(x) > MaxPriority:
+		p.add(n, where, "priority", "%s: want a whole number from -%d to %d", n.Value, MaxPriority, MaxPriority)
+	default:
+		return int32(x)
+	}
+	return 0
 }
 
 func (p *parser) number(n *yaml.Node, where, field string) (float64, bool) {

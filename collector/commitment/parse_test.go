@@ -39,14 +39,14 @@ func TestParseGood(t *testing.T) {
 			Kind:  KindCapacity, Quantity: 24, Unit: UnitGPU,
 			Start: hour("2026-11-01T00:00:00Z"), End: hour("2027-11-01T00:00:00Z"),
 			Team: "platform", Labels: map[string]string{"cost_center": "ml", "priority": "1"},
-			Alerts: Thresholds{ProjectedShortfallPct: 2.5, MinUtilizationPct: 90, MaxLeakageGPUHours24h: 0},
+			Alerts: Thresholds{ProjectedShortfallPct: 2.5, MinUtilizationPct: 90, MaxLeakageGPUHours24h: 0, ExhaustionDays: 14},
 		},
 		{
 			ID: "oci-usage", Name: "oci-usage", Provider: "oracle_cloud", Scope: Scope{Region: "us-ashburn-1"},
-			Kind: KindUsage, Quantity: 50000.5, Unit: UnitGPUHour,
+			Kind: KindUsage, Quantity: 50000.5, Unit: UnitGPUHour, Priority: -2,
 			// A YAML date is midnight UTC; an offset is converted to UTC.
 			Start: hour("2027-01-01T00:00:00Z"), End: hour("2028-01-01T00:00:00Z"),
-			Alerts: Thresholds{ProjectedShortfallPct: 5, MinUtilizationPct: 50, MaxLeakageGPUHours24h: 10},
+			Alerts: Thresholds{ProjectedShortfallPct: 5, MinUtilizationPct: 50, MaxLeakageGPUHours24h: 10, ExhaustionDays: 14},
 		},
 		{
 			ID: "aws-p5-spend", Name: "aws-p5-spend", Provider: "aws", Kind: KindSpend, Quantity: 250000,
@@ -99,6 +99,11 @@ func TestParseProblems(t *testing.T) {
 			`testdata/bad_top.yaml:1: currency: "usd": currency codes are upper-case (ISO 4217): write USD`,
 			"testdata/bad_top.yaml:1: commitments: missing: want a list of commitments (it may be empty: commitments: [])",
 			"testdata/bad_top.yaml:2: comitments: unknown field (did you mean commitments?)",
+		},
+		"bad_priority.yaml": {
+			"testdata/bad_priority.yaml:7: commitments[0] (id half): priority: 1.5: want a whole number",
+			"testdata/bad_priority.yaml:13: commitments[1] (id huge): priority: 2000000: want a whole number from -1000000 to 1000000",
+			`testdata/bad_priority.yaml:19: commitments[2] (id text): priority: want a number, got "high"`,
 		},
 		"bad_ids.yaml": {
 			"testdata/bad_ids.yaml:2: commitments[0]: id: missing",
@@ -173,8 +178,8 @@ func TestParseProblems(t *testing.T) {
 			"testdata/bad_alerts.yaml:10: commitments[0] (id negative-thresholds): alerts.max_leakage_gpu_hours_24h: -10: must not be negative",
 			"testdata/bad_alerts.yaml:17: commitments[1] (id odd-thresholds): alerts.projected_shortfall_pct: 150: a percentage, at most 100",
 			`testdata/bad_alerts.yaml:18: commitments[1] (id odd-thresholds): alerts.min_utilization_pct: want a number, got "80%"`,
-			"testdata/bad_alerts.yaml:19: commitments[1] (id odd-thresholds): alerts.max_leakage_gpu_hours: unknown field (known: projected_shortfall_pct, min_utilization_pct, max_leakage_gpu_hours_24h)",
-			"testdata/bad_alerts.yaml:25: commitments[2] (id alerts-list): alerts: want a mapping with projected_shortfall_pct, min_utilization_pct, max_leakage_gpu_hours_24h, got a list",
+			"testdata/bad_alerts.yaml:19: commitments[1] (id odd-thresholds): alerts.max_leakage_gpu_hours: unknown field (known: projected_shortfall_pct, min_utilization_pct, max_leakage_gpu_hours_24h, exhaustion_days)",
+			"testdata/bad_alerts.yaml:25: commitments[2] (id alerts-list): alerts: want a mapping with projected_shortfall_pct, min_utilization_pct, max_leakage_gpu_hours_24h, exhaustion_days, got a list",
 		},
 		"bad_keys.yaml": {
 			"testdata/bad_keys.yaml:5: commitments[0] (id typos): quantiy: unknown field (did you mean quantity?)",

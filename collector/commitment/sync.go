@@ -121,7 +121,45 @@ func Current(ctx context.Context, conn driver.Conn, db string) ([]Commitment, er
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("commitments: read %s.commitment_rates: %w", db, err)
 	}
+	if err := readSettings(ctx, conn, db, versions, live, idx, out); err != nil {
+		return nil, err
+	}
 	return out, nil
+}
+
+// readSettings sets the priorities and exhaustion thresholds the loads of versions wrote, by version as the rate
+// cards are read. A commitment of a load without settings has priority 0 and the default exhaustion threshold.
+func readSettings(ctx context.Context, conn driver.Conn, db string, versions []string, live []stored, idx map[string]int, out []Commitment) error {
+	q, err := query("commitment_settings_of_versions", map[string]string{"DB": db, "Versions": strings.Join(versions, ", ")})
+	if err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return fmt.Errorf("commitments: read %s.commitment_settings: %w", db, err)
+	}
+	defer rows.Close()
+	for i := range out {
+		out[i].Alerts.ExhaustionDays = DefaultThresholds.ExhaustionDays
+	}
+	for rows.Next() {
+		var (
+			id       string
+			version  uint64
+			priority int32
+			days     float64
+		)
+		if err := rows.Scan(&id, &version, &priority, &days); err != nil {
+			return fmt.Errorf("commitments: read %s.commitment_settings: %w", db, err)
+		}
+		if i, ok := idx[id]; ok && live[i].version == version {
+			out[i].Priority, out[i].Alerts.ExhaustionDays = priority, days
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("commitments: read %s.commitment_settings: %w", db, err)
+	}
+	return nil
 }
 
 // stored is a live row: the commitment (without its rate card) and the load that wrote it.
@@ -214,6 +252,10 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 		}
 	}
 
+	if err := writeSettings(ctx, conn, db, cs, version); err != nil {
+		return err
+	}
+
 	q, err := query("insert_commitments", map[string]string{"DB": db})
 	if err != nil {
 		return err
@@ -257,6 +299,33 @@ func write(ctx context.Context, conn driver.Conn, db string, cs, gone []Commitme
 	return nil
 }
 
+// writeSettings stores the load's priorities and exhaustion thresholds (commitment_settings, migration 0008) before
+// its commitments, as the rate cards are.
+func writeSettings(ctx context.Context, conn driver.Conn, db string, cs []Commitment, version uint64) error {
+	n := len(cs)
+	if n == 0 {
+		return nil
+	}
+	q, err := query("insert_commitment_settings", map[string]string{"DB": db})
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, q)
+	if err != nil {
+		return fmt.Errorf("commitments: prepare insert into %s.commitment_settings: %w", db, err)
+	}
+	defer func() { _ = batch.Abort() }()
+	for _, c := range cs {
+		if err := batch.Append(c.ID, version, c.Priority, c.Alerts.ExhaustionDays); err != nil {
+			return fmt.Errorf("commitments: settings of %s: %w", c.ID, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("commitments: insert %d settings into %s.commitment_settings: %w", n, db, err)
+	}
+	return nil
+}
+
 // checkSet catches what Parse would have, for commitments built by hand: Sync's bookkeeping relies on unique ids,
 // and DateTime holds only 1970..2106.
 func checkSet(cs []Commitment) error {
@@ -292,11 +361,12 @@ func setHash(cs []Commitment) [sha256.Size]byte {
 		Team               string
 		Labels             map[string]string
 		Alerts             Thresholds
+		Priority           int32 `json:",omitempty"` // omitted at 0, so sets without priorities keep their hash
 	}
 	list := make([]canon, len(cs))
 	for i, c := range cs {
 		list[i] = canon{c.ID, c.Name, c.Provider, c.Scope, c.Kind, c.Quantity, c.Unit, c.Start.Unix(), c.End.Unix(),
-			c.Currency, c.RateCard, c.Team, c.Labels, c.Alerts}
+			c.Currency, c.RateCard, c.Team, c.Labels, c.Alerts, c.Priority}
 		if len(c.RateCard) == 0 {
 			list[i].RateCard = nil
 		}

@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/gpumeter/gpumeter/collector/alert"
+	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
@@ -23,6 +24,7 @@ const (
 	AlertProjectedShortfall = "GPUCommitmentProjectedShortfall"
 	AlertLowUtilization     = "GPUCommitmentLowUtilization"
 	AlertLeakage            = "GPUCommitmentLeakage"
+	AlertExhaustion         = "GPUCommitmentExhaustion"
 )
 
 // Notifier is what the evaluator tells about the alerts active now; *alert.Notifier is the real one.
@@ -81,6 +83,17 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	cs, err := commitment.Current(ctx, e.conn, e.db)
+	if err != nil {
+		return err
+	}
+	days := make(map[string]float64, len(cs))
+	for _, c := range cs {
+		days[c.ID] = c.Alerts.ExhaustionDays
+	}
+	for i := range statuses {
+		statuses[i].AlertExhaustionDays = days[statuses[i].ID]
+	}
 	e.mu.Lock()
 	e.latest, e.fleet = statuses, fleet
 	e.mu.Unlock()
@@ -124,22 +137,28 @@ func lastHourUsage(ctx context.Context, conn driver.Conn, db string, now time.Ti
 }
 
 // Alerts decides which alerts are active for the given figures, using each commitment's thresholds. A commitment
-// with no complete hour yet has nothing to judge.
+// with no complete hour yet has nothing to judge, and one whose term has ended has nothing left to act on: its alerts
+// are no longer active, so the notifier resolves them (its final figures stay in the report).
 func Alerts(statuses []figures.Status) []alert.Alert {
 	var out []alert.Alert
 	for _, s := range statuses {
-		if s.HoursElapsed == 0 {
+		if s.HoursElapsed == 0 || s.HoursLeft <= 0 {
 			continue
 		}
 		unit := unitName(s)
 		if s.CommitmentTotal > 0 && 100*s.ProjectedShortfall7d/s.CommitmentTotal > s.AlertProjectedShortfallPct {
+			meet := fmt.Sprintf("Meeting it needs %.2f %s/h from now on", s.RequiredRate, unit)
+			if figures.Unreachable(s) {
+				meet = fmt.Sprintf("It cannot be met any more: it needs %.2f %s/h from now on, more than the %.0f GPUs reserved",
+					s.RequiredRate, unit, s.Quantity)
+			}
 			out = append(out, newAlert(AlertProjectedShortfall, s, "warning",
 				fmt.Sprintf("Commitment %s will fall short by %.1f %s (%.1f%%) at its term end", s.ID,
 					s.ProjectedShortfall7d, unit, 100*s.ProjectedShortfall7d/s.CommitmentTotal),
 				fmt.Sprintf("At the trailing 7-day rate of %.2f %s/h the commitment reaches %.1f of %.1f %s by %s. "+
-					"Meeting it needs %.2f %s/h from now on; %.1f GPU-hours ran on other providers, %.1f of them while "+
+					"%s; %.1f GPU-hours ran on other providers and no commitment covered them, %.1f of them while "+
 					"this commitment had unused capacity.", s.Rate7d, unit, s.Forecast7d, s.CommitmentTotal, unit,
-					s.TermEnd.Format(time.DateOnly), s.RequiredRate, unit, s.OverflowGPUHours, s.LeakageGPUHours)))
+					s.TermEnd.Format(time.DateOnly), meet, s.OverflowGPUHours, s.LeakageGPUHours)))
 		}
 		if 100*s.Utilization < s.AlertMinUtilizationPct {
 			out = append(out, newAlert(AlertLowUtilization, s, "warning",
@@ -147,6 +166,14 @@ func Alerts(statuses []figures.Status) []alert.Alert {
 					s.AlertMinUtilizationPct),
 				fmt.Sprintf("%.1f of %.1f %s committed so far were used; shortfall to date %.1f %s.", s.UsedToDate,
 					s.CommittedToDate, unit, s.ShortfallToDate, unit)))
+		}
+		if h, ok := figures.HoursToExhaustion(s); ok && h <= 24*s.AlertExhaustionDays {
+			out = append(out, newAlert(AlertExhaustion, s, "warning",
+				fmt.Sprintf("Commitment %s runs out in %.1f days, %.1f days before its term ends", s.ID, h/24,
+					(s.HoursLeft-h)/24),
+				fmt.Sprintf("%.1f of %.1f %s are used; at the trailing 7-day rate of %.2f %s/h the rest lasts %.0f hours "+
+					"(threshold %.1f days). Usage beyond it is billed at other rates.", s.UsedToDate, s.CommitmentTotal,
+					unit, s.Rate7d, unit, h, s.AlertExhaustionDays)))
 		}
 		if s.Leakage24hGPUHours > s.AlertMaxLeakageGPUHours24h {
 			out = append(out, newAlert(AlertLeakage, s, "warning",

@@ -135,3 +135,48 @@ func TestUnreachableAlertmanagerIsAnErrorNotAStop(t *testing.T) {
 		t.Errorf("figures not kept for the metrics when alerting failed: %d", len(ev.latest))
 	}
 }
+
+// An alert that fired while the term ran is resolved once the term has ended (issue 10, section 3). The evaluations
+// run at the real now (Alertmanager drops alerts that ended in the past), so the term is moved into the past
+// between them, as a corrected commitments file would.
+func TestAlertsResolveWhenTheTermEnds(t *testing.T) {
+	ctx := t.Context()
+	amURL := testenv.AlertmanagerURL(t)
+	st := teststore.Migrated(t)
+	now := time.Now().UTC()
+	hour := now.Truncate(time.Hour)
+	id := testenv.Name(t, "ended")
+	start := hour.Add(-10 * time.Hour)
+	c := commitment.Commitment{ID: id, Name: id, Provider: "azure", Kind: commitment.KindCapacity, Quantity: 4, Unit: "gpu",
+		Start: start, End: hour.Add(10 * time.Hour),
+		Alerts: commitment.Thresholds{ProjectedShortfallPct: 5, MinUtilizationPct: 0, MaxLeakageGPUHours24h: 1e9}}
+	if err := commitment.Sync(ctx, st.Conn(), st.Database(), []commitment.Commitment{c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Insert(ctx, []store.Row{{Record: schema.Record{Version: 1, Node: "n", Provider: "azure", Region: "eastus",
+		InstanceType: "nd", GPUModel: "H100", GPUUUID: "GPU-0", IntervalStart: start, IntervalEnd: start.Add(time.Hour),
+		WindowStart: start, WindowEnd: start.Add(time.Hour), ProvisionedSeconds: 3600}}}); err != nil {
+		t.Fatal(err)
+	}
+	notifier := alert.NewNotifier(&alert.Client{URLs: []string{amURL}, Log: testenv.Logger(t)}, time.Minute, testenv.Logger(t))
+	ev := New(st.Conn(), st.Database(), notifier, testenv.Logger(t))
+	ev.now = func() time.Time { return now }
+	if err := ev.Evaluate(ctx); err != nil { // 1 of 40 GPU-h used, 40 more hours at that pace: short
+		t.Fatal(err)
+	}
+	waitAlerts(t, amURL, id, 1)
+	c.End = hour.Add(-2 * time.Hour)
+	if err := commitment.Sync(ctx, st.Conn(), st.Database(), []commitment.Commitment{c}); err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Evaluate(ctx); err != nil { // the term ended two hours ago: still short, but nothing to act on
+		t.Fatal(err)
+	}
+	waitAlerts(t, amURL, id, 0)
+	ev.mu.Lock()
+	statuses := ev.latest
+	ev.mu.Unlock()
+	if len(statuses) != 1 || statuses[0].HoursLeft != 0 || statuses[0].ProjectedShortfall7d == 0 {
+		t.Errorf("final figures %+v, want the ended commitment's shortfall kept", statuses)
+	}
+}

@@ -7,19 +7,14 @@
 // # Rows
 //
 // Usage rows: one per hour × provider × region × instance type × account × GPU model × team of gpu_usage_hourly
-// (the deduplicated hourly rollup), for hours in [From, To). A row inside a commitment's scope and term carries that
-// commitment; each GPU-hour goes to at most one commitment, so no total counts it twice:
-//   - capacity reservations first, at most N GPU-hours per hour between a reservation's rows (rows in the query's
-//     order); a row that exceeds what is left is split into a covered row and an uncovered one with the same
-//     ResourceId, and the split rows' Tags measures are prorated. Usage beyond the reservation is on-demand;
-//   - then usage commitments (all of the rest; the term total is not capped here, as in commitment_hourly);
-//   - then spend commitments whose rate card prices the row (commitment.PricePerGPUHour); usage the rate card does not
-//     price does not consume a spend commitment and stays uncovered;
-//   - ties go to the lowest commitment id.
+// (the deduplicated hourly rollup), for hours in [From, To), split by the allocation every figure shares
+// (commitment_allocation_hourly, schema/README.md "Allocation: one GPU-hour, one commitment"): each GPU-hour is
+// covered by at most one commitment (capacity reservations first, then usage, then spend commitments whose rate card
+// prices it; priority, then id), so no total counts it twice. A row that a reservation covers only in part is split
+// into a covered row and the rest, with the same ResourceId and prorated Tags measures.
 //
-// So the ConsumedQuantity of usage rows adds up to gpu_usage_hourly's provisioned_gpu_hours for the same hours.
-// Note: commitment_hourly (and the report) count usage against every commitment whose scope matches; with two
-// overlapping commitments of one provider, this export's Used rows of one of them are smaller than its "used" there.
+// So the ConsumedQuantity of usage rows adds up to gpu_usage_hourly's provisioned_gpu_hours for the same hours, and a
+// commitment's Used rows add up to the used_gpu_hours the report shows for it.
 //
 // Unused rows: one per commitment and complete hour of its term in [From, To) where commitment_hourly's unused is
 // above zero (capacity: N − min(N, GPUs in use); usage: the hour's pro-rata share of the commitment minus that hour's

@@ -7,6 +7,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,8 @@ import (
 	"github.com/gpumeter/gpumeter/schema"
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
+
+func near(a, b float64) bool { return math.Abs(a-b) < 1e-6 }
 
 // gpuHours makes n one-hour records (n GPU-hours, half of each busy unless busyUnknown) for hour h.
 func gpuHours(provider, region, itype, team string, h, n int, tag string, busyUnknown bool) []store.Row {

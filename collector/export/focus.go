@@ -117,8 +117,8 @@ func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.W
 	}
 	var hour []usage
 	flush := func() error {
-		for _, p := range allocate(hour, cs) {
-			if err := emit(usageRow(p)); err != nil {
+		for _, u := range hour {
+			if err := emit(usageRow(partOf(u, byID))); err != nil {
 				return err
 			}
 		}
@@ -161,7 +161,8 @@ type usage = figures.Usage
 // eps is the smallest amount (GPU-hours or money) worth a row; float sums leave crumbs below it.
 const eps = 1e-9
 
-// part is a usage row, or the share of one that a single commitment covers.
+// part is the share of a usage row that one commitment covers (c), or that none covers (c nil), as the allocation
+// in ClickHouse (commitment_allocation_hourly) made it.
 type part struct {
 	usage
 	gpuHours float64                // this part's GPU-hours
@@ -169,74 +170,17 @@ type part struct {
 	price    float64                // per GPU-hour, when a spend commitment's rate card priced it
 }
 
-// allocate assigns one hour's usage rows to commitments, each GPU-hour to at most one, so that no FOCUS total counts
-// it twice. Capacity reservations are consumed first (N GPU-hours per hour between them; a row that exceeds what is
-// left is split into a covered and an uncovered part), then usage commitments, then spend commitments whose rate card
-// prices the row; ties go to the lowest id (cs is ordered by id). Every part of a row adds up to the row.
-func allocate(hour []usage, cs []commitment.Commitment) []part {
-	if len(hour) == 0 {
-		return nil
-	}
-	h := hour[0].Hour
-	left := map[string]float64{}
-	for _, c := range cs {
-		if c.Kind == commitment.KindCapacity && c.Active(h) {
-			left[c.ID] = c.Quantity
-		}
-	}
-	matches := func(c *commitment.Commitment, u usage) bool {
-		return c.Provider == u.Provider && c.Active(u.Hour) && c.Scope.Matches(u.Account, u.Region, u.InstanceType, u.GPUModel)
-	}
-	var out []part
-	for _, u := range hour {
-		rem := u.GPUHours
-		covered := false
-		for i := range cs {
-			c := &cs[i]
-			if rem <= eps || c.Kind != commitment.KindCapacity || !matches(c, u) {
-				continue
-			}
-			take := math.Min(rem, left[c.ID])
-			if rem-take <= eps {
-				take = rem
-			}
-			if take <= eps {
-				continue
-			}
-			out = append(out, part{usage: u, gpuHours: take, c: c})
-			left[c.ID] -= take
-			rem -= take
-			covered = true
-		}
-		if rem <= eps && covered {
-			continue
-		}
-		p := part{usage: u, gpuHours: rem}
-		for i := range cs {
-			if c := &cs[i]; c.Kind == commitment.KindUsage && matches(c, u) {
-				p.c = c
-				break
-			}
-		}
-		if p.c == nil {
-			for i := range cs {
-				c := &cs[i]
-				if c.Kind != commitment.KindSpend || !matches(c, u) {
-					continue
-				}
-				if price, ok := c.PricePerGPUHour(u.InstanceType, u.GPUModel); ok {
-					p.c, p.price = c, price
-					break
-				}
-			}
-		}
-		out = append(out, p)
-	}
-	return out
+// partOf resolves a row of the allocation to its commitment. A commitment that changed between the two reads (a Sync
+// in between) is left nil: the row is then exported as uncovered rather than under a commitment it no longer matches.
+func partOf(u usage, byID map[string]*commitment.Commitment) part {
+	return part{usage: u, gpuHours: u.GPUHours, c: byID[u.CommitmentID], price: u.Price}
 }
 
+// UnitGPUHours is the FOCUS ConsumedUnit and PricingUnit of GPU-hours; the cookbook's FOCUS query (schema/QUERIES.md)
+// writes the same, which its test checks.
+const UnitGPUHours = "GPU-Hours"
+
 const (
-	unitGPUHours    = "GPU-Hours"
 	defaultCurrency = "USD"
 	usageBased      = "Usage-Based"
 )
@@ -296,7 +240,7 @@ func commitmentColumns(r row, c *commitment.Commitment, status string, quantity 
 	if c.Kind == commitment.KindSpend {
 		r.str("CommitmentDiscountUnit", currencyOf(c))
 	} else {
-		r.str("CommitmentDiscountUnit", unitGPUHours)
+		r.str("CommitmentDiscountUnit", UnitGPUHours)
 	}
 	if c.Kind == commitment.KindCapacity {
 		r.str("CapacityReservationId", c.ID)
@@ -318,9 +262,9 @@ func usageRow(p part) row {
 	common(r, p.Hour, p.Provider)
 	r.str("SubAccountId", p.Account)
 	r.num("ConsumedQuantity", p.gpuHours)
-	r.str("ConsumedUnit", unitGPUHours)
+	r.str("ConsumedUnit", UnitGPUHours)
 	r.num("PricingQuantity", p.gpuHours)
-	r.str("PricingUnit", unitGPUHours)
+	r.str("PricingUnit", UnitGPUHours)
 	r.str("SkuId", p.InstanceType)
 	r.str("SkuPriceId", p.Provider+"/"+p.Region+"/"+p.InstanceType)
 	r.str("RegionId", p.Region)
@@ -404,14 +348,14 @@ func unusedRow(u figures.UnusedHour, c *commitment.Commitment) row {
 	case commitment.KindCapacity:
 		r.str("ResourceType", "Capacity Reservation")
 		r.num("PricingQuantity", u.Unused)
-		r.str("PricingUnit", unitGPUHours)
+		r.str("PricingUnit", UnitGPUHours)
 		costs(r, 0, 0, 0, 0, currencyOf(c))
 		desc = fmt.Sprintf("Unused capacity reservation %s: %s GPUs reserved, %s used",
 			c.Name, human(u.Committed), human(u.Used))
 	default:
 		r.str("ResourceType", "Commitment Discount")
 		r.num("PricingQuantity", u.Unused)
-		r.str("PricingUnit", unitGPUHours)
+		r.str("PricingUnit", UnitGPUHours)
 		costs(r, 0, 0, 0, 0, currencyOf(c))
 		desc = fmt.Sprintf("Unused usage commitment %s: %s GPU-hours committed this hour (pro rata), %s used",
 			c.Name, human(u.Committed), human(u.Used))

@@ -17,15 +17,17 @@ type DailyUsage struct {
 	GPUs             uint64 // the most GPUs one hour of the day held
 	ProvisionedHours float64
 	BusyHours        float64
+	BusyKnownHours   float64 // the GPU-hours whose busy time was measured (MIG without GPM reports none)
 	EnergyKWh        float64
 }
 
-// Efficiency is busy / provisioned GPU-hours.
+// Efficiency is busy / busy-known GPU-hours: GPU-hours whose busy time is unknown count neither as busy nor as idle,
+// as in the commitment figures' efficiency (schema/README.md). 0 when no busy time is known.
 func (d DailyUsage) Efficiency() float64 {
-	if d.ProvisionedHours == 0 {
+	if d.BusyKnownHours == 0 {
 		return 0
 	}
-	return d.BusyHours / d.ProvisionedHours
+	return d.BusyHours / d.BusyKnownHours
 }
 
 // DailyPeriod is the span of the daily section for a report as of at: the days whole days before at's day and at's
@@ -54,7 +56,7 @@ func Daily(ctx context.Context, conn driver.Conn, db string, from, to time.Time)
 	var out []DailyUsage
 	for rows.Next() {
 		var d DailyUsage
-		if err := rows.Scan(&d.Day, &d.Provider, &d.GPUs, &d.ProvisionedHours, &d.BusyHours, &d.EnergyKWh); err != nil {
+		if err := rows.Scan(&d.Day, &d.Provider, &d.GPUs, &d.ProvisionedHours, &d.BusyHours, &d.BusyKnownHours, &d.EnergyKWh); err != nil {
 			return nil, fmt.Errorf("read daily usage: %w", err)
 		}
 		d.Day = d.Day.UTC()
@@ -76,6 +78,7 @@ func ProviderTotals(rows []DailyUsage) []DailyUsage {
 		}
 		out[i].ProvisionedHours += r.ProvisionedHours
 		out[i].BusyHours += r.BusyHours
+		out[i].BusyKnownHours += r.BusyKnownHours
 		out[i].EnergyKWh += r.EnergyKWh
 	}
 	return out

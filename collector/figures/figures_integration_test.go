@@ -25,19 +25,19 @@ func TestCommitmentFiguresHandComputed(t *testing.T) {
 	want := map[string]figures.Status{
 		"cap": {TermHours: 10, HoursElapsed: 5, HoursLeft: 5, CommitmentTotal: 40, CommittedToDate: 20, UsedToDate: 13,
 			Utilization: 0.65, ShortfallToDate: 7, RateLinear: 2.6, Rate7d: 2.6, ForecastLinear: 26, Forecast7d: 26,
-			ProjectedShortfallLinear: 14, ProjectedShortfall7d: 14, RequiredRate: 5.4, UsedGPUHours: 15,
-			OverflowGPUHours: 8, LeakageGPUHours: 5, Leakage24hGPUHours: 5, Efficiency: 0.5,
-			OverflowByProvider: map[string]float64{"oracle_cloud": 6, "aws": 2}},
+			ProjectedShortfallLinear: 14, ProjectedShortfall7d: 14, RequiredRate: 5.4, UsedGPUHours: 13,
+			OverflowGPUHours: 0, LeakageGPUHours: 0, Leakage24hGPUHours: 0, Efficiency: 0.5,
+			OverflowByProvider: map[string]float64{}},
 		"use": {TermHours: 10, HoursElapsed: 5, HoursLeft: 5, CommitmentTotal: 100, CommittedToDate: 50, UsedToDate: 6,
 			Utilization: 0.12, ShortfallToDate: 44, RateLinear: 1.2, Rate7d: 1.2, ForecastLinear: 12, Forecast7d: 12,
 			ProjectedShortfallLinear: 88, ProjectedShortfall7d: 88, RequiredRate: 18.8, UsedGPUHours: 6,
-			OverflowGPUHours: 22, LeakageGPUHours: 22, Leakage24hGPUHours: 22, Efficiency: 0.5,
-			OverflowByProvider: map[string]float64{"azure": 20, "aws": 2}},
+			OverflowGPUHours: 7, LeakageGPUHours: 7, Leakage24hGPUHours: 7, Efficiency: 0.5,
+			OverflowByProvider: map[string]float64{"azure": 7}},
 		"spend": {TermHours: 10, HoursElapsed: 5, HoursLeft: 5, CommitmentTotal: 1000, CommittedToDate: 500, UsedToDate: 20,
 			Utilization: 0.04, ShortfallToDate: 480, RateLinear: 4, Rate7d: 4, ForecastLinear: 40, Forecast7d: 40,
 			ProjectedShortfallLinear: 960, ProjectedShortfall7d: 960, RequiredRate: 196, UsedGPUHours: 2,
-			OverflowGPUHours: 26, LeakageGPUHours: 26, Leakage24hGPUHours: 26, Efficiency: 0.5,
-			OverflowByProvider: map[string]float64{"azure": 20, "oracle_cloud": 6}},
+			OverflowGPUHours: 7, LeakageGPUHours: 0, Leakage24hGPUHours: 0, Efficiency: 0.5,
+			OverflowByProvider: map[string]float64{"azure": 7}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d commitments, want %d", len(got), len(want))
@@ -187,5 +187,35 @@ func TestFiguresReadRollupsOnly(t *testing.T) {
 		if !reflect.DeepEqual(before[i], after[i]) {
 			t.Errorf("%s differ once raw history is gone:\nbefore %+v\nafter  %+v", name, before[i], after[i])
 		}
+	}
+}
+
+// The daily busy % leaves GPU-hours of unknown busy time out (issue 10, section 3): 2 GPU-hours half busy and 2 whose
+// device reports no busy time are 50 % busy, as the commitment figures' efficiency says, not 25 %.
+func TestDailyBusyShareLeavesUnknownOut(t *testing.T) {
+	ctx := t.Context()
+	st := teststore.Migrated(t)
+	unknown := figurestest.GPUHours("azure", "eastus", "nd", 3, 2, "mig")
+	for i := range unknown {
+		unknown[i].BusySeconds = nil
+	}
+	for _, b := range [][]store.Row{figurestest.GPUHours("azure", "eastus", "nd", 3, 2, "known"), unknown} {
+		if err := st.Insert(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	from, to := figures.DailyPeriod(figurestest.TermStart.Add(5*time.Hour), 1)
+	got, err := figures.Daily(ctx, st.Conn(), st.Database(), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("daily %+v, want one row", got)
+	}
+	if got[0].ProvisionedHours != 4 || got[0].BusyKnownHours != 2 || got[0].Efficiency() != 0.5 {
+		t.Fatalf("daily %+v (busy share %g), want 4 GPU-h, 2 with known busy time, 50 %% busy", got, got[0].Efficiency())
+	}
+	if tot := figures.ProviderTotals(got); tot[0].Efficiency() != 0.5 {
+		t.Errorf("provider total busy share %g, want 0.5", tot[0].Efficiency())
 	}
 }

@@ -11,33 +11,37 @@ import (
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
 
-// Usage is one row of the hourly rollup: one hour × provider, region, instance type, account, GPU model and team.
+// Usage is the share of one row of the hourly rollup (one hour × provider, region, instance type, account, GPU model
+// and team) that one commitment covers, or that none covers (CommitmentID empty): the allocation of schema/README.md
+// ("Allocation"), which every figure shares.
 type Usage struct {
 	Hour                                      time.Time
 	Provider, Region, InstanceType, Account   string
 	GPUModel, Team                            string
+	CommitmentID                              string // "" when no commitment covers these GPU-hours
 	GPUHours, BusyGPUHours, BusyKnownGPUHours float64
 	EnergyKWh                                 float64
+	Price                                     float64 // per GPU-hour at a spend commitment's rate card; 0 otherwise
 }
 
-// HourlyUsage streams the hourly rollup's rows for the hours in [from, to) to fn, ordered by hour, then provider,
-// region, instance type, account, GPU model and team (queries/usage_hourly.sql). It stops at fn's first error and
-// returns it as it is.
+// HourlyUsage streams the allocated hourly usage for the hours in [from, to) to fn, ordered by hour, then provider,
+// region, instance type, account, GPU model, team and commitment (queries/usage_allocated_hourly.sql). It stops at
+// fn's first error and returns it as it is.
 func HourlyUsage(ctx context.Context, conn driver.Conn, db string, from, to time.Time, fn func(Usage) error) error {
-	q, err := chschema.Query("usage_hourly", map[string]string{"DB": db, "From": chschema.DateTime(from), "To": chschema.DateTime(to)})
+	q, err := chschema.Query("usage_allocated_hourly", map[string]string{"DB": db, "From": chschema.DateTime(from), "To": chschema.DateTime(to)})
 	if err != nil {
 		return err
 	}
 	rs, err := conn.Query(ctx, q)
 	if err != nil {
-		return fmt.Errorf("query %s.gpu_usage_hourly: %w", db, err)
+		return fmt.Errorf("query %s.commitment_allocation_hourly: %w", db, err)
 	}
 	defer rs.Close()
 	for rs.Next() {
 		var u Usage
 		if err := rs.Scan(&u.Hour, &u.Provider, &u.Region, &u.InstanceType, &u.Account, &u.GPUModel, &u.Team,
-			&u.GPUHours, &u.BusyGPUHours, &u.BusyKnownGPUHours, &u.EnergyKWh); err != nil {
-			return fmt.Errorf("read %s.gpu_usage_hourly: %w", db, err)
+			&u.CommitmentID, &u.GPUHours, &u.BusyGPUHours, &u.BusyKnownGPUHours, &u.EnergyKWh, &u.Price); err != nil {
+			return fmt.Errorf("read %s.commitment_allocation_hourly: %w", db, err)
 		}
 		u.Hour = u.Hour.UTC()
 		if err := fn(u); err != nil {
@@ -45,7 +49,7 @@ func HourlyUsage(ctx context.Context, conn driver.Conn, db string, from, to time
 		}
 	}
 	if err := rs.Err(); err != nil {
-		return fmt.Errorf("read %s.gpu_usage_hourly: %w", db, err)
+		return fmt.Errorf("read %s.commitment_allocation_hourly: %w", db, err)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@ package figures
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -41,6 +42,9 @@ type Status struct {
 	AlertProjectedShortfallPct float64
 	AlertMinUtilizationPct     float64
 	AlertMaxLeakageGPUHours24h float64
+	// AlertExhaustionDays is the exhaustion alert's threshold (commitment.Thresholds.ExhaustionDays); the evaluator
+	// sets it from the loaded commitments (commitment_settings), the SQL figures do not carry it.
+	AlertExhaustionDays float64
 }
 
 // Commitments reads every current commitment's figures as of at, over the complete hours of its term before at, from
@@ -97,4 +101,31 @@ func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time)
 		}
 	}
 	return out, orows.Err()
+}
+
+// Unreachable reports whether a capacity commitment can no longer be met in full: the rate it needs from now on is
+// more GPU-hours per hour than its N GPUs can use (schema/README.md, required_rate).
+func Unreachable(s Status) bool {
+	return s.Kind == "capacity" && s.HoursLeft > 0 && s.RequiredRate > s.Quantity+1e-9
+}
+
+// HoursToExhaustion is how many hours from the start of the current hour a usage or spend commitment consumed faster
+// than its pace has left at the trailing 7-day rate, when it runs out before its term ends; ok is false otherwise.
+func HoursToExhaustion(s Status) (hours float64, ok bool) {
+	if s.Kind == "capacity" || s.HoursLeft <= 0 || s.Rate7d <= 0 || s.Forecast7d <= s.CommitmentTotal {
+		return 0, false
+	}
+	hours = math.Max(s.CommitmentTotal-s.UsedToDate, 0) / s.Rate7d
+	return hours, hours < s.HoursLeft
+}
+
+// ExhaustionAt is when a usage or spend commitment consumed faster than its pace runs out at the trailing 7-day
+// rate: the start of the hour after at plus (commitment_total − used_to_date) / rate_7d hours, when that falls before
+// the term's end; ok is false otherwise (a reservation never runs out, and a slower pace never reaches the total).
+func ExhaustionAt(s Status, at time.Time) (t time.Time, ok bool) {
+	h, ok := HoursToExhaustion(s)
+	if !ok {
+		return time.Time{}, false
+	}
+	return at.UTC().Truncate(time.Hour).Add(time.Duration(h * float64(time.Hour))).Truncate(time.Minute), true
 }

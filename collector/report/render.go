@@ -112,11 +112,11 @@ func summaryGroups(cs []figures.Status) []summaryGroup {
 			index[u] = i
 			groups = append(groups, summaryGroup{Unit: u, Headers: []string{"commitment", "provider", "kind",
 				"utilization %", "used / committed " + u, "shortfall " + u, "forecast 7d / total " + u,
-				"projected shortfall 7d " + u, "required rate " + u + "/h", "overflow GPU-h", "leakage GPU-h (24h)",
+				"projected shortfall 7d " + u, "required rate " + u + "/h", "overflow GPU-h", "leakage GPU-h term (last 24 h)",
 				"busy %"},
 				HTMLHeaders: []htmlHeader{{"commitment", ""}, {"provider", ""}, {"utilization", "%"},
 					{"used / committed", u}, {"shortfall", u}, {"forecast 7d / total", u}, {"projected shortfall 7d", u},
-					{"required rate", u + "/h"}, {"overflow", "GPU-h"}, {"leakage (24h)", "GPU-h"}, {"busy", "%"}}})
+					{"required rate", u + "/h"}, {"overflow", "GPU-h"}, {"leakage term (last 24 h)", "GPU-h"}, {"busy", "%"}}})
 		}
 		pct := ""
 		if s.ProjectedShortfall7d > 0 && s.CommitmentTotal > 0 {
@@ -241,15 +241,24 @@ func verdictOf(s figures.Status, at time.Time) verdict {
 		} else {
 			v = verdict{"ok", "term ended, commitment met"}
 		}
+	case figures.Unreachable(s):
+		v = verdict{"bad", "cannot be met any more: needs " + amount(s.RequiredRate) + "/h for the remaining " +
+			formatHours(s.HoursLeft) + ", more than the " + formatNum(s.Quantity, 0) + " GPUs reserved; projected shortfall " +
+			amount(s.ProjectedShortfall7d) + pct(s.ProjectedShortfall7d)}
 	case s.ProjectedShortfall7d > 0:
 		v = verdict{"warn", "projected shortfall " + amount(s.ProjectedShortfall7d) + pct(s.ProjectedShortfall7d) +
-			": running at " + amount(s.Rate7d) + "/h over the last 7 days, needs " + amount(s.RequiredRate) +
+			": running at " + amount(s.Rate7d) + "/h over " + rateWindow(s) + ", needs " + amount(s.RequiredRate) +
 			"/h for the remaining " + formatHours(s.HoursLeft)}
 		if s.CommitmentTotal > 0 && 100*s.ProjectedShortfall7d/s.CommitmentTotal > s.AlertProjectedShortfallPct {
 			v.Level = "bad"
 		}
 	default:
 		v = verdict{"ok", "on track: forecast " + amount(s.Forecast7d) + " of " + amount(s.CommitmentTotal)}
+		if t, ok := figures.ExhaustionAt(s, at); ok {
+			v = verdict{"warn", "runs out " + formatTime(t) + ", " + formatHours(s.TermEnd.Sub(t).Hours()) +
+				" before its term ends: used " + amount(s.UsedToDate) + " of " + amount(s.CommitmentTotal) + " at " +
+				amount(s.Rate7d) + "/h over " + rateWindow(s)}
+		}
 	}
 	var notes []string
 	if s.AlertMinUtilizationPct > 0 && 100*s.Utilization < s.AlertMinUtilizationPct {
@@ -275,12 +284,24 @@ func verdictOf(s figures.Status, at time.Time) verdict {
 	return v
 }
 
-// formatHours is a span of hours: "5 h", or in days once it is two days or more.
+// rateWindow names the hours rate_7d was taken over: the last 7 days, or the term so far when it is younger.
+func rateWindow(s figures.Status) string {
+	if s.HoursElapsed >= 168 {
+		return "the last 7 days"
+	}
+	return "the " + formatHours(s.HoursElapsed) + " of the term so far"
+}
+
+// formatHours is a span of hours: "5 h", or in days (one decimal: 108 h is 4.5 days, not 4) once it is two days or
+// more.
 func formatHours(h float64) string {
 	if h < 48 {
+		if h != math.Trunc(h) {
+			return formatNum(h, 1) + " h"
+		}
 		return formatNum(h, 0) + " h"
 	}
-	return formatNum(h/24, 0) + " days"
+	return formatNum(h/24, 1) + " days"
 }
 
 func formatTime(t time.Time) string {

@@ -15,9 +15,11 @@ import (
 )
 
 // The machine-readable column names of a commitment's figures, as the commitment_status view names them.
-// Utilization and efficiency are fractions (0.65), times are RFC 3339 in UTC.
+// Utilization and efficiency are fractions (0.65), times are RFC 3339 in UTC. unit is the unit of the amounts
+// (committed, used, shortfall, forecasts, rates per hour): gpu_hour for capacity and usage commitments, the currency
+// for spend ones; quantity_unit is the unit of quantity as the commitments file gives it (gpu for a reservation).
 var commitmentColumns = []string{
-	"at", "commitment_id", "name", "provider", "kind", "unit", "team", "quantity", "term_start", "term_end",
+	"at", "commitment_id", "name", "provider", "kind", "unit", "team", "quantity", "quantity_unit", "term_start", "term_end",
 	"term_hours", "hours_elapsed", "hours_remaining", "commitment_total", "committed_to_date", "used_to_date",
 	"utilization", "shortfall_to_date", "rate_linear", "rate_7d", "forecast_linear", "forecast_7d",
 	"projected_shortfall_linear", "projected_shortfall_7d", "required_rate", "used_gpu_hours", "overflow_gpu_hours",
@@ -29,13 +31,21 @@ var commitmentColumns = []string{
 func commitmentValues(s figures.Status, at time.Time) []any {
 	v := verdictOf(s, at)
 	return []any{
-		formatRFC3339(at), s.ID, s.Name, s.Provider, s.Kind, s.Unit, s.Team, s.Quantity,
+		formatRFC3339(at), s.ID, s.Name, s.Provider, s.Kind, amountUnit(s), s.Team, s.Quantity, s.Unit,
 		formatRFC3339(s.TermStart), formatRFC3339(s.TermEnd), s.TermHours, s.HoursElapsed, s.HoursLeft,
 		s.CommitmentTotal, s.CommittedToDate, s.UsedToDate, s.Utilization, s.ShortfallToDate, s.RateLinear, s.Rate7d,
 		s.ForecastLinear, s.Forecast7d, s.ProjectedShortfallLinear, s.ProjectedShortfall7d, s.RequiredRate,
 		s.UsedGPUHours, s.OverflowGPUHours, s.LeakageGPUHours, s.Leakage24hGPUHours, s.Efficiency,
 		s.AlertProjectedShortfallPct, s.AlertMinUtilizationPct, s.AlertMaxLeakageGPUHours24h, v.Level, v.Text,
 	}
+}
+
+// amountUnit is the unit of a commitment's amounts: a reservation of N GPUs commits N GPU-hours every hour.
+func amountUnit(s figures.Status) string {
+	if s.Kind == "capacity" {
+		return "gpu_hour"
+	}
+	return s.Unit
 }
 
 // WriteCSV writes one row per commitment with every figure, then overflow_<provider>_gpu_hours for every provider

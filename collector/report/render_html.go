@@ -77,7 +77,7 @@ func commitmentTiles(s figures.Status) []tile {
 			formatAmount(s, s.CommittedToDate) + " " + u + " to date"},
 		{"forecast at the 7-day rate", formatAmount(s, s.Forecast7d), u, "of " + formatAmount(s, s.CommitmentTotal) +
 			" committed" + shortfallSub(s)},
-		{"required rate", formatAmount(s, s.RequiredRate), u + "/h", "now " + formatAmount(s, s.Rate7d) + " " + u + "/h (7 days)"},
+		{"required rate", formatAmount(s, s.RequiredRate), u + "/h", "now " + formatAmount(s, s.Rate7d) + " " + u + "/h (over " + rateWindow(s) + ")"},
 		{"overflow", formatNum(s.OverflowGPUHours, 1), "GPU-h", cmp.Or(splitOrNone(s), "on no other provider")},
 		{"leakage", formatNum(s.LeakageGPUHours, 1), "GPU-h", formatNum(s.Leakage24hGPUHours, 1) + " GPU-h in the last 24 h"},
 		{"busy", formatNum(100*s.Efficiency, 1), "%", "of the GPU-hours used"},

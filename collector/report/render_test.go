@@ -64,13 +64,13 @@ func handReport() Report {
 		At: at, Database: "gpumeter", Commitments: []figures.Status{capacity, spend},
 		Series: map[string]figures.Series{"cap": series("cap", 4, 4, 4, 2, 0, 3), "spend": series("spend", 100, 0, 0, 0, 20, 0)},
 		Daily: []figures.DailyUsage{
-			{Day: day(0), Provider: "aws", GPUs: 8, ProvisionedHours: 150.5, BusyHours: 90, EnergyKWh: 80.2},
-			{Day: day(0), Provider: "azure", GPUs: 32, ProvisionedHours: 1234.5, BusyHours: 987.6, EnergyKWh: 650},
-			{Day: day(1), Provider: "azure", GPUs: 30, ProvisionedHours: 1100, BusyHours: 800, EnergyKWh: 600},
-			{Day: day(1), Provider: "oracle_cloud", GPUs: 16, ProvisionedHours: 384, BusyHours: 300, EnergyKWh: 210},
-			{Day: day(2), Provider: "azure", GPUs: 4, ProvisionedHours: 15, BusyHours: 7.5, EnergyKWh: 8},
-			{Day: day(2), Provider: "oracle_cloud", GPUs: 3, ProvisionedHours: 6, BusyHours: 3, EnergyKWh: 3.1},
-			{Day: day(2), Provider: "aws", GPUs: 2, ProvisionedHours: 2, BusyHours: 1, EnergyKWh: 1},
+			{Day: day(0), Provider: "aws", GPUs: 8, ProvisionedHours: 150.5, BusyKnownHours: 150.5, BusyHours: 90, EnergyKWh: 80.2},
+			{Day: day(0), Provider: "azure", GPUs: 32, ProvisionedHours: 1234.5, BusyKnownHours: 1234.5, BusyHours: 987.6, EnergyKWh: 650},
+			{Day: day(1), Provider: "azure", GPUs: 30, ProvisionedHours: 1100, BusyKnownHours: 1100, BusyHours: 800, EnergyKWh: 600},
+			{Day: day(1), Provider: "oracle_cloud", GPUs: 16, ProvisionedHours: 384, BusyKnownHours: 384, BusyHours: 300, EnergyKWh: 210},
+			{Day: day(2), Provider: "azure", GPUs: 4, ProvisionedHours: 15, BusyKnownHours: 15, BusyHours: 7.5, EnergyKWh: 8},
+			{Day: day(2), Provider: "oracle_cloud", GPUs: 3, ProvisionedHours: 6, BusyKnownHours: 6, BusyHours: 3, EnergyKWh: 3.1},
+			{Day: day(2), Provider: "aws", GPUs: 2, ProvisionedHours: 2, BusyKnownHours: 2, BusyHours: 1, EnergyKWh: 1},
 		},
 	}
 }
@@ -270,15 +270,29 @@ func TestVerdicts(t *testing.T) {
 		level  string
 		prefix string
 	}{
-		{"shortfall above alert", func(*figures.Status) {}, "bad", "projected shortfall 14.0 GPU-h (35%)"},
-		{"small shortfall", func(s *figures.Status) { s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours = 0.4, 0.99, 0 }, "warn", "projected shortfall 0.4 GPU-h (1%)"},
+		// The worked example needs 5.4 GPU-h/h of a 4-GPU reservation: it cannot be met any more.
+		{"beyond the reservation", func(*figures.Status) {}, "bad", "cannot be met any more: needs 5.4 GPU-h/h for the remaining 5 h, more than the 4 GPUs reserved; projected shortfall 14.0 GPU-h (35%)"},
+		{"shortfall above alert", func(s *figures.Status) { s.RequiredRate = 3.9 }, "bad", "projected shortfall 14.0 GPU-h (35%)"},
+		{"small shortfall", func(s *figures.Status) {
+			s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours, s.RequiredRate = 0.4, 0.99, 0, 3.9
+		}, "warn", "projected shortfall 0.4 GPU-h (1%)"},
 		{"on track", func(s *figures.Status) {
-			s.ProjectedShortfall7d, s.Forecast7d, s.Utilization, s.Leakage24hGPUHours = 0, 44, 0.95, 0
+			s.ProjectedShortfall7d, s.Forecast7d, s.Utilization, s.Leakage24hGPUHours, s.RequiredRate = 0, 44, 0.95, 0, 3
 		}, "ok", "on track: forecast 44.0 GPU-h of 40.0 GPU-h"},
-		{"on track but leaking", func(s *figures.Status) { s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours = 0, 0.95, 12 }, "warn", "on track"},
+		{"on track but leaking", func(s *figures.Status) {
+			s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours, s.RequiredRate = 0, 0.95, 12, 3
+		}, "warn", "on track"},
 		{"ended short", func(s *figures.Status) { s.HoursLeft, s.UsedToDate = 0, 30 }, "bad", "term ended 10.0 GPU-h (25%) short"},
 		{"ended met", func(s *figures.Status) { s.HoursLeft, s.UsedToDate, s.Utilization, s.Leakage24hGPUHours = 0, 40, 1, 0 }, "ok", "term ended, commitment met"},
 		{"not started", func(s *figures.Status) { s.TermStart = r.At.Add(time.Hour) }, "info", "starts "},
+		{"used faster than its pace", func(s *figures.Status) {
+			s.Kind, s.Unit, s.CommitmentTotal, s.UsedToDate, s.Rate7d, s.Forecast7d = "usage", "gpu_hour", 100, 50, 20, 150
+			s.ProjectedShortfall7d, s.Utilization, s.Leakage24hGPUHours, s.HoursLeft = 0, 1.92, 0, 5
+		}, "warn", "runs out 2026-10-05 07:30 UTC, 2.5 h before its term ends: used 50.0 GPU-h of 100.0 GPU-h at 20.0 GPU-h/h"},
+		{"young term", func(s *figures.Status) { s.RequiredRate, s.HoursElapsed = 3.9, 12 }, "bad",
+			"projected shortfall 14.0 GPU-h (35%): running at 2.6 GPU-h/h over the 12 h of the term so far"},
+		{"cannot be met", func(s *figures.Status) { s.Kind, s.Quantity, s.RequiredRate, s.HoursLeft = "capacity", 16, 16.3, 108 },
+			"bad", "cannot be met any more: needs 16.3 GPU-h/h for the remaining 4.5 days, more than the 16 GPUs reserved"},
 	}
 	for _, c := range cases {
 		s := base
@@ -483,6 +497,7 @@ func realisticReport() Report {
 				u.GPUs = max(u.GPUs, uint64(g))
 				u.ProvisionedHours += g
 				u.BusyHours += 0.72 * g
+				u.BusyKnownHours += g
 				u.EnergyKWh += 0.55 * g
 			}
 			r.Daily = append(r.Daily, u)
@@ -502,7 +517,8 @@ func TestWriteHTMLRealistic(t *testing.T) {
 	for _, s := range r.Commitments {
 		verdicts[s.ID] = verdictOf(s, r.At).Level
 	}
-	want := map[string]string{"aws-p5-spend-2026": "bad", "azure-ndh100-eastus": "bad", "oci-h100-usage-fy27": "ok"}
+	// The OCI usage commitment is consumed faster than its pace: it runs out before its term ends (a warning).
+	want := map[string]string{"aws-p5-spend-2026": "bad", "azure-ndh100-eastus": "bad", "oci-h100-usage-fy27": "warn"}
 	for id, level := range want {
 		if verdicts[id] != level {
 			t.Errorf("%s: verdict %s, want %s (%s)", id, verdicts[id], level, verdictOf(r.Commitments[slices.IndexFunc(r.Commitments, func(s figures.Status) bool { return s.ID == id })], r.At).Text)

@@ -47,6 +47,7 @@ const (
 	codeTableExists     = 57
 	codeDatabaseExists  = 82
 	codeTableIsDropped  = 218 // a table another statement is dropping right now
+	codeUnknownIdent    = 47  // a view read by its old definition while another migrator replaces it
 )
 
 // rowCodes are refusals caused by the values in the rows.

@@ -212,12 +212,15 @@ func IsMissingObject(err error) bool {
 }
 
 // isConcurrentDDL tells an error another migrator's DDL can cause mid-pass: an object that was there a moment ago is
-// gone (a view being replaced), or one a check found missing now exists.
+// gone (a view being replaced), one a check found missing now exists, or a view this pass just replaced was created
+// again by the other migrator's older migration (a column of the new definition is then unknown until the other one
+// reaches the same migration; the next pass replaces it again).
 func isConcurrentDDL(err error) bool {
 	var ex *clickhouse.Exception
 	var me *MissingError // a view the other collector was replacing when this one checked
 	return IsMissingObject(err) || errors.As(err, &me) ||
-		(errors.As(err, &ex) && (ex.Code == codeTableExists || ex.Code == codeDatabaseExists || ex.Code == codeTableIsDropped))
+		(errors.As(err, &ex) && (ex.Code == codeTableExists || ex.Code == codeDatabaseExists || ex.Code == codeTableIsDropped ||
+			ex.Code == codeUnknownIdent))
 }
 
 // CheckMigrated reports an error unless every migration is applied and every object they create exists: for a

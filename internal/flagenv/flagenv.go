@@ -163,14 +163,18 @@ func (l *List) Set(v string) error {
 	return nil
 }
 
-// ExitCode is how a command ends: nothing and 0 for success or --help, else err on one line to w (prefixed with
-// the program's name, credentials in URLs redacted) and 2 for a usage error (UsageError anywhere in err), 1 for any
-// other. main passes the code to os.Exit, so exits stay in main.
+// ExitCode is how a command ends: nothing and 0 for success or --help, else err to w, one problem per line (each
+// prefixed with the program's name, credentials in URLs redacted), and 2 for a usage error (UsageError anywhere in
+// err), 1 for any other. main passes the code to os.Exit, so exits stay in main.
 func ExitCode(program string, err error, w io.Writer) int {
 	if err == nil || errors.Is(err, ErrHelp) {
 		return 0
 	}
-	fmt.Fprintln(w, program+":", logging.Redact(strings.ReplaceAll(err.Error(), "\n", "; ")))
+	for _, line := range strings.Split(logging.Redact(err.Error()), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			fmt.Fprintln(w, program+":", line)
+		}
+	}
 	var usage UsageError
 	if errors.As(err, &usage) {
 		return 2

@@ -64,8 +64,8 @@ func TestExitCode(t *testing.T) {
 	if code := ExitCode("prog", errors.New("--a: bad\n--b: worse"), &out); code != 1 {
 		t.Errorf("exit code %d, want 1", code)
 	}
-	if got := out.String(); got != "prog: --a: bad; --b: worse\n" {
-		t.Errorf("printed %q, want one line naming the program", got)
+	if got := out.String(); got != "prog: --a: bad\nprog: --b: worse\n" {
+		t.Errorf("printed %q, want one line per problem, each naming the program", got)
 	}
 }
 

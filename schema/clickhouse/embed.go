@@ -12,7 +12,18 @@ import (
 	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 )
+
+// focusProviders renders cloudprovider.Table for the focus_providers view.
+func focusProviders() string {
+	rows := make([]string, len(cloudprovider.Table))
+	for i, p := range cloudprovider.Table {
+		rows[i] = "(" + String(p.ID) + ", " + String(p.FOCUSName) + ", " + String(p.ServiceName) + ")"
+	}
+	return "[" + strings.Join(rows, ", ") + "]"
+}
 
 //go:embed migrations/*.sql
 var files embed.FS
@@ -46,6 +57,9 @@ func Migrations(p Params, f Features) ([]Migration, error) {
 		"query": func(name, db, at string) (string, error) {
 			return Query(name, map[string]string{"DB": db, "At": at})
 		},
+		// The provider table (internal/cloudprovider) as an array of (provider, FOCUS name, FOCUS service name)
+		// tuples, so SQL names providers as the FOCUS export does.
+		"focusProviders": focusProviders,
 		// A rollup query of queries/ rendered for all of history, so the migration that creates a rollup backfills it
 		// with the same text the collector recomputes it with.
 		"backfill": func(name, db string) (string, error) {

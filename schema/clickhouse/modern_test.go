@@ -72,11 +72,13 @@ func TestModernClickHouse(t *testing.T) {
 		"commitment_overflow_by_provider": {"At": at},
 		"commitment_series":               {"At": at},
 		"commitment_unused_hourly":        {"From": at, "To": at, "Eps": "1e-09"},
-		"usage_hourly":                    {"From": at, "To": at},
+		"usage_allocated_hourly":          {"From": at, "To": at},
 		"usage_daily":                     {"From": at, "To": at},
 		"commitments_live":                {},
 		"commitments_latest_version":      {},
 		"commitment_rates_of_versions":    {"Versions": "1, 2"},
+		"commitment_settings_of_versions": {"Versions": "1, 2"},
+		"insert_commitment_settings":      {},
 		"insert_commitments":              {},
 		"insert_commitment_rates":         {},
 		"server_version":                  {},
@@ -136,6 +138,24 @@ func TestModernClickHouse(t *testing.T) {
 		stmts = append(stmts, named{view + " holds the resent record's group only", `SELECT throwIf(groupArray(toString(team)) != ['b']
 			OR sum(provisioned_gpu_hours) * 3600 != 60, 'wrong rollup') FROM gm.` + view})
 	}
+	// The allocation (schema/README.md, "Allocation: one GPU-hour, one commitment") on the same record, 1/60 GPU-h of
+	// azure: reservation c-a (priority 1, 0.01 GPU-h per hour) takes its 0.01 first, reservation c-b the rest in the
+	// second pass, and the usage commitment u-c nothing.
+	for _, c := range []string{"'c-a', 'capacity', 0.01", "'c-b', 'capacity', 1", "'u-c', 'usage', 100"} {
+		stmts = append(stmts, named{"commitment " + c, `INSERT INTO gm.commitments (id, name, provider, scope_account,
+			scope_region, scope_instance_type, scope_gpu_model, kind, quantity, unit, currency, term_start, term_end,
+			team, label_keys, label_values, alert_projected_shortfall_pct, alert_min_utilization_pct,
+			alert_max_leakage_gpu_hours_24h, deleted, set_hash, version)
+			SELECT tupleElement(t, 1), '', 'azure', '', '', '', '', tupleElement(t, 2), tupleElement(t, 3), '', '',
+				toDateTime('2026-11-25 00:00:00'), toDateTime('2026-11-26 00:00:00'), '', [], [], 5, 80, 10, 0, 'h', 1
+			FROM (SELECT (` + c + `) AS t)`})
+	}
+	stmts = append(stmts, named{"priority of c-a", "INSERT INTO gm.commitment_settings (commitment_id, version, priority, alert_exhaustion_days) SELECT 'c-a', 1, 1, 14"},
+		named{"the allocation covers each GPU-hour once, capacity first, in two passes", `SELECT throwIf(
+			abs(sumIf(gpu_hours, commitment_id = 'c-a') - 0.01) > 1e-9
+			OR abs(sumIf(gpu_hours, commitment_id = 'c-b') - (1 / 60 - 0.01)) > 1e-9
+			OR sumIf(gpu_hours, commitment_id NOT IN ('c-a', 'c-b')) > 1e-9
+			OR abs(sum(gpu_hours) - 1 / 60) > 1e-9, 'wrong allocation') FROM gm.commitment_allocation_hourly`})
 	cookbook, err := os.ReadFile(filepath.Join(repo, "schema", "QUERIES.md"))
 	if err != nil {
 		t.Fatal(err)

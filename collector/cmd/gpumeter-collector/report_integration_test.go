@@ -7,9 +7,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/figures/figurestest"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 )
@@ -54,5 +57,43 @@ func TestReportDailyEndsAtAt(t *testing.T) {
 				t.Errorf("--at %s: daily row %+v, want %v on %s", tc.at, d, tc.want, figurestest.TermStart.Format(time.DateOnly))
 			}
 		}
+	}
+}
+
+// report --commitments never writes (issue 10, section 3): a file that differs from the loaded set is refused and
+// leaves the live commitments as they were.
+func TestReportCommitmentsIsReadOnly(t *testing.T) {
+	ctx := t.Context()
+	st := figurestest.WorkedExample(t)
+	before, err := commitment.Current(ctx, st.Conn(), st.Database())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	other := filepath.Join(dir, "other.yaml")
+	if err := os.WriteFile(other, []byte(`commitments:
+  - id: what-if
+    provider: azure
+    kind: usage
+    quantity: 10
+    term: {start: 2026-11-01T00:00:00Z, end: 2026-11-02T00:00:00Z}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := func(file string) []string {
+		return []string{"--clickhouse-addr=" + testenv.ClickHouseAddr(t), "--clickhouse-database=" + st.Database(),
+			"--at=" + figurestest.TermStart.Add(5*time.Hour).Format(time.RFC3339), "--format=json",
+			"--out=" + filepath.Join(dir, "report.json"), "--commitments=" + file}
+	}
+	err = runReport(ctx, args(other))
+	if err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Fatalf("report --commitments with another set: %v, want a refusal saying report is read-only", err)
+	}
+	after, err := commitment.Current(ctx, st.Conn(), st.Database())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(before, after) {
+		t.Errorf("report changed the live commitments:\nbefore %+v\nafter  %+v", before, after)
 	}
 }

@@ -55,6 +55,14 @@ func (b *bench) term(ctx context.Context) (*termResult, error) {
 	if err := os.WriteFile(commitments, []byte(termCommitments(res.gpus, res.days)), 0o644); err != nil {
 		return nil, err
 	}
+	// Loaded as `migrate --commitments` loads them: report only reads.
+	cs, err := commitment.Load(commitments)
+	if err != nil {
+		return nil, err
+	}
+	if err := commitment.Sync(ctx, st.Conn(), st.Database(), cs); err != nil {
+		return nil, err
+	}
 	res.reportOut = filepath.Join(b.o.outDir, "term-report.txt")
 	at := termStart.Add(time.Duration(res.days) * 24 * time.Hour)
 	report := func(extra ...string) (time.Duration, error) {
@@ -67,14 +75,6 @@ func (b *bench) term(ctx context.Context) (*termResult, error) {
 			return 0, fmt.Errorf("%s report: %w\n%s", b.o.collector, err, out)
 		}
 		return time.Since(start), nil
-	}
-	// report only reads: the commitments go in as `migrate --commitments` puts them (commitment.Sync).
-	cs, err := commitment.Load(commitments)
-	if err != nil {
-		return nil, err
-	}
-	if err := commitment.Sync(ctx, st.Conn(), st.Database(), cs); err != nil {
-		return nil, fmt.Errorf("load the term's commitments: %w", err)
 	}
 	if res.first, err = report(); err != nil {
 		return nil, err
