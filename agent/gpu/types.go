@@ -20,4 +20,13 @@ type Sample struct {
 	MemoryUsedBytes uint64
 	PowerWatts      *float64
 	EnergyMJ        *uint64 // NVML's total-energy counter: millijoules since the driver loaded
+	// Processes is each process's SM utilization averaged over the NVML samples since the previous reading
+	// (DeviceGetProcessUtilization with the last-seen timestamp); nil where the device cannot report it.
+	Processes []ProcessUtilization
+}
+
+// ProcessUtilization is one process's share of a GPU's SM time, 0..1, over the span since the previous sample.
+type ProcessUtilization struct {
+	PID         uint32
+	Utilization float64
 }
