@@ -153,6 +153,15 @@ func New(cfg Config, clk clock.Clock, src *gpu.Source, attr attribution.Attribut
 	return a
 }
 
+// addSample hands s to the accumulator with the workloads its device serves: several at once where the attributor
+// splits shared devices (attribution.Sharer), else the one it names.
+func (a *Agent) addSample(acc *window.Accumulator, s gpu.Sample) []schema.Record {
+	if sh, ok := a.attr.(attribution.Sharer); ok {
+		return acc.AddShared(s, sh.Shares(s))
+	}
+	return acc.Add(s, a.attr.Attribution(s.GPU))
+}
+
 // ClockSteps returns how many times the clock was seen stepping back, and by how much in all.
 func (a *Agent) ClockSteps() (int64, time.Duration) { return a.clock.Steps() }
 
@@ -264,7 +273,7 @@ func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) {
 		a.health.sampled(len(samples), err)
 		var closed []schema.Record
 		for _, s := range samples {
-			closed = append(closed, acc.Add(s, a.attr.Attribution(s.GPU))...)
+			closed = append(closed, a.addSample(acc, s)...)
 		}
 		a.Stats.Samples.Add(int64(len(samples)))
 		if len(closed) > 0 || (a.cfg.CheckpointPeriod > 0 && time.Since(lastCheckpoint) >= a.cfg.CheckpointPeriod) {

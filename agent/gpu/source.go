@@ -19,13 +19,20 @@ type Source struct {
 	devices []device
 	log     *slog.Logger
 
+	perProcess bool
+
 	mu     sync.Mutex
 	errors map[string]int64 // failed reads by NVML error name, for the self-telemetry
 }
 
+// SetPerProcess turns reading per-process utilization on (--per-process): each sample then carries
+// Sample.Processes, for splitting a shared GPU's busy time among its pods.
+func (s *Source) SetPerProcess(on bool) { s.perProcess = on }
+
 type device struct {
-	handle nvml.Device
-	info   GPU
+	handle   nvml.Device
+	info     GPU
+	lastSeen uint64 // timestamp (µs) of the newest per-process sample read, for DeviceGetProcessUtilization
 }
 
 // Open initialises NVML and lists the GPUs.
@@ -83,35 +90,75 @@ func (s *Source) GPUs() []GPU {
 func (s *Source) Read(now time.Time) ([]Sample, error) {
 	out := make([]Sample, 0, len(s.devices))
 	var errs []error
-	for _, d := range s.devices {
+	for i := range s.devices {
+		d := &s.devices[i]
 		smp := Sample{Time: now, GPU: d.info}
 		mem, ret := d.handle.GetMemoryInfo()
-		if fatal := s.check(d, "memory", ret); fatal != nil {
+		if fatal := s.check(*d, "memory", ret); fatal != nil {
 			errs = append(errs, fatal)
 			continue
 		}
 		smp.MemoryUsedBytes = mem.Used
 		if util, ret := d.handle.GetUtilizationRates(); ret == nvml.SUCCESS {
 			smp.Utilization = new(float64(util.Gpu) / 100)
-		} else if fatal := s.check(d, "utilization", ret); fatal != nil {
+		} else if fatal := s.check(*d, "utilization", ret); fatal != nil {
 			errs = append(errs, fatal)
 			continue
 		}
 		if mw, ret := d.handle.GetPowerUsage(); ret == nvml.SUCCESS {
 			smp.PowerWatts = new(float64(mw) / 1000)
-		} else if fatal := s.check(d, "power", ret); fatal != nil {
+		} else if fatal := s.check(*d, "power", ret); fatal != nil {
 			errs = append(errs, fatal)
 			continue
 		}
 		if mj, ret := d.handle.GetTotalEnergyConsumption(); ret == nvml.SUCCESS {
 			smp.EnergyMJ = new(mj)
-		} else if fatal := s.check(d, "energy", ret); fatal != nil {
+		} else if fatal := s.check(*d, "energy", ret); fatal != nil {
 			errs = append(errs, fatal)
 			continue
+		}
+		if s.perProcess {
+			procs, err := s.processes(d)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			smp.Processes = procs
 		}
 		out = append(out, smp)
 	}
 	return out, errors.Join(errs...)
+}
+
+// processes reads the per-process SM utilization samples NVML took since the previous read and averages them per
+// process: the utilization over the span since the previous sample, not the last NVML sample only.
+func (s *Source) processes(d *device) ([]ProcessUtilization, error) {
+	samples, ret := d.handle.GetProcessUtilization(d.lastSeen)
+	switch {
+	case ret == nvml.ERROR_NOT_FOUND:
+		return []ProcessUtilization{}, nil // no process ran since lastSeen
+	case ret != nvml.SUCCESS:
+		return nil, s.check(*d, "process utilization", ret)
+	}
+	sum := map[uint32]float64{}
+	n := map[uint32]int{}
+	var order []uint32
+	for _, p := range samples {
+		if p.TimeStamp <= d.lastSeen {
+			continue
+		}
+		if n[p.Pid] == 0 {
+			order = append(order, p.Pid)
+		}
+		sum[p.Pid] += float64(p.SmUtil) / 100
+		n[p.Pid]++
+		d.lastSeen = max(d.lastSeen, p.TimeStamp)
+	}
+	out := make([]ProcessUtilization, 0, len(order))
+	for _, pid := range order {
+		out = append(out, ProcessUtilization{PID: pid, Utilization: sum[pid] / float64(n[pid])})
+	}
+	return out, nil
 }
 
 // NeedsReinit tells whether err from Read means the driver wants NVML initialised afresh (a driver upgrade or

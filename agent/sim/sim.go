@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,6 +46,7 @@ func Machines() []string { return append([]string(nil), machineNames...) }
 type Option func(*config)
 
 type config struct {
+	procs    map[int][]Process
 	noUtil   map[int]bool
 	noEnergy map[int]bool
 	lostAt   map[int]time.Time
@@ -82,6 +84,45 @@ func LostAt(gpu int, t time.Time) Option {
 	return func(c *config) { c.lostAt[gpu] = t }
 }
 
+// Process is a simulated process on a GPU: PID, and the fraction of the GPU's utilization its kernels take.
+type Process struct {
+	PID   uint32
+	Share float64
+}
+
+// Processes runs the given processes on GPU gpu (a GPU shared by several pods): DeviceGetProcessUtilization then
+// reports each one's SM utilization as its share of the GPU's.
+func Processes(gpu int, procs ...Process) Option {
+	return func(c *config) { c.procs[gpu] = append(c.procs[gpu], procs...) }
+}
+
+// ParseProcesses reads --sim-procs: "2:1001=0.75+1002=0.25,3:1003=1", GPU index, then PID=share joined by +.
+func ParseProcesses(spec string) ([]Option, error) {
+	var out []Option
+	if strings.TrimSpace(spec) == "" {
+		return nil, nil
+	}
+	for part := range strings.SplitSeq(spec, ",") {
+		idx, list, ok := strings.Cut(strings.TrimSpace(part), ":")
+		g, err := strconv.Atoi(idx)
+		if !ok || err != nil || g < 0 {
+			return nil, fmt.Errorf("processes %q: want GPU:PID=SHARE+PID=SHARE, e.g. 2:1001=0.75+1002=0.25", part)
+		}
+		var procs []Process
+		for p := range strings.SplitSeq(list, "+") {
+			pid, share, ok := strings.Cut(p, "=")
+			n, err1 := strconv.ParseUint(pid, 10, 32)
+			f, err2 := strconv.ParseFloat(share, 64)
+			if !ok || err1 != nil || err2 != nil || f < 0 || f > 1 {
+				return nil, fmt.Errorf("process %q of GPU %d: want PID=SHARE with SHARE in 0..1", p, g)
+			}
+			procs = append(procs, Process{PID: uint32(n), Share: f})
+		}
+		out = append(out, Processes(g, procs...))
+	}
+	return out, nil
+}
+
 // New returns a simulated machine as nvml.Interface: go-nvml's mock of the
 // named machine with the measurement calls filled in from w. node seeds the
 // GPU UUIDs (together with machine and index), so a node keeps its UUIDs
@@ -103,7 +144,7 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 	if now == nil {
 		now = time.Now
 	}
-	cfg := config{noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
+	cfg := config{procs: map[int][]Process{}, noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -115,6 +156,11 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 			if g < 0 || g >= n {
 				return nil, fmt.Errorf("sim machine %q: option names GPU %d, machine has GPUs 0..%d", name, g, n-1)
 			}
+		}
+	}
+	for g := range cfg.procs {
+		if g < 0 || g >= n {
+			return nil, fmt.Errorf("sim machine %q: processes on GPU %d, machine has GPUs 0..%d", name, g, n-1)
 		}
 	}
 	for g := range cfg.lostAt {
@@ -142,6 +188,7 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 			now:      now,
 			noUtil:   cfg.noUtil[i],
 			noEnergy: cfg.noEnergy[i],
+			procs:    cfg.procs[i],
 			last:     start,
 		}
 		g.lostAt, g.canLose = cfg.lostAt[i]
@@ -276,6 +323,7 @@ type gpu struct {
 	w                Workload
 	now              func() time.Time
 	noUtil, noEnergy bool
+	procs            []Process
 	lostAt           time.Time
 	canLose          bool
 
@@ -418,10 +466,23 @@ func (g *gpu) install() {
 	d.GetComputeRunningProcessesFunc = noProcs
 	d.GetGraphicsRunningProcessesFunc = noProcs
 	d.GetProcessUtilizationFunc = func(uint64) ([]nvml.ProcessUtilizationSample, nvml.Return) {
-		if g.lost(g.now()) {
+		t := g.now()
+		if g.lost(t) {
 			return nil, nvml.ERROR_GPU_IS_LOST
 		}
-		return nil, nvml.ERROR_NOT_FOUND // what NVML says when no process ran
+		if len(g.procs) == 0 {
+			return nil, nvml.ERROR_NOT_FOUND // what NVML says when no process ran
+		}
+		// One sample per process at t, its share of the GPU's utilization over the span before t (what NVML
+		// averages its per-process samples over). SmUtil is in unrounded-to-percent units: real NVML reports
+		// whole percent, which the agent treats the same way.
+		u := g.util(t)
+		out := make([]nvml.ProcessUtilizationSample, len(g.procs))
+		for i, p := range g.procs {
+			out[i] = nvml.ProcessUtilizationSample{Pid: p.PID, TimeStamp: uint64(t.UnixMicro()),
+				SmUtil: uint32(math.Round(100 * u * p.Share))}
+		}
+		return out, nvml.SUCCESS
 	}
 	d.IsMigDeviceHandleFunc = func() (bool, nvml.Return) { return false, nvml.SUCCESS }
 	// The mock's PciInfo carries only the device id; fill in the bus id the
