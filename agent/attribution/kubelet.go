@@ -12,10 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 	podresourcesv1 "k8s.io/kubelet/pkg/apis/podresources/v1"
+
+	"github.com/gpumeter/gpumeter/internal/telemetry"
 )
 
 // DefaultPodResourcesSocket is where the kubelet serves the PodResources API.
@@ -256,4 +259,14 @@ func DeviceUUID(id string) (string, bool) {
 		return id, true
 	}
 	return "", false
+}
+
+// RegisterMetrics exports the client's figures through m (gpumeter_agent_attribution_*).
+func (k *Kubelet) RegisterMetrics(m metric.Meter) error {
+	return errors.Join(
+		telemetry.Counter(m, "gpumeter.agent.attribution.lists", "{call}", "PodResources List calls to the kubelet", k.lists.Load),
+		telemetry.Counter(m, "gpumeter.agent.attribution.list.errors", "{error}", "PodResources List calls that failed (the last assignment is kept for --attribution-keep)", k.listErrors.Load),
+		telemetry.Counter(m, "gpumeter.agent.attribution.unattributed", "{sample}",
+			"GPU samples metered unattributed because the kubelet had not answered for longer than --attribution-keep", k.staleLookups.Load),
+	)
 }

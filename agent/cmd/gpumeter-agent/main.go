@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"k8s.io/klog/v2"
 
 	"github.com/gpumeter/gpumeter/agent"
 	"github.com/gpumeter/gpumeter/agent/attribution"
@@ -49,8 +51,12 @@ type options struct {
 	spoolMaxBytes, spoolMinFreeBytes                        int64
 	checkpointPeriod, flushTimeout                          time.Duration
 	samplePeriod, interval, duration                        time.Duration
-	simulate, simUtil, simStart, simTeams                   string
+	simulate, simUtil, simStart, simTeams, simProcs         string
 	simSpeed                                                float64
+	podResourcesSocket, kubeconfig, teamLabel, procRoot     string
+	attributionRefresh, attributionKeep                     time.Duration
+	perProcess, dra                                         bool
+	explicit                                                map[string]bool // flags set on the command line or environment
 	log                                                     logging.Options
 }
 
@@ -82,14 +88,34 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.simUtil, "sim-util", "0.7", "simulated workload: 0.7, diurnal:low=0.2,high=0.9,peak=15h, bursty:base=0.1,burst=0.95,duty=0.3,period=2h, steps:0.9,0.5,0")
 	fs.Float64Var(&o.simSpeed, "sim-speed", 1, "simulated seconds per real second; 0 runs as fast as possible")
 	fs.StringVar(&o.simStart, "sim-start", "", "simulated start time, RFC 3339 (default: now, aligned down to --interval)")
-	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle)")
+	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle); ignored with --pod-resources-socket")
+	fs.StringVar(&o.simProcs, "sim-procs", "", "simulated processes on shared GPUs, GPU:PID=SHARE+PID=SHARE,..., e.g. 2:1001=0.75+1002=0.25 (their PIDs map to pods through --proc-root)")
+	fs.StringVar(&o.podResourcesSocket, "pod-resources-socket", attribution.DefaultPodResourcesSocket, "the kubelet's PodResources socket: which pod holds which GPU (empty: no attribution; with --simulate used only when set)")
+	fs.DurationVar(&o.attributionRefresh, "attribution-refresh", 10*time.Second, "how often the kubelet's device assignment is listed (earlier when an unknown device appears)")
+	fs.DurationVar(&o.attributionKeep, "attribution-keep", 5*time.Minute, "how long the last assignment holds while the kubelet does not answer; after it GPUs are metered unattributed")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for pod labels, namespaces, ResourceSlices and the node object (default: in-cluster config; with --simulate used only when set)")
+	fs.StringVar(&o.teamLabel, "team-label", attribution.DefaultTeamLabel, "pod label naming the team; else the namespace's label of that name; else the namespace")
+	fs.BoolVar(&o.perProcess, "per-process", true, "split a shared GPU's busy time by its processes' utilization (needs hostPID to map PIDs to pods)")
+	fs.StringVar(&o.procRoot, "proc-root", "/proc", "the host's /proc, where /proc/<pid>/cgroup maps a GPU process to its pod")
+	fs.BoolVar(&o.dra, "dra", true, "resolve DRA claims (driver gpu.nvidia.com) through the node's ResourceSlices (resource.k8s.io/v1, Kubernetes 1.34+)")
 	o.log.Register(fs)
 	fs.Usage = flagenv.Usage(fs, "gpumeter-agent meters this node's GPUs and sends usage records to Kafka.")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
 		return nil, err
 	}
+	o.explicit = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.explicit[f.Name] = true })
 	var errs []error
 	var err error
+	if o.attributionRefresh <= 0 {
+		errs = append(errs, fmt.Errorf("--attribution-refresh: must be positive, got %s", o.attributionRefresh))
+	}
+	if o.attributionKeep < 0 {
+		errs = append(errs, fmt.Errorf("--attribution-keep: must not be negative, got %s", o.attributionKeep))
+	}
+	if o.teamLabel == "" {
+		errs = append(errs, errors.New("--team-label: empty"))
+	}
 	if o.conn, err = o.kafka.Connect(); err != nil {
 		errs = append(errs, err)
 	}
@@ -111,8 +137,8 @@ func parse(args []string) (*options, error) {
 	if o.simSpeed < 0 {
 		errs = append(errs, fmt.Errorf("--sim-speed: must not be negative, got %g", o.simSpeed))
 	}
-	if o.simulate == "" && (o.simStart != "" || o.simTeams != "") {
-		errs = append(errs, errors.New("--sim-start and --sim-teams need --simulate"))
+	if o.simulate == "" && (o.simStart != "" || o.simTeams != "" || o.simProcs != "") {
+		errs = append(errs, errors.New("--sim-start, --sim-teams and --sim-procs need --simulate"))
 	}
 	return o, errors.Join(errs...)
 }
@@ -126,7 +152,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	meta, err := where(ctx, o, log)
+	kube, err := kubeMeta(o, log)
+	if err != nil {
+		return err
+	}
+	meta, err := where(ctx, o, kube, log)
 	if err != nil {
 		return err
 	}
@@ -156,9 +186,13 @@ func run(ctx context.Context, args []string) error {
 		if teams, err = attribution.ParseTeams(o.simTeams, o.node); err != nil {
 			return fmt.Errorf("--sim-teams: %w", err)
 		}
+		procs, err := sim.ParseProcesses(o.simProcs)
+		if err != nil {
+			return fmt.Errorf("--sim-procs: %w", err)
+		}
 		vclk := clock.NewVirtual(start, o.simSpeed)
 		clk = vclk
-		if lib, err = sim.New(o.simulate, o.node, workload, vclk.Now); err != nil {
+		if lib, err = sim.New(o.simulate, o.node, workload, vclk.Now, procs...); err != nil {
 			return fmt.Errorf("--simulate: %w", err)
 		}
 	} else {
@@ -170,6 +204,45 @@ func run(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w (no NVIDIA driver on this machine? --simulate=dgxh100 runs a simulated one)", err)
 	}
 	defer func() { _ = src.Close() }()
+	var kubelet *attribution.Kubelet
+	if o.podResourcesSocket != "" && (o.simulate == "" || o.explicit["pod-resources-socket"]) {
+		cfg := attribution.KubeletConfig{Socket: o.podResourcesSocket, Refresh: o.attributionRefresh, KeepFor: o.attributionKeep}
+		if kube != nil {
+			cfg.Devices = kube
+		}
+		if kubelet, err = attribution.NewKubelet(cfg, log); err != nil {
+			return fmt.Errorf("--pod-resources-socket: %w", err)
+		}
+		defer func() { _ = kubelet.Close() }()
+		node := &attribution.Node{Kubelet: kubelet}
+		if kube != nil {
+			node.Pods = kube
+		}
+		if o.perProcess {
+			node.Procs = attribution.Cgroups{Root: o.procRoot}
+			src.SetPerProcess(true)
+		}
+		attr = node
+	}
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	defer func() { stopBackground(); bg.Wait() }()
+	// The first samples are attributed like the rest: the informers' first lists and the kubelet's first answer come
+	// before sampling starts (bounded: a kubelet or API server that is away does not hold the agent up).
+	if kube != nil {
+		bg.Go(func() { kube.Run(bgCtx) })
+		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		if !kube.WaitSynced(sctx) {
+			log.Warn("Kubernetes API not synced within 30s; metering on, pods without labels until it is")
+		}
+		cancel()
+	}
+	if kubelet != nil {
+		if err := kubelet.Refresh(ctx); err != nil {
+			log.Warn("kubelet pod-resources not answering at start; GPUs unattributed until it does", "err", err)
+		}
+		bg.Go(func() { kubelet.Run(bgCtx) })
+	}
 
 	// Another agent of this node (a rolling update) may still hold the state directory: wait for it, then resume
 	// from the checkpoint and spool it leaves, so that the two never meter the same time.
@@ -201,14 +274,51 @@ func run(ctx context.Context, args []string) error {
 	if err := a.RegisterMetrics(tel.Meter("gpumeter-agent")); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	if kubelet != nil {
+		if err := kubelet.RegisterMetrics(tel.Meter("gpumeter-agent")); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
 	tel.AddReadiness("agent", a.Ready)
 	return a.Run(ctx)
 }
 
-// where combines the flags with what the node's metadata service says; flags win.
-func where(ctx context.Context, o *options, log *slog.Logger) (window.Meta, error) {
+// kubeMeta builds the API-server informers: on a real node from the in-cluster config (a node outside a cluster,
+// or without the service account, meters on with the namespace as team), with --simulate only given --kubeconfig.
+func kubeMeta(o *options, log *slog.Logger) (*attribution.Kube, error) {
+	if o.kubeconfig == "" && (o.simulate != "" || o.podResourcesSocket == "") {
+		return nil, nil
+	}
+	cfg, err := attribution.RESTConfig(o.kubeconfig)
+	if err != nil {
+		if o.kubeconfig != "" {
+			return nil, err
+		}
+		log.Warn("no Kubernetes API access: pods are attributed without labels (team = namespace) and the node object is not read", "err", err)
+		return nil, nil
+	}
+	klog.SetSlogLogger(log.With("component", "kubernetes"))
+	k, err := attribution.NewKube(cfg, o.node, o.teamLabel, o.dra, log)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig: %w", err)
+	}
+	return k, nil
+}
+
+// where combines the flags with what the node object and then the node's metadata service say; flags win, then the
+// node object (spec.providerID and the topology labels), then instance metadata for what is still empty.
+func where(ctx context.Context, o *options, kube *attribution.Kube, log *slog.Logger) (window.Meta, error) {
 	flags := provider.Info{Provider: o.providerName, Region: o.region, Zone: o.zone, InstanceType: o.instanceType, Account: o.account}
 	info := flags
+	if kube != nil && (flags.Provider == "" || flags.Region == "" || flags.InstanceType == "") {
+		if n, err := kube.Node(ctx, o.imdsTimeout); err != nil {
+			log.Warn("node object not read; provider from flags and instance metadata only", "err", err)
+		} else {
+			fromNode, _ := provider.FromNode(n.Spec.ProviderID, n.Labels)
+			info = fromNode.Merge(flags)
+		}
+	}
+	flags = info
 	if o.detect && o.simulate == "" && (flags.Provider == "" || flags.Region == "" || flags.InstanceType == "") {
 		d := provider.Detector{Timeout: o.imdsTimeout}
 		detected, err := d.Detect(ctx)
