@@ -3,66 +3,15 @@ package attribution
 import (
 	"context"
 	"log/slog"
-	"net"
-	"os"
-	"path/filepath"
 	"reflect"
 	"sync"
 	"testing"
 	"time"
 
-	"google.golang.org/grpc"
 	podresourcesv1 "k8s.io/kubelet/pkg/apis/podresources/v1"
+
+	"github.com/gpumeter/gpumeter/agent/attribution/attributiontest"
 )
-
-// fakeKubelet is a real gRPC PodResources server on a unix socket, answering List with whatever the test set.
-type fakeKubelet struct {
-	podresourcesv1.UnimplementedPodResourcesListerServer
-	mu    sync.Mutex
-	resp  *podresourcesv1.ListPodResourcesResponse
-	calls int
-}
-
-func (f *fakeKubelet) List(context.Context, *podresourcesv1.ListPodResourcesRequest) (*podresourcesv1.ListPodResourcesResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.calls++
-	return f.resp, nil
-}
-
-func (f *fakeKubelet) set(r *podresourcesv1.ListPodResourcesResponse) {
-	f.mu.Lock()
-	f.resp = r
-	f.mu.Unlock()
-}
-
-// serve starts the server on socket and returns a stop function (the kubelet going away).
-func (f *fakeKubelet) serve(t *testing.T, socket string) func() {
-	t.Helper()
-	_ = os.Remove(socket)
-	l, err := net.Listen("unix", socket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := grpc.NewServer()
-	podresourcesv1.RegisterPodResourcesListerServer(s, f)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Serve(l) }()
-	var once sync.Once
-	stop := func() { once.Do(func() { s.Stop(); <-done }) }
-	t.Cleanup(stop)
-	return stop
-}
-
-// shortSocket returns a socket path short enough for sun_path (108 bytes), which t.TempDir's may exceed.
-func shortSocket(t *testing.T) string {
-	dir, err := os.MkdirTemp("", "pr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	return filepath.Join(dir, "kubelet.sock")
-}
 
 func pod(ns, name string, devices []*podresourcesv1.ContainerDevices, dra ...*podresourcesv1.DynamicResource) *podresourcesv1.PodResources {
 	return &podresourcesv1.PodResources{Namespace: ns, Name: name, Containers: []*podresourcesv1.ContainerResources{
@@ -135,9 +84,9 @@ func (c *testClock) Add(d time.Duration) {
 }
 
 func TestKubeletAwayAndBack(t *testing.T) {
-	socket := shortSocket(t)
-	f := &fakeKubelet{resp: nodeAnswer()}
-	stop := f.serve(t, socket)
+	f := attributiontest.NewKubelet(t, nodeAnswer())
+	f.Start(t)
+	socket := f.Socket
 	clk := &testClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	k, err := NewKubelet(KubeletConfig{Socket: socket, Refresh: time.Hour, KeepFor: 5 * time.Minute, Now: clk.Now},
 		slog.New(slog.DiscardHandler))
@@ -156,7 +105,7 @@ func TestKubeletAwayAndBack(t *testing.T) {
 		t.Fatalf("holders of GPU-aaaa: %v", h)
 	}
 
-	stop() // the kubelet goes away: the last assignment holds for KeepFor, then GPUs are unattributed
+	f.Stop() // the kubelet goes away: the last assignment holds for KeepFor, then GPUs are unattributed
 	if err := k.Refresh(ctx); err == nil {
 		t.Fatal("List succeeded with the kubelet gone")
 	}
@@ -173,9 +122,9 @@ func TestKubeletAwayAndBack(t *testing.T) {
 	}
 
 	// The kubelet comes back (a new process on the same socket): attribution resumes on the same connection.
-	f2 := &fakeKubelet{resp: &podresourcesv1.ListPodResourcesResponse{PodResources: []*podresourcesv1.PodResources{
-		pod("research", "a2", devs("nvidia.com/gpu", "GPU-aaaa"))}}}
-	f2.serve(t, socket)
+	f.Set(&podresourcesv1.ListPodResourcesResponse{PodResources: []*podresourcesv1.PodResources{
+		pod("research", "a2", devs("nvidia.com/gpu", "GPU-aaaa"))}})
+	f.Start(t)
 	deadline := time.Now().Add(30 * time.Second)
 	for k.Refresh(ctx) != nil {
 		if time.Now().After(deadline) {
@@ -189,7 +138,6 @@ func TestKubeletAwayAndBack(t *testing.T) {
 }
 
 func TestKubeletLargeAnswerAndEarlyRefresh(t *testing.T) {
-	socket := shortSocket(t)
 	// More than gRPC's 4 MiB default: a busy node's pods with their CPU lists.
 	big := nodeAnswer()
 	cpus := make([]int64, 2000)
@@ -200,8 +148,9 @@ func TestKubeletLargeAnswerAndEarlyRefresh(t *testing.T) {
 		big.PodResources = append(big.PodResources, &podresourcesv1.PodResources{Namespace: "busy", Name: "p" + string(rune('a'+i%26)),
 			Containers: []*podresourcesv1.ContainerResources{{Name: "c", CpuIds: cpus}}})
 	}
-	f := &fakeKubelet{resp: big}
-	f.serve(t, socket)
+	f := attributiontest.NewKubelet(t, big)
+	f.Start(t)
+	socket := f.Socket
 	clk := &testClock{t: time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)}
 	k, err := NewKubelet(KubeletConfig{Socket: socket, Refresh: time.Hour, KeepFor: time.Minute, Now: clk.Now},
 		slog.New(slog.DiscardHandler))
@@ -219,14 +168,12 @@ func TestKubeletLargeAnswerAndEarlyRefresh(t *testing.T) {
 	}
 
 	// Lookups are served from the cache: many samples, no List.
-	f.mu.Lock()
-	before := f.calls
-	f.mu.Unlock()
+	before := f.Calls()
 	for range 1000 {
 		k.Holders("GPU-aaaa")
 	}
 	// A device the cache does not know asks for one early List, not one per lookup.
-	f.set(&podresourcesv1.ListPodResourcesResponse{PodResources: []*podresourcesv1.PodResources{
+	f.Set(&podresourcesv1.ListPodResourcesResponse{PodResources: []*podresourcesv1.PodResources{
 		pod("new", "p", devs("nvidia.com/gpu", "GPU-ffff"))}})
 	clk.Add(2 * time.Second)
 	k.Holders("GPU-ffff")
@@ -234,9 +181,7 @@ func TestKubeletLargeAnswerAndEarlyRefresh(t *testing.T) {
 	for range 1000 {
 		k.Holders("GPU-9999")
 	}
-	f.mu.Lock()
-	after := f.calls
-	f.mu.Unlock()
+	after := f.Calls()
 	if after-before > 2 {
 		t.Errorf("%d List calls for 2000 lookups, want at most 2 (early refreshes)", after-before)
 	}
