@@ -5,14 +5,11 @@ import (
 )
 
 // Share is one workload's part of a device in one sample. The shares of a device sum to Weight 1, so a physical
-// GPU's provisioned and allocated seconds are counted once however many pods hold it.
+// GPU's provisioned, allocated, busy seconds and energy are counted once however many pods hold it.
 type Share struct {
 	Attribution
-	// Weight is the fraction of the device's provisioned (and allocated) seconds this workload gets.
+	// Weight is the fraction of the device's seconds (provisioned, allocated, busy) and energy this workload gets.
 	Weight float64
-	// Busy is this workload's utilization (0..1 of the device) when it was measured per process; nil means Weight
-	// times the device's utilization.
-	Busy *float64
 }
 
 // Sharer splits a sample of a device among the workloads holding it. The agent uses it where an Attributor also
@@ -45,14 +42,15 @@ func (n *Node) Attribution(g gpu.GPU) Attribution {
 	return n.Shares(gpu.Sample{GPU: g})[0].Attribution
 }
 
-// Shares splits s among the pods holding its device:
-//   - provisioned and allocated seconds in proportion to the device IDs each pod holds (replicas of a time-sliced or
-//     MPS GPU; one each otherwise), so equal shares for equal requests;
-//   - busy seconds in proportion to the SM utilization of each pod's processes, when at least one process maps to a
-//     holder (the device's utilization is divided, so the pods' busy seconds add up to the device's); else by
-//     Weight, like provisioned seconds.
+// Shares splits s among the pods holding its device, by their measured share when it is known, else equally:
+//   - measured: in proportion to the SM utilization of each pod's processes over the span (NVML per-process
+//     utilization, PID -> pod through Procs), when at least one busy process maps to a holder;
+//   - else in proportion to the device IDs each pod holds (replicas of a time-sliced or MPS GPU; one each
+//     otherwise): equal shares for equal requests.
 //
-// A device nobody holds is one unassigned share.
+// Every figure of the span (provisioned, allocated, busy seconds, energy) is split by the same weight, so each
+// pod's busy seconds stay within its provisioned seconds and the pods' figures add up to the device's. A device
+// nobody holds is one unassigned share.
 func (n *Node) Shares(s gpu.Sample) []Share {
 	holders := n.Kubelet.Holders(s.GPU.UUID)
 	if len(holders) == 0 {
@@ -72,14 +70,15 @@ func (n *Node) Shares(s gpu.Sample) []Share {
 		}
 		out[i] = Share{Attribution: a, Weight: float64(max(h.Replicas, 1)) / float64(total)}
 	}
-	if len(out) > 1 && n.Procs != nil && s.Utilization != nil && len(s.Processes) > 0 {
-		splitBusy(out, s, n.Procs)
+	if len(out) > 1 && n.Procs != nil && len(s.Processes) > 0 {
+		weighByProcesses(out, s, n.Procs)
 	}
 	return out
 }
 
-// splitBusy divides the device's utilization among the shares by their processes' SM utilization.
-func splitBusy(out []Share, s gpu.Sample, procs PIDMapper) {
+// weighByProcesses sets the shares' weights from their processes' SM utilization; it leaves them as they are when no
+// busy process maps to a holder.
+func weighByProcesses(out []Share, s gpu.Sample, procs PIDMapper) {
 	byUID := map[string]int{}
 	for i, sh := range out {
 		if sh.UID != "" {
@@ -99,9 +98,9 @@ func splitBusy(out []Share, s gpu.Sample, procs PIDMapper) {
 		}
 	}
 	if sum <= 0 {
-		return // no process maps to a holder: busy follows Weight
+		return // no busy process maps to a holder: the weights by request stand
 	}
 	for i := range out {
-		out[i].Busy = new(*s.Utilization * per[i] / sum)
+		out[i].Weight = per[i] / sum
 	}
 }

@@ -35,17 +35,16 @@ func TestNodeShares(t *testing.T) {
 		name    string
 		s       gpu.Sample
 		weights []float64
-		busy    []float64 // -1: nil (follows weight)
 		teams   []string
 	}{
-		{"whole GPU", gpu.Sample{GPU: gpu.GPU{UUID: "GPU-a"}, Utilization: &util}, []float64{1}, []float64{-1}, []string{"research"}},
-		{"unassigned", gpu.Sample{GPU: gpu.GPU{UUID: "GPU-x"}}, []float64{1}, []float64{-1}, []string{""}},
+		{"whole GPU", gpu.Sample{GPU: gpu.GPU{UUID: "GPU-a"}, Utilization: &util}, []float64{1}, []string{"research"}},
+		{"unassigned", gpu.Sample{GPU: gpu.GPU{UUID: "GPU-x"}}, []float64{1}, []string{""}},
 		{"time-sliced, processes mapped", gpu.Sample{GPU: gpu.GPU{UUID: "GPU-c"}, Utilization: &util, Processes: procs},
-			[]float64{0.5, 0.5}, []float64{0.6, 0.2}, []string{"inference", "research-ml"}},
+			[]float64{0.75, 0.25}, []string{"inference", "research-ml"}},
 		{"time-sliced, no process", gpu.Sample{GPU: gpu.GPU{UUID: "GPU-c"}, Utilization: &util},
-			[]float64{0.5, 0.5}, []float64{-1, -1}, []string{"inference", "research-ml"}},
-		{"replicas weigh", gpu.Sample{GPU: gpu.GPU{UUID: "GPU-r"}, Utilization: &util, Processes: procs[2:]},
-			[]float64{0.25, 0.75}, []float64{-1, -1}, []string{"inference", "research-ml"}},
+			[]float64{0.5, 0.5}, []string{"inference", "research-ml"}},
+		{"replicas weigh, no process of a holder", gpu.Sample{GPU: gpu.GPU{UUID: "GPU-r"}, Utilization: &util, Processes: procs[2:]},
+			[]float64{0.25, 0.75}, []string{"inference", "research-ml"}},
 	} {
 		got := n.Shares(tc.s)
 		if len(got) != len(tc.weights) {
@@ -54,12 +53,6 @@ func TestNodeShares(t *testing.T) {
 		for i, sh := range got {
 			if math.Abs(sh.Weight-tc.weights[i]) > 1e-12 || sh.Team != tc.teams[i] {
 				t.Errorf("%s: share %d = %+v, want weight %g team %s", tc.name, i, sh, tc.weights[i], tc.teams[i])
-			}
-			switch {
-			case tc.busy[i] < 0 && sh.Busy != nil:
-				t.Errorf("%s: share %d busy %g, want by weight", tc.name, i, *sh.Busy)
-			case tc.busy[i] >= 0 && (sh.Busy == nil || math.Abs(*sh.Busy-tc.busy[i]) > 1e-12):
-				t.Errorf("%s: share %d busy %v, want %g", tc.name, i, sh.Busy, tc.busy[i])
 			}
 		}
 	}

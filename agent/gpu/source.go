@@ -143,8 +143,9 @@ func (s *Source) processes(d *device) ([]ProcessUtilization, error) {
 	sum := map[uint32]float64{}
 	n := map[uint32]int{}
 	var order []uint32
+	since := d.lastSeen
 	for _, p := range samples {
-		if p.TimeStamp <= d.lastSeen {
+		if p.TimeStamp <= since {
 			continue
 		}
 		if n[p.Pid] == 0 {

@@ -84,3 +84,33 @@ func TestReinitAfterDriverReload(t *testing.T) {
 		t.Errorf("read after re-init: %d samples, %v", len(samples), err)
 	}
 }
+
+func TestProcessUtilizationSinceLastRead(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	w, _ := sim.ParseWorkload("constant:0.8")
+	lib, err := sim.New("dgxh100", "node-p", w, func() time.Time { return now },
+		sim.Processes(2, sim.Process{PID: 10, Share: 0.75}, sim.Process{PID: 11, Share: 0.25}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	src.SetPerProcess(true)
+	for range 3 {
+		now = now.Add(10 * time.Second)
+		samples, err := src.Read(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := samples[2].Processes
+		if len(got) != 2 || got[0] != (ProcessUtilization{10, 0.6}) || got[1] != (ProcessUtilization{11, 0.2}) {
+			t.Fatalf("processes of the shared GPU: %+v, want PID 10 at 0.6 and PID 11 at 0.2", got)
+		}
+		if p := samples[0].Processes; p == nil || len(p) != 0 {
+			t.Errorf("GPU without processes: %v, want an empty list", p)
+		}
+	}
+}

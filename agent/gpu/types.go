@@ -4,10 +4,12 @@ import "time"
 
 // GPU identifies a device (or MIG instance) on the node.
 type GPU struct {
-	UUID             string
-	Index            int
-	Model            string
-	MIGProfile       string
+	UUID       string
+	Index      int
+	Model      string
+	MIGProfile string
+	// ParentUUID is the physical GPU's UUID for a MIG instance; empty for a whole GPU.
+	ParentUUID       string
 	MemoryTotalBytes uint64
 }
 

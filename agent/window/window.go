@@ -80,8 +80,8 @@ func (a *Accumulator) Add(s gpu.Sample, attr attribution.Attribution) []schema.R
 }
 
 // AddShared is Add for a device held by several workloads at once (time-slicing, MPS): each share gets its Weight of
-// the span's provisioned, allocated and energy figures and its Busy (or Weight) of the busy time, in a window of its
-// own. The weights should sum to 1, so the device's seconds are counted once; memory figures are the device's.
+// the span's provisioned, allocated and busy seconds and energy, in a window of its own. The weights should sum to
+// 1, so the device's seconds are counted once; memory figures are the device's.
 func (a *Accumulator) AddShared(s gpu.Sample, shares []attribution.Share) []schema.Record {
 	st, ok := a.gpus[s.GPU.UUID]
 	if !ok {
@@ -150,12 +150,9 @@ func (a *Accumulator) integrate(st *gpuState, s gpu.Sample, sh attribution.Share
 		if attr.Pod != "" {
 			w.Allocated += seg * wt
 		}
-		switch {
-		case sh.Busy != nil:
-			w.Busy += *sh.Busy * seg
-		case s.Utilization != nil:
+		if s.Utilization != nil {
 			w.Busy += *s.Utilization * wt * seg
-		default:
+		} else {
 			w.BusyUnknown = true
 		}
 		w.MemWeighted += float64(s.MemoryUsedBytes) * seg * wt

@@ -14,13 +14,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"k8s.io/klog/v2"
 
 	"github.com/gpumeter/gpumeter/agent"
 	"github.com/gpumeter/gpumeter/agent/attribution"
 	"github.com/gpumeter/gpumeter/agent/clock"
-	"github.com/gpumeter/gpumeter/agent/gpu"
 	"github.com/gpumeter/gpumeter/agent/provider"
 	"github.com/gpumeter/gpumeter/agent/send"
 	"github.com/gpumeter/gpumeter/agent/sim"
@@ -60,7 +58,7 @@ type options struct {
 	log                                                     logging.Options
 }
 
-func parse(args []string) (*options, error) {
+func parse(args []string, extra ...func(*flag.FlagSet)) (*options, error) {
 	o := &options{}
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("gpumeter-agent", flag.ContinueOnError)
@@ -99,7 +97,11 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.procRoot, "proc-root", "/proc", "the host's /proc, where /proc/<pid>/cgroup maps a GPU process to its pod")
 	fs.BoolVar(&o.dra, "dra", true, "resolve DRA claims (driver gpu.nvidia.com) through the node's ResourceSlices (resource.k8s.io/v1, Kubernetes 1.34+)")
 	o.log.Register(fs)
-	fs.Usage = flagenv.Usage(fs, "gpumeter-agent meters this node's GPUs and sends usage records to Kafka.")
+	for _, f := range extra {
+		f(fs)
+	}
+	fs.Usage = flagenv.Usage(fs, "gpumeter-agent meters this node's GPUs and sends usage records to Kafka.\n"+
+		"gpumeter-agent gpus [--format table|json] [flags] lists the node's GPUs and the pods they serve now.")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
 		return nil, err
 	}
@@ -144,6 +146,9 @@ func parse(args []string) (*options, error) {
 }
 
 func run(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "gpus" {
+		return gpus(ctx, args[1:], os.Stdout)
+	}
 	o, err := parse(args)
 	if err != nil {
 		return err
@@ -166,83 +171,16 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	var (
-		lib   nvml.Interface
-		clk   clock.Clock = clock.Real{}
-		attr  attribution.Attributor
-		teams = attribution.Static{}
-	)
-	if o.simulate != "" {
-		start := window.AlignDown(time.Now(), o.interval)
-		if o.simStart != "" {
-			if start, err = time.Parse(time.RFC3339, o.simStart); err != nil {
-				return fmt.Errorf("--sim-start: %w", err)
-			}
-		}
-		workload, err := sim.ParseWorkload(o.simUtil)
-		if err != nil {
-			return fmt.Errorf("--sim-util: %w", err)
-		}
-		if teams, err = attribution.ParseTeams(o.simTeams, o.node); err != nil {
-			return fmt.Errorf("--sim-teams: %w", err)
-		}
-		procs, err := sim.ParseProcesses(o.simProcs)
-		if err != nil {
-			return fmt.Errorf("--sim-procs: %w", err)
-		}
-		vclk := clock.NewVirtual(start, o.simSpeed)
-		clk = vclk
-		if lib, err = sim.New(o.simulate, o.node, workload, vclk.Now, procs...); err != nil {
-			return fmt.Errorf("--simulate: %w", err)
-		}
-	} else {
-		lib = nvml.New()
-	}
-	attr = teams
-	src, err := gpu.Open(lib, log)
+	m, err := openMachine(ctx, o, kube, log)
 	if err != nil {
-		return fmt.Errorf("%w (no NVIDIA driver on this machine? --simulate=dgxh100 runs a simulated one)", err)
+		return err
 	}
-	defer func() { _ = src.Close() }()
-	var kubelet *attribution.Kubelet
-	if o.podResourcesSocket != "" && (o.simulate == "" || o.explicit["pod-resources-socket"]) {
-		cfg := attribution.KubeletConfig{Socket: o.podResourcesSocket, Refresh: o.attributionRefresh, KeepFor: o.attributionKeep}
-		if kube != nil {
-			cfg.Devices = kube
-		}
-		if kubelet, err = attribution.NewKubelet(cfg, log); err != nil {
-			return fmt.Errorf("--pod-resources-socket: %w", err)
-		}
-		defer func() { _ = kubelet.Close() }()
-		node := &attribution.Node{Kubelet: kubelet}
-		if kube != nil {
-			node.Pods = kube
-		}
-		if o.perProcess {
-			node.Procs = attribution.Cgroups{Root: o.procRoot}
-			src.SetPerProcess(true)
-		}
-		attr = node
-	}
+	defer m.close()
+	clk, src, attr, kubelet := m.clk, m.src, m.attr, m.kubelet
 	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	var bg sync.WaitGroup
 	defer func() { stopBackground(); bg.Wait() }()
-	// The first samples are attributed like the rest: the informers' first lists and the kubelet's first answer come
-	// before sampling starts (bounded: a kubelet or API server that is away does not hold the agent up).
-	if kube != nil {
-		bg.Go(func() { kube.Run(bgCtx) })
-		sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		if !kube.WaitSynced(sctx) {
-			log.Warn("Kubernetes API not synced within 30s; metering on, pods without labels until it is")
-		}
-		cancel()
-	}
-	if kubelet != nil {
-		if err := kubelet.Refresh(ctx); err != nil {
-			log.Warn("kubelet pod-resources not answering at start; GPUs unattributed until it does", "err", err)
-		}
-		bg.Go(func() { kubelet.Run(bgCtx) })
-	}
+	m.start(ctx, bgCtx, &bg, log)
 
 	// Another agent of this node (a rolling update) may still hold the state directory: wait for it, then resume
 	// from the checkpoint and spool it leaves, so that the two never meter the same time.
