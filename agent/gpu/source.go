@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,9 +73,80 @@ func (s *Source) enumerate() error {
 		if mem, ret := h.GetMemoryInfo(); ret == nvml.SUCCESS {
 			total = mem.Total
 		}
-		s.devices = append(s.devices, device{handle: h, info: GPU{UUID: uuid, Index: i, Model: name, MemoryTotalBytes: total}})
+		whole := GPU{UUID: uuid, Index: i, Model: name, MemoryTotalBytes: total}
+		migs := s.migDevices(h, whole)
+		if len(migs) == 0 {
+			s.devices = append(s.devices, device{handle: h, info: whole})
+			continue
+		}
+		// A partitioned GPU: its instances, and the part of it that no instance holds (if any) as its own device.
+		used := 0.0
+		for _, m := range migs {
+			used += m.info.Slice
+		}
+		s.devices = append(s.devices, migs...)
+		if rest := 1 - used; rest > 1e-9 {
+			whole.Slice = rest
+			s.devices = append(s.devices, device{handle: h, info: whole})
+		}
 	}
 	return nil
+}
+
+// migDevices lists the MIG instances of a GPU in MIG mode; none for a GPU that is not partitioned.
+func (s *Source) migDevices(h nvml.Device, parent GPU) []device {
+	mode, _, ret := h.GetMigMode()
+	if ret != nvml.SUCCESS || mode != nvml.DEVICE_MIG_ENABLE {
+		return nil
+	}
+	n, ret := h.GetMaxMigDeviceCount()
+	if ret != nvml.SUCCESS {
+		s.log.Warn("MIG mode on, but the MIG device count is unknown: metering the GPU whole", "gpu", parent.UUID, "err", ret)
+		return nil
+	}
+	var out []device
+	for j := range n {
+		mh, ret := h.GetMigDeviceHandleByIndex(j)
+		if ret != nvml.SUCCESS {
+			continue // an empty slot
+		}
+		uuid, ret := mh.GetUUID()
+		if ret != nvml.SUCCESS {
+			continue
+		}
+		name, _ := mh.GetName()
+		profile := MIGProfile(name)
+		slices := ComputeSlices(profile)
+		if slices == 0 {
+			s.log.Warn("MIG instance with an unknown profile: metered as 1 slice", "mig", uuid, "name", name)
+			slices = 1
+		}
+		var total uint64
+		if mem, ret := mh.GetMemoryInfo(); ret == nvml.SUCCESS {
+			total = mem.Total
+		}
+		out = append(out, device{handle: mh, info: GPU{UUID: uuid, Index: parent.Index, Model: parent.Model,
+			MIGProfile: profile, ParentUUID: parent.UUID, MemoryTotalBytes: total, Slice: float64(slices) / 7}})
+	}
+	return out
+}
+
+// MIGProfile reads the profile from a MIG device's NVML name ("NVIDIA A100-SXM4-40GB MIG 1g.5gb" → "1g.5gb").
+func MIGProfile(name string) string {
+	if i := strings.LastIndex(name, "MIG "); i >= 0 {
+		return strings.TrimSpace(name[i+len("MIG "):])
+	}
+	return ""
+}
+
+// ComputeSlices is the N of a MIG profile "Ng.<memory>" (of the GPU's 7 compute slices); 0 when unknown.
+func ComputeSlices(profile string) int {
+	n, _, ok := strings.Cut(profile, "g.")
+	v, err := strconv.Atoi(n)
+	if !ok || err != nil || v < 1 || v > 7 {
+		return 0
+	}
+	return v
 }
 
 // GPUs lists the devices found at Open.

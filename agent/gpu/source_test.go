@@ -3,6 +3,8 @@ package gpu
 import (
 	"errors"
 	"log/slog"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,5 +114,62 @@ func TestProcessUtilizationSinceLastRead(t *testing.T) {
 		if p := samples[0].Processes; p == nil || len(p) != 0 {
 			t.Errorf("GPU without processes: %v, want an empty list", p)
 		}
+	}
+}
+
+func TestMIGDevices(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	w, _ := sim.ParseWorkload("0.5")
+	opts, err := sim.ParseMIG("0:1g.5gb*3,1:3g.20gb*2+1g.5gb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := sim.New("dgxa100", "node-m", w, func() time.Time { return now }, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	gpus := src.GPUs()
+	// GPU 0: 3 instances and 4/7 unpartitioned; GPU 1: 3 instances filling it; GPUs 2..7 whole.
+	if len(gpus) != 4+3+6 {
+		t.Fatalf("%d devices, want 13: %+v", len(gpus), gpus)
+	}
+	sum := map[string]float64{}
+	for _, g := range gpus {
+		parent := g.UUID
+		if g.ParentUUID != "" {
+			parent = g.ParentUUID
+			if !strings.HasPrefix(g.UUID, "MIG-") || g.MIGProfile == "" || g.MemoryTotalBytes == 0 {
+				t.Errorf("MIG device %+v", g)
+			}
+		}
+		sum[parent] += g.Weight()
+	}
+	if len(sum) != 8 {
+		t.Errorf("%d physical GPUs, want 8", len(sum))
+	}
+	for uuid, s := range sum {
+		if math.Abs(s-1) > 1e-12 {
+			t.Errorf("GPU %s: its devices' slices add up to %g, want 1", uuid, s)
+		}
+	}
+	if gpus[0].MIGProfile != "1g.5gb" || gpus[0].Slice != 1.0/7 || gpus[3].ParentUUID != "" || math.Abs(gpus[3].Slice-4.0/7) > 1e-12 {
+		t.Errorf("GPU 0's devices: %+v", gpus[:4])
+	}
+	samples, err := src.Read(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples[:7] {
+		if s.Utilization != nil {
+			t.Errorf("%s: utilization %g on MIG, want unknown", s.GPU.UUID, *s.Utilization)
+		}
+	}
+	if _, err := sim.ParseMIG("0:4g.20gb*2"); err == nil {
+		t.Error("8 compute slices accepted")
 	}
 }

@@ -47,6 +47,7 @@ type Option func(*config)
 
 type config struct {
 	procs    map[int][]Process
+	mig      map[int][]string
 	noUtil   map[int]bool
 	noEnergy map[int]bool
 	lostAt   map[int]time.Time
@@ -144,7 +145,7 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 	if now == nil {
 		now = time.Now
 	}
-	cfg := config{procs: map[int][]Process{}, noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
+	cfg := config{procs: map[int][]Process{}, mig: map[int][]string{}, noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -156,6 +157,11 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 			if g < 0 || g >= n {
 				return nil, fmt.Errorf("sim machine %q: option names GPU %d, machine has GPUs 0..%d", name, g, n-1)
 			}
+		}
+	}
+	for g := range cfg.mig {
+		if g < 0 || g >= n {
+			return nil, fmt.Errorf("sim machine %q: MIG layout for GPU %d, machine has GPUs 0..%d", name, g, n-1)
 		}
 	}
 	for g := range cfg.procs {
@@ -195,6 +201,9 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 		// The mock's own DeviceGetHandleByUUID compares against this field.
 		sd.UUID = g.uuid
 		g.install()
+		if profiles := cfg.mig[i]; len(profiles) > 0 {
+			g.installMIG(name, node, profiles)
+		}
 		m.gpus = append(m.gpus, g)
 	}
 	return m, nil

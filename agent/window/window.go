@@ -130,7 +130,7 @@ func energyJoules(prev, cur gpu.Sample, dt time.Duration) (float64, bool) {
 // integrate spreads (from, s.Time] over the intervals it touches. NVML reports utilization averaged over the period
 // before the reading, so the reading at s.Time stands for the whole span since the previous sample.
 func (a *Accumulator) integrate(st *gpuState, s gpu.Sample, sh attribution.Share, from time.Time, dt time.Duration, energy float64, energyKnown bool) {
-	attr, wt := sh.Attribution, sh.Weight
+	attr, wt := sh.Attribution, sh.Weight*s.GPU.Weight()
 	total := dt.Seconds()
 	for segStart := from; segStart.Before(s.Time); {
 		iStart := AlignDown(segStart, a.interval)
@@ -204,7 +204,8 @@ func (a *Accumulator) record(w *open) schema.Record {
 		Provider: a.meta.Provider, Region: a.meta.Region, Zone: a.meta.Zone,
 		InstanceType: a.meta.InstanceType, Account: a.meta.Account,
 		GPUUUID: w.GPU.UUID, GPUIndex: w.GPU.Index, GPUModel: w.GPU.Model, MIGProfile: w.GPU.MIGProfile,
-		Namespace: w.Attr.Namespace, Pod: w.Attr.Pod, Team: w.Attr.Team,
+		ParentGPUUUID: w.GPU.ParentUUID,
+		Namespace:     w.Attr.Namespace, Pod: w.Attr.Pod, Team: w.Attr.Team,
 		IntervalStart: w.IntervalStart, IntervalEnd: w.IntervalStart.Add(a.interval),
 		WindowStart: w.Start.UTC(), WindowEnd: w.End.UTC(),
 		ProvisionedSeconds: w.Provisioned,

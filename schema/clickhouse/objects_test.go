@@ -54,7 +54,7 @@ func TestExpectedObjects(t *testing.T) {
 		t.Fatal(err)
 	}
 	exp := Expected(ms)
-	for name, migration := range map[string]string{"usage_raw": "usage_raw", "gpu_usage": "gpu_usage_view",
+	for name, migration := range map[string]string{"usage_raw": "usage_raw", "gpu_usage": "parent_gpu",
 		"commitments": "commitments", "commitments_current": "commitments", "commitment_status": "commitment_views"} {
 		i, ok := exp[name]
 		if !ok || ms[i].Name != migration {

@@ -23,6 +23,7 @@ type gpuRow struct {
 	Model            string     `json:"model"`
 	MemoryTotalBytes uint64     `json:"memory_total_bytes"`
 	MIGProfile       string     `json:"mig_profile,omitempty"`
+	Slice            float64    `json:"slice"` // the part of the physical GPU it is (MIG: compute slices / 7)
 	Workloads        []workload `json:"workloads"`
 }
 
@@ -66,7 +67,7 @@ func gpus(ctx context.Context, args []string, out io.Writer) error {
 	var rows []gpuRow
 	for _, g := range m.src.GPUs() {
 		r := gpuRow{Index: g.Index, UUID: g.UUID, ParentUUID: g.ParentUUID, Model: g.Model,
-			MemoryTotalBytes: g.MemoryTotalBytes, MIGProfile: g.MIGProfile, Workloads: []workload{}}
+			MemoryTotalBytes: g.MemoryTotalBytes, MIGProfile: g.MIGProfile, Slice: g.Weight(), Workloads: []workload{}}
 		for _, sh := range shares(m.attr, g) {
 			if sh.Pod != "" {
 				r.Workloads = append(r.Workloads, workload{Namespace: sh.Namespace, Pod: sh.Pod, Team: sh.Team, Share: sh.Weight})
@@ -91,7 +92,7 @@ func writeGPUs(out io.Writer, format string, rows []gpuRow) error {
 		return enc.Encode(rows)
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "INDEX\tUUID\tPARENT\tMODEL\tMEMORY\tMIG PROFILE\tPODS (namespace/pod team share)")
+	fmt.Fprintln(tw, "INDEX\tUUID\tPARENT\tMODEL\tMEMORY\tMIG PROFILE\tSLICE\tPODS (namespace/pod team share)")
 	for _, r := range rows {
 		var pods []string
 		for _, w := range r.Workloads {
@@ -100,8 +101,8 @@ func writeGPUs(out io.Writer, format string, rows []gpuRow) error {
 		if len(pods) == 0 {
 			pods = []string{"-"}
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.0f GiB\t%s\t%s\n", r.Index, r.UUID, dash(r.ParentUUID), r.Model,
-			float64(r.MemoryTotalBytes)/(1<<30), dash(r.MIGProfile), strings.Join(pods, ", "))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.0f GiB\t%s\t%.3f\t%s\n", r.Index, r.UUID, dash(r.ParentUUID), r.Model,
+			float64(r.MemoryTotalBytes)/(1<<30), dash(r.MIGProfile), r.Slice, strings.Join(pods, ", "))
 	}
 	return tw.Flush()
 }

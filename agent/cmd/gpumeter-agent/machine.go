@@ -51,6 +51,11 @@ func openMachine(ctx context.Context, o *options, kube *attribution.Kube, log *s
 		if err != nil {
 			return nil, fmt.Errorf("--sim-procs: %w", err)
 		}
+		mig, err := sim.ParseMIG(o.simMIG)
+		if err != nil {
+			return nil, fmt.Errorf("--sim-mig: %w", err)
+		}
+		procs = append(procs, mig...)
 		vclk := clock.NewVirtual(start, o.simSpeed)
 		clk = vclk
 		if lib, err = sim.New(o.simulate, o.node, workload, vclk.Now, procs...); err != nil {

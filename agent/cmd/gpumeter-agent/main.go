@@ -49,7 +49,7 @@ type options struct {
 	spoolMaxBytes, spoolMinFreeBytes                        int64
 	checkpointPeriod, flushTimeout                          time.Duration
 	samplePeriod, interval, duration                        time.Duration
-	simulate, simUtil, simStart, simTeams, simProcs         string
+	simulate, simUtil, simStart, simTeams, simProcs, simMIG string
 	simSpeed                                                float64
 	podResourcesSocket, kubeconfig, teamLabel, procRoot     string
 	attributionRefresh, attributionKeep                     time.Duration
@@ -88,6 +88,7 @@ func parse(args []string, extra ...func(*flag.FlagSet)) (*options, error) {
 	fs.StringVar(&o.simStart, "sim-start", "", "simulated start time, RFC 3339 (default: now, aligned down to --interval)")
 	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle); ignored with --pod-resources-socket")
 	fs.StringVar(&o.simProcs, "sim-procs", "", "simulated processes on shared GPUs, GPU:PID=SHARE+PID=SHARE,..., e.g. 2:1001=0.75+1002=0.25 (their PIDs map to pods through --proc-root)")
+	fs.StringVar(&o.simMIG, "sim-mig", "", "simulated MIG layout, GPU:PROFILE*COUNT+PROFILE,..., e.g. 0:1g.10gb*7,1:3g.40gb*2")
 	fs.StringVar(&o.podResourcesSocket, "pod-resources-socket", attribution.DefaultPodResourcesSocket, "the kubelet's PodResources socket: which pod holds which GPU (empty: no attribution; with --simulate used only when set)")
 	fs.DurationVar(&o.attributionRefresh, "attribution-refresh", 10*time.Second, "how often the kubelet's device assignment is listed (earlier when an unknown device appears)")
 	fs.DurationVar(&o.attributionKeep, "attribution-keep", 5*time.Minute, "how long the last assignment holds while the kubelet does not answer; after it GPUs are metered unattributed")
@@ -139,8 +140,8 @@ func parse(args []string, extra ...func(*flag.FlagSet)) (*options, error) {
 	if o.simSpeed < 0 {
 		errs = append(errs, fmt.Errorf("--sim-speed: must not be negative, got %g", o.simSpeed))
 	}
-	if o.simulate == "" && (o.simStart != "" || o.simTeams != "" || o.simProcs != "") {
-		errs = append(errs, errors.New("--sim-start, --sim-teams and --sim-procs need --simulate"))
+	if o.simulate == "" && (o.simStart != "" || o.simTeams != "" || o.simProcs != "" || o.simMIG != "") {
+		errs = append(errs, errors.New("--sim-start, --sim-teams, --sim-procs and --sim-mig need --simulate"))
 	}
 	return o, errors.Join(errs...)
 }
