@@ -66,7 +66,8 @@ func (o *kubeletOutage) Shares(s gpu.Sample) []attribution.Share {
 // TestAttributionEndToEnd: one simulated dgxh100 node attributed through a real PodResources gRPC server and an API
 // server speaking the Kubernetes JSON: 2 whole GPUs for pod A (team research by pod label), 1 GPU time-sliced by B
 // (team inference, namespace label) and C (team research, pod label) whose processes take 75 % and 25 % of it, 1 GPU
-// through a DRA claim (team = namespace dra), the other 4 unassigned; the kubelet goes away and comes back mid-run.
+// through a DRA claim (team = namespace dra), 1 GPU in MIG with 3 instances (1g, 2g, 3g) for 3 pods of team ml, the
+// other 3 unassigned; the kubelet goes away and comes back mid-run.
 func TestAttributionEndToEnd(t *testing.T) {
 	const (
 		nodeName = "k8s-0"
@@ -89,7 +90,8 @@ func TestAttributionEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	lib, err := sim.New("dgxh100", nodeName, workload, vclk.Now,
-		sim.Processes(2, sim.Process{PID: 4242, Share: 0.75}, sim.Process{PID: 4343, Share: 0.25}, sim.Process{PID: 1, Share: 0}))
+		sim.Processes(2, sim.Process{PID: 4242, Share: 0.75}, sim.Process{PID: 4343, Share: 0.25}, sim.Process{PID: 1, Share: 0}),
+		sim.MIG(4, "1g.10gb", "2g.20gb", "3g.40gb"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +102,20 @@ func TestAttributionEndToEnd(t *testing.T) {
 	}
 	defer src.Close()
 	src.SetPerProcess(true)
-	gpus := src.GPUs()
+	devices := src.GPUs()
+	gpus := map[int]gpu.GPU{} // whole GPUs by index
+	var migs []gpu.GPU
+	for _, d := range devices {
+		switch {
+		case d.ParentUUID != "":
+			migs = append(migs, d)
+		case d.Slice == 0:
+			gpus[d.Index] = d
+		}
+	}
+	if len(migs) != 3 {
+		t.Fatalf("%d MIG devices, want 3", len(migs))
+	}
 
 	// /proc of the host: the shared GPU's processes in B's and C's cgroups (v2/systemd/containerd, v1/cgroupfs/CRI-O).
 	proc := t.TempDir()
@@ -122,6 +137,9 @@ func TestAttributionEndToEnd(t *testing.T) {
 		attributiontest.Pod("inference", "b", []string{gpus[2].UUID + "::0"}),
 		attributiontest.Pod("research-ml", "c", []string{gpus[2].UUID + "::1"}),
 		attributiontest.Pod("dra", "d", nil, [2]string{nodeName, "gpu-3"}),
+		attributiontest.Pod("ml", "m1", []string{migs[0].UUID}),
+		attributiontest.Pod("ml", "m2", []string{migs[1].UUID}),
+		attributiontest.Pod("ml", "m3", []string{migs[2].UUID}),
 	}})
 	kubelet.Start(t)
 	api := attributiontest.NewAPI(t, nodeName)
@@ -175,8 +193,9 @@ func TestAttributionEndToEnd(t *testing.T) {
 		t.Fatalf("the kubelet outage did not happen: %+v", client.Stats())
 	}
 
-	// 7 GPUs with one workload each and the shared GPU with two: one record each per interval.
-	wantRecords := int64((7 + 2) * int(runFor/interval))
+	// 6 whole GPUs with one workload each, the shared GPU with two, the MIG GPU's 3 instances and its remainder: one
+	// record each per interval.
+	wantRecords := int64((6 + 2 + 3 + 1) * int(runFor/interval))
 	c := consume.New(consume.Config{Conn: kafkaconf.Conn{Brokers: brokers}, Topic: topic, Group: "e2e-attr", DLQTopic: dlq,
 		BatchSize: 2000, BatchWait: 300 * time.Millisecond}, consume.Deps{Store: st}, log)
 	ctx, cancel := context.WithCancel(t.Context())
@@ -202,12 +221,14 @@ func TestAttributionEndToEnd(t *testing.T) {
 	want := map[string]figures{
 		"inference": {0.75 * h, 0.75 * h, 0.75 * util * h},
 		"dra":       {h, h, util * h},
-		"":          {4 * h, 0, 4 * util * h},
+		// The MIG instances' slices (1+2+3 of 7); busy unknown (NULL: no GPM) on them and on the remainder.
+		"ml": {6.0 / 7 * h, 6.0 / 7 * h, 0},
+		"":   {(3 + 1.0/7) * h, 0, 3 * util * h},
 	}
 	// A's 2 GPUs and C's quarter of the shared one: split between B and C by their processes' utilization.
 	want["research"] = figures{2.25 * h, 2.25 * h, 2.25 * util * h}
 	rows, err := st.Conn().Query(t.Context(), fmt.Sprintf(`SELECT team, sum(provisioned_seconds), sum(allocated_seconds),
-		sum(busy_seconds) FROM %s.gpu_usage WHERE node = '%s' GROUP BY team`, db, nodeName))
+		ifNull(sum(busy_seconds), 0) FROM %s.gpu_usage WHERE node = '%s' GROUP BY team`, db, nodeName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,7 +249,7 @@ func TestAttributionEndToEnd(t *testing.T) {
 		if math.Abs(got.provisioned-w.provisioned) > 1e-6 || math.Abs(got.allocated-w.allocated) > 1e-6 {
 			t.Errorf("team %q: provisioned %.9f allocated %.9f GPU-s, want %.3f and %.3f", team, got.provisioned, got.allocated, w.provisioned, w.allocated)
 		}
-		if rel := math.Abs(got.busy-w.busy) / w.busy; rel > 0.005 {
+		if rel := math.Abs(got.busy-w.busy) / max(w.busy, 1); rel > 0.005 {
 			t.Errorf("team %q: busy %.1f GPU-s, want %.1f (off by %.3f%%)", team, got.busy, w.busy, 100*rel)
 		}
 		t.Logf("team %-10q provisioned %7.0f allocated %7.0f busy %7.1f GPU-s", team, got.provisioned, got.allocated, got.busy)
@@ -238,9 +259,10 @@ func TestAttributionEndToEnd(t *testing.T) {
 		t.Errorf("saw %d teams, want %d", seen, len(want))
 	}
 
-	// Per physical GPU: GPU-hours equal its provisioned time, however it was shared.
-	rows, err = st.Conn().Query(t.Context(), fmt.Sprintf(`SELECT gpu_uuid, sum(provisioned_seconds) FROM %s.gpu_usage
-		WHERE node = '%s' GROUP BY gpu_uuid`, db, nodeName))
+	// Per physical GPU (a MIG instance counts towards its parent): GPU-hours equal its provisioned time, however it
+	// was shared or partitioned.
+	rows, err = st.Conn().Query(t.Context(), fmt.Sprintf(`SELECT if(parent_gpu_uuid = '', gpu_uuid, parent_gpu_uuid) AS physical,
+		sum(provisioned_seconds) FROM %s.gpu_usage WHERE node = '%s' GROUP BY physical`, db, nodeName))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -257,7 +279,7 @@ func TestAttributionEndToEnd(t *testing.T) {
 			t.Errorf("GPU %s: %.9f GPU-s, want %.0f (counted once)", uuid, prov, h)
 		}
 	}
-	if n != len(gpus) {
-		t.Errorf("%d GPUs in gpu_usage, want %d", n, len(gpus))
+	if n != 8 {
+		t.Errorf("%d physical GPUs in gpu_usage, want 8", n)
 	}
 }

@@ -14,7 +14,7 @@ func TestFeaturesFor(t *testing.T) {
 		{version: "18.16.1", want: Features{Version: "18.16.1"}},
 		{version: "19.6.2.11", want: Features{Version: "19.6.2.11", TTL: true}},
 		{version: "19.9.1", want: Features{Version: "19.9.1", TTL: true, LowCardinality: true}},
-		{version: "24.8.4.13", want: Features{Version: "24.8.4.13", TTL: true, LowCardinality: true}},
+		{version: "24.8.4.13", want: Features{Version: "24.8.4.13", TTL: true, LowCardinality: true, AddColumnIfNotExists: true}},
 		{version: "banana", wantErr: true},
 		{version: "24", wantErr: true},
 	}

@@ -14,6 +14,10 @@ type Features struct {
 	LowCardinality bool
 	// TTL lets raw rows expire (--raw-retention-days). Arrived in 19.6.
 	TTL bool
+	// AddColumnIfNotExists is ALTER TABLE … ADD COLUMN IF NOT EXISTS, which 18.16 lacks; without it a migration
+	// renders a plain ADD COLUMN, which the migrator treats as applied when the column exists (PlainAddColumn). The
+	// threshold is conservative: older servers take the plain form, which works everywhere.
+	AddColumnIfNotExists bool
 }
 
 // FeaturesFor derives Features from a server version string.
@@ -27,6 +31,8 @@ func FeaturesFor(version string) (Features, error) {
 		Version:        version,
 		LowCardinality: atLeast(19, 9),
 		TTL:            atLeast(19, 6),
+
+		AddColumnIfNotExists: atLeast(20, 1),
 	}, nil
 }
 

@@ -1,6 +1,7 @@
 -- MIG instances carry their physical GPU's UUID (record field parent_gpu_uuid, optional in schema v1; '' for a whole
--- GPU and for records of older agents). The analysts' view gains the column; names only grow.
-ALTER TABLE {{.DB}}.usage_raw ADD COLUMN IF NOT EXISTS parent_gpu_uuid String DEFAULT '' AFTER mig_profile;
+-- GPU and for records of older agents). The analysts' view gains the column; names only grow. 18.16 has no
+-- ADD COLUMN IF NOT EXISTS: there the plain form is rendered and "already exists" counts as applied (collector/store).
+ALTER TABLE {{.DB}}.usage_raw ADD COLUMN {{if .AddColumnIfNotExists}}IF NOT EXISTS {{end}}parent_gpu_uuid String DEFAULT '' AFTER mig_profile;
 DROP TABLE IF EXISTS {{.DB}}.gpu_usage;
 CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage AS
 SELECT
