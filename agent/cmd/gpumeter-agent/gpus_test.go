@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -75,5 +77,59 @@ func TestGPUsCommand(t *testing.T) {
 	}
 	if err := gpus(t.Context(), append(args, "--format", "yaml"), &out); err == nil || !strings.Contains(err.Error(), "--format") {
 		t.Errorf("--format yaml: %v", err)
+	}
+}
+
+// With --kubeconfig the team comes from the API server, and the provider from the node object (flags first, then
+// the node, before instance metadata).
+func TestKubeconfigTeamsAndProviderFromNode(t *testing.T) {
+	uuids := simulatedUUIDs(t, "dgxa100", "n1")
+	k := attributiontest.NewKubelet(t, &podresourcesv1.ListPodResourcesResponse{PodResources: []*podresourcesv1.PodResources{
+		attributiontest.Pod("research", "a", []string{uuids[0]}),
+	}})
+	k.Start(t)
+	api := attributiontest.NewAPI(t, "n1")
+	api.Add(attributiontest.Pods, api.PodJSON("research", "a", "uid-a", "1", map[string]string{"team": "vision"}))
+	api.SetNode(`{"kind":"Node","apiVersion":"v1","metadata":{"name":"n1","labels":{"topology.kubernetes.io/region":"us-east-1",
+		"node.kubernetes.io/instance-type":"p4d.24xlarge"}},"spec":{"providerID":"aws:///us-east-1a/i-0123456789abcdef0"}}`)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "`+api.URL+`"}}]
+users: [{name: u, user: {}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"--simulate", "dgxa100", "--node-name", "n1", "--pod-resources-socket", k.Socket,
+		"--kubeconfig", kubeconfig, "--log-level", "error", "--format", "json"}
+	var out bytes.Buffer
+	if err := gpus(t.Context(), args, &out); err != nil {
+		t.Fatal(err)
+	}
+	var rows []gpuRow
+	if err := json.Unmarshal(out.Bytes(), &rows); err != nil {
+		t.Fatal(err)
+	}
+	if w := rows[0].Workloads; len(w) != 1 || w[0].Team != "vision" {
+		t.Errorf("GPU 0 serves %+v, want team vision from the pod label", w)
+	}
+
+	o, err := parse([]string{"--simulate", "dgxa100", "--node-name", "n1", "--kubeconfig", kubeconfig, "--region", "flag-region"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	kube, err := kubeMeta(o, log)
+	if err != nil || kube == nil {
+		t.Fatalf("kube %v, %v", kube, err)
+	}
+	meta, err := where(t.Context(), o, kube, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.Provider != "aws" || meta.Region != "flag-region" || meta.InstanceType != "p4d.24xlarge" || meta.Zone != "us-east-1a" {
+		t.Errorf("meta %+v, want aws from the node, the region from the flag", meta)
 	}
 }
