@@ -64,7 +64,7 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 			return nil
 		}))
 	errs = append(errs, err)
-	_, err = m.Float64ObservableGauge("gpumeter.agent.spool.dropped.gpu_time", metric.WithUnit("s"),
+	_, err = m.Float64ObservableCounter("gpumeter.agent.spool.dropped.gpu_time", metric.WithUnit("s"),
 		metric.WithDescription("GPU-seconds of the records lost before delivery (where known), by reason: full, corrupt, memory"),
 		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
 			st := a.spool.Stats()

@@ -447,7 +447,7 @@ func TestMetricsAndReadyz(t *testing.T) {
 		`gpumeter_agent_spool_dropped_records_total{reason="corrupt"} 0`,
 		`gpumeter_agent_spool_dropped_records_total{reason="full"} 0`,
 		`gpumeter_agent_spool_dropped_records_total{reason="memory"} 0`,
-		`gpumeter_agent_spool_dropped_gpu_time_seconds{reason="corrupt"} 0`,
+		`gpumeter_agent_spool_dropped_gpu_time_seconds_total{reason="corrupt"} 0`,
 		"gpumeter_agent_spool_missing_segments_total 0",
 		"gpumeter_agent_checkpoint_errors_total 0",
 	} {
