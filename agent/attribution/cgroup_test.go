@@ -16,6 +16,7 @@ func TestCgroupsPodUID(t *testing.T) {
 		{105, "v2, systemd driver, CRI-O", "0a1b2c3d-0000-4000-8000-000000000105"},
 		{106, "not in a pod", ""},
 		{107, "v1, cgroupfs, guaranteed QoS, CRI-O", "0a1b2c3d-0000-4000-8000-000000000107"},
+		{108, "v2 seen from the agent's own cgroup namespace (paths relative to it)", "0a1b2c3d-0000-4000-8000-000000000108"},
 		{999, "process gone", ""},
 	} {
 		got, ok := c.PodUID(tc.pid)
