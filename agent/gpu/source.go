@@ -35,6 +35,13 @@ type device struct {
 	handle   nvml.Device
 	info     GPU
 	lastSeen uint64 // timestamp (µs) of the newest per-process sample read, for DeviceGetProcessUtilization
+
+	// A MIG instance on a GPU with GPM (Hopper and later): its utilization comes from GPM samples of its GPU
+	// instance, the previous one kept to take the SM utilization over the span between two reads.
+	parent  nvml.Device
+	gi      int
+	gpm     bool
+	gpmPrev nvml.GpmSample
 }
 
 // Open initialises NVML and lists the GPUs.
@@ -55,6 +62,7 @@ func (s *Source) enumerate() error {
 	if ret != nvml.SUCCESS {
 		return fmt.Errorf("nvml device count: %w", ret)
 	}
+	s.freeGPM()
 	s.devices = s.devices[:0]
 	for i := range n {
 		h, ret := s.lib.DeviceGetHandleByIndex(i)
@@ -99,6 +107,10 @@ func (s *Source) migDevices(h nvml.Device, parent GPU) []device {
 	if ret != nvml.SUCCESS || mode != nvml.DEVICE_MIG_ENABLE {
 		return nil
 	}
+	gpm := false
+	if sup, ret := s.lib.GpmQueryDeviceSupport(h); ret == nvml.SUCCESS && sup.IsSupportedDevice != 0 {
+		gpm = true
+	}
 	n, ret := h.GetMaxMigDeviceCount()
 	if ret != nvml.SUCCESS {
 		s.log.Warn("MIG mode on, but the MIG device count is unknown: metering the GPU whole", "gpu", parent.UUID, "err", ret)
@@ -125,10 +137,40 @@ func (s *Source) migDevices(h nvml.Device, parent GPU) []device {
 		if mem, ret := mh.GetMemoryInfo(); ret == nvml.SUCCESS {
 			total = mem.Total
 		}
-		out = append(out, device{handle: mh, info: GPU{UUID: uuid, Index: parent.Index, Model: parent.Model,
-			MIGProfile: profile, ParentUUID: parent.UUID, MemoryTotalBytes: total, Slice: float64(slices) / 7}})
+		d := device{handle: mh, parent: h, info: GPU{UUID: uuid, Index: parent.Index, Model: parent.Model,
+			MIGProfile: profile, ParentUUID: parent.UUID, MemoryTotalBytes: total, Slice: float64(slices) / 7}}
+		if gi, ret := mh.GetGpuInstanceId(); ret == nvml.SUCCESS && gpm {
+			d.gi, d.gpm = gi, true
+		}
+		out = append(out, d)
 	}
 	return out
+}
+
+// gpmUtilization takes a GPM sample of a MIG instance and returns its SM utilization since the previous one (nil for
+// the first, or when GPM does not answer: unknown, not zero).
+func (s *Source) gpmUtilization(d *device) *float64 {
+	cur, ret := s.lib.GpmSampleAlloc()
+	if ret != nvml.SUCCESS {
+		return nil
+	}
+	if ret := s.lib.GpmMigSampleGet(d.parent, d.gi, cur); ret != nvml.SUCCESS {
+		_ = s.check(*d, "gpm", ret)
+		_ = cur.Free()
+		return nil
+	}
+	prev := d.gpmPrev
+	d.gpmPrev = cur
+	if prev == nil {
+		return nil
+	}
+	defer func() { _ = prev.Free() }()
+	mg := &nvml.GpmMetricsGetType{NumMetrics: 1, Sample1: prev, Sample2: cur}
+	mg.Metrics[0].MetricId = uint32(nvml.GPM_METRIC_SM_UTIL)
+	if ret := s.lib.GpmMetricsGet(mg); ret != nvml.SUCCESS || nvml.Return(mg.Metrics[0].NvmlReturn) != nvml.SUCCESS {
+		return nil
+	}
+	return new(min(max(mg.Metrics[0].Value/100, 0), 1))
 }
 
 // MIGProfile reads the profile from a MIG device's NVML name ("NVIDIA A100-SXM4-40GB MIG 1g.5gb" → "1g.5gb").
@@ -177,6 +219,9 @@ func (s *Source) Read(now time.Time) ([]Sample, error) {
 		} else if fatal := s.check(*d, "utilization", ret); fatal != nil {
 			errs = append(errs, fatal)
 			continue
+		}
+		if d.gpm {
+			smp.Utilization = s.gpmUtilization(d)
 		}
 		if mw, ret := d.handle.GetPowerUsage(); ret == nvml.SUCCESS {
 			smp.PowerWatts = new(float64(mw) / 1000)
@@ -274,8 +319,19 @@ func (s *Source) ErrorCounts() map[string]int64 {
 	return maps.Clone(s.errors)
 }
 
+// freeGPM frees the GPM samples the devices hold.
+func (s *Source) freeGPM() {
+	for i := range s.devices {
+		if p := s.devices[i].gpmPrev; p != nil {
+			_ = p.Free()
+			s.devices[i].gpmPrev = nil
+		}
+	}
+}
+
 // Close shuts NVML down.
 func (s *Source) Close() error {
+	s.freeGPM()
 	if ret := s.lib.Shutdown(); ret != nvml.SUCCESS {
 		return fmt.Errorf("nvml shutdown: %w", ret)
 	}

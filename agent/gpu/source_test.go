@@ -173,3 +173,36 @@ func TestMIGDevices(t *testing.T) {
 		t.Error("8 compute slices accepted")
 	}
 }
+
+// On Hopper, MIG instances' utilization comes from GPM (the span's SM utilization); on Ampere it stays unknown.
+func TestMIGBusyFromGPM(t *testing.T) {
+	for machine, wantGPM := range map[string]bool{"dgxh100": true, "dgxa100": false} {
+		now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+		w, _ := sim.ParseWorkload("steps:0.9,0.3")
+		lib, err := sim.New(machine, "node-g", w, func() time.Time { return now }, sim.MIG(0, "1g.10gb", "3g.40gb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := Open(lib, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			samples, err := src.Read(now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := samples[0].Utilization
+			switch {
+			case i == 0 || !wantGPM:
+				if u != nil {
+					t.Errorf("%s read %d: MIG utilization %g, want unknown", machine, i, *u)
+				}
+			case u == nil:
+				t.Errorf("%s read %d: MIG utilization unknown, want GPM's", machine, i)
+			}
+			now = now.Add(10 * time.Second)
+		}
+		_ = src.Close()
+	}
+}

@@ -13,7 +13,8 @@ import (
 // MIG partitions GPU gpu into instances of the given profiles ("1g.10gb", "3g.40gb"): NVML then reports MIG mode on,
 // and DeviceGetMigDeviceHandleByIndex answers one MIG device per instance, with its own UUID ("MIG-…", stable per
 // node, GPU and slot), name ("<model> MIG <profile>") and memory. As on real GPUs, utilization, power, energy and
-// process utilization are NOT_SUPPORTED on MIG devices and utilization on the partitioned GPU.
+// process utilization are NOT_SUPPORTED on MIG devices and utilization on the partitioned GPU; GPM
+// (GpmMigSampleGet) answers on Hopper and later machines, with each instance running the GPU's workload.
 func MIG(gpu int, profiles ...string) Option {
 	return func(c *config) { c.mig[gpu] = append(c.mig[gpu], profiles...) }
 }
@@ -94,10 +95,12 @@ func (g *gpu) installMIG(machine, node string, profiles []string) {
 		m.GetTotalEnergyConsumptionFunc = func() (uint64, nvml.Return) { return 0, notSupported() }
 		m.GetProcessUtilizationFunc = func(uint64) ([]nvml.ProcessUtilizationSample, nvml.Return) { return nil, notSupported() }
 		m.IsMigDeviceHandleFunc = func() (bool, nvml.Return) { return true, nvml.SUCCESS }
+		m.GetGpuInstanceIdFunc = func() (int, nvml.Return) { return slot, nvml.SUCCESS }
 		m.GetDeviceHandleFromMigDeviceHandleFunc = func() (nvml.Device, nvml.Return) { return d, nvml.SUCCESS }
 		migs = append(migs, m)
 	}
 	g.noUtil = true // NVML reports no utilization on a GPU in MIG mode
+	g.migCount = len(migs)
 	d.GetMigModeFunc = func() (int, int, nvml.Return) { return nvml.DEVICE_MIG_ENABLE, nvml.DEVICE_MIG_ENABLE, nvml.SUCCESS }
 	d.GetMaxMigDeviceCountFunc = func() (int, nvml.Return) { return 7, nvml.SUCCESS }
 	d.GetMigDeviceHandleByIndexFunc = func(i int) (nvml.Device, nvml.Return) {

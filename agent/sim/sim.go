@@ -175,7 +175,7 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 		}
 	}
 
-	m := &simMachine{Server: srv}
+	m := &simMachine{Server: srv, gpm: gpmMachines[name]}
 	start := now()
 	for i, d := range srv.Devices {
 		sd, ok := d.(*server.Device)
@@ -196,6 +196,7 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 			noEnergy: cfg.noEnergy[i],
 			procs:    cfg.procs[i],
 			last:     start,
+			start:    start,
 		}
 		g.lostAt, g.canLose = cfg.lostAt[i]
 		// The mock's own DeviceGetHandleByUUID compares against this field.
@@ -234,6 +235,7 @@ func gpuUUID(machine, node string, index int) string {
 type simMachine struct {
 	*server.Server
 	gpus []*gpu
+	gpm  bool // the GPUs support GPM (Hopper and later)
 }
 
 var _ nvml.Interface = (*simMachine)(nil)
@@ -335,6 +337,9 @@ type gpu struct {
 	procs            []Process
 	lostAt           time.Time
 	canLose          bool
+
+	start    time.Time // virtual time the machine started (GPM's busy integral counts from it)
+	migCount int       // MIG instances, when partitioned
 
 	mu       sync.Mutex
 	last     time.Time // virtual time the counter is integrated up to

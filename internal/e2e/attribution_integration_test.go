@@ -221,8 +221,8 @@ func TestAttributionEndToEnd(t *testing.T) {
 	want := map[string]figures{
 		"inference": {0.75 * h, 0.75 * h, 0.75 * util * h},
 		"dra":       {h, h, util * h},
-		// The MIG instances' slices (1+2+3 of 7); busy unknown (NULL: no GPM) on them and on the remainder.
-		"ml": {6.0 / 7 * h, 6.0 / 7 * h, 0},
+		// The MIG instances' slices (1+2+3 of 7), busy from GPM; busy unknown (NULL) on the unpartitioned remainder.
+		"ml": {6.0 / 7 * h, 6.0 / 7 * h, 6.0 / 7 * util * h},
 		"":   {(3 + 1.0/7) * h, 0, 3 * util * h},
 	}
 	// A's 2 GPUs and C's quarter of the shared one: split between B and C by their processes' utilization.
