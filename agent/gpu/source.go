@@ -21,6 +21,9 @@ type Source struct {
 	devices []device
 	log     *slog.Logger
 
+	layout        string    // the MIG layout the devices were listed under (migLayout)
+	layoutChecked time.Time // sample time of the last look at it
+
 	perProcess bool
 
 	mu     sync.Mutex
@@ -64,6 +67,7 @@ func (s *Source) enumerate() error {
 	}
 	s.freeGPM()
 	s.devices = s.devices[:0]
+	s.layout = s.migLayout()
 	for i := range n {
 		h, ret := s.lib.DeviceGetHandleByIndex(i)
 		if ret != nvml.SUCCESS {
@@ -99,6 +103,39 @@ func (s *Source) enumerate() error {
 		}
 	}
 	return nil
+}
+
+// LayoutCheckPeriod is how often (in sample time) Read looks whether a GPU's MIG layout changed.
+const LayoutCheckPeriod = time.Minute
+
+// migLayout names the node's MIG layout: for each GPU in MIG mode, the UUIDs of its instances. A few NVML calls per
+// GPU, made once per LayoutCheckPeriod.
+func (s *Source) migLayout() string {
+	n, ret := s.lib.DeviceGetCount()
+	if ret != nvml.SUCCESS {
+		return s.layout // unknown now: keep what we have
+	}
+	var b strings.Builder
+	for i := range n {
+		h, ret := s.lib.DeviceGetHandleByIndex(i)
+		if ret != nvml.SUCCESS {
+			continue
+		}
+		if mode, _, ret := h.GetMigMode(); ret != nvml.SUCCESS || mode != nvml.DEVICE_MIG_ENABLE {
+			continue
+		}
+		fmt.Fprintf(&b, "%d:", i)
+		count, _ := h.GetMaxMigDeviceCount()
+		for j := range count {
+			if mh, ret := h.GetMigDeviceHandleByIndex(j); ret == nvml.SUCCESS {
+				if uuid, ret := mh.GetUUID(); ret == nvml.SUCCESS {
+					b.WriteString(uuid + ",")
+				}
+			}
+		}
+		b.WriteString(";")
+	}
+	return b.String()
 }
 
 // migDevices lists the MIG instances of a GPU in MIG mode; none for a GPU that is not partitioned.
@@ -203,6 +240,15 @@ func (s *Source) GPUs() []GPU {
 // Read samples every GPU at time now. A value the device cannot report is left nil; a device that fails outright
 // (lost, or the driver asks for re-initialisation) is skipped and its error returned so the caller can act on it.
 func (s *Source) Read(now time.Time) ([]Sample, error) {
+	if now.Sub(s.layoutChecked) >= LayoutCheckPeriod || now.Before(s.layoutChecked) {
+		s.layoutChecked = now
+		if l := s.migLayout(); l != s.layout {
+			s.log.Info("MIG layout changed; listing the devices again", "was", s.layout, "now", l)
+			if err := s.enumerate(); err != nil {
+				return nil, fmt.Errorf("re-list devices after a MIG layout change: %w", err)
+			}
+		}
+	}
 	out := make([]Sample, 0, len(s.devices))
 	var errs []error
 	for i := range s.devices {

@@ -206,3 +206,44 @@ func TestMIGBusyFromGPM(t *testing.T) {
 		_ = src.Close()
 	}
 }
+
+// A MIG layout changed under a running agent: the next look (within LayoutCheckPeriod) lists the new instances.
+func TestMIGLayoutChange(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	w, _ := sim.ParseWorkload("0.5")
+	change := now.Add(5 * time.Minute)
+	lib, err := sim.New("dgxh100", "node-r", w, func() time.Time { return now },
+		sim.MIG(1, "3g.40gb", "3g.40gb"), sim.Repartition(1, change, "1g.10gb", "1g.10gb", "1g.10gb"),
+		sim.Repartition(2, change, "7g.80gb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	count := func() (migs int) {
+		for _, g := range src.GPUs() {
+			if g.ParentUUID != "" {
+				migs++
+			}
+		}
+		return migs
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d MIG devices at start, want 2", n)
+	}
+	for now.Before(change.Add(2 * LayoutCheckPeriod)) {
+		if _, err := src.Read(now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(10 * time.Second)
+	}
+	if n := count(); n != 4 {
+		t.Errorf("%d MIG devices after the change, want 3 on GPU 1 and 1 on GPU 2", n)
+	}
+	if n := len(src.GPUs()); n != 6+4+1 {
+		t.Errorf("%d devices, want 6 whole GPUs, 4 instances and GPU 1's remainder", n)
+	}
+}

@@ -55,7 +55,7 @@ func (m *simMachine) GpmSampleFree(nvml.GpmSample) nvml.Return { return nvml.SUC
 func (m *simMachine) GpmMigSampleGet(d nvml.Device, gi int, s nvml.GpmSample) nvml.Return {
 	g := m.gpu(d)
 	sample, ok := s.(*gpmSample)
-	if g == nil || !ok || gi < 0 || gi >= g.migCount {
+	if g == nil || !ok || gi < 0 || g.migCount == nil || gi >= g.migCount() {
 		return nvml.ERROR_INVALID_ARGUMENT
 	}
 	if !m.gpm {

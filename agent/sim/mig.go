@@ -5,10 +5,22 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/NVIDIA/go-nvml/pkg/nvml"
 	"github.com/NVIDIA/go-nvml/pkg/nvml/mock/server"
 )
+
+// Repartition changes GPU gpu's MIG layout at virtual time at to the given profiles (none: MIG mode off), as an
+// operator running nvidia-smi mig or the MIG manager would.
+func Repartition(gpu int, at time.Time, profiles ...string) Option {
+	return func(c *config) { c.repartition[gpu] = append(c.repartition[gpu], layoutAt{at, profiles}) }
+}
+
+type layoutAt struct {
+	from     time.Time
+	profiles []string
+}
 
 // MIG partitions GPU gpu into instances of the given profiles ("1g.10gb", "3g.40gb"): NVML then reports MIG mode on,
 // and DeviceGetMigDeviceHandleByIndex answers one MIG device per instance, with its own UUID ("MIG-…", stable per
@@ -69,11 +81,55 @@ func slicesOf(profile string) int {
 	return n
 }
 
-// installMIG turns g into a partitioned GPU with the given instances.
-func (g *gpu) installMIG(machine, node string, profiles []string) {
+// installMIG gives g its MIG layouts: profiles from the start (none: not partitioned), then each of later.
+func (g *gpu) installMIG(machine, node string, profiles []string, later []layoutAt) {
+	d := g.dev
+	type layout struct {
+		from time.Time
+		migs []nvml.Device
+	}
+	layouts := []layout{{time.Time{}, g.migDevices(machine, node, profiles, 0)}}
+	slotBase := len(profiles)
+	for _, l := range later {
+		layouts = append(layouts, layout{l.from, g.migDevices(machine, node, l.profiles, slotBase)})
+		slotBase += len(l.profiles)
+	}
+	current := func() []nvml.Device {
+		t := g.now()
+		cur := layouts[0].migs
+		for _, l := range layouts[1:] {
+			if !t.Before(l.from) {
+				cur = l.migs
+			}
+		}
+		return cur
+	}
+	g.migCount = func() int { return len(current()) }
+	baseUtil := g.noUtil
+	g.utilSupported = func() bool { return !baseUtil && len(current()) == 0 } // no utilization on a GPU in MIG mode
+	d.GetMigModeFunc = func() (int, int, nvml.Return) {
+		if len(current()) == 0 {
+			return nvml.DEVICE_MIG_DISABLE, nvml.DEVICE_MIG_DISABLE, nvml.SUCCESS
+		}
+		return nvml.DEVICE_MIG_ENABLE, nvml.DEVICE_MIG_ENABLE, nvml.SUCCESS
+	}
+	d.GetMaxMigDeviceCountFunc = func() (int, nvml.Return) { return 7, nvml.SUCCESS }
+	d.GetMigDeviceHandleByIndexFunc = func(i int) (nvml.Device, nvml.Return) {
+		migs := current()
+		if i < 0 || i >= len(migs) {
+			return nil, nvml.ERROR_NOT_FOUND
+		}
+		return migs[i], nvml.SUCCESS
+	}
+}
+
+// migDevices builds the MIG devices of one layout; slots number their UUIDs (distinct across layouts).
+func (g *gpu) migDevices(machine, node string, profiles []string, firstSlot int) []nvml.Device {
 	d := g.dev
 	var migs []nvml.Device
-	for slot, p := range profiles {
+	for i, p := range profiles {
+		slot := firstSlot + i
+		gi := i
 		m := &server.Device{}
 		uuid := migUUID(machine, node, g.index, slot)
 		name := g.name + " MIG " + p
@@ -95,20 +151,11 @@ func (g *gpu) installMIG(machine, node string, profiles []string) {
 		m.GetTotalEnergyConsumptionFunc = func() (uint64, nvml.Return) { return 0, notSupported() }
 		m.GetProcessUtilizationFunc = func(uint64) ([]nvml.ProcessUtilizationSample, nvml.Return) { return nil, notSupported() }
 		m.IsMigDeviceHandleFunc = func() (bool, nvml.Return) { return true, nvml.SUCCESS }
-		m.GetGpuInstanceIdFunc = func() (int, nvml.Return) { return slot, nvml.SUCCESS }
+		m.GetGpuInstanceIdFunc = func() (int, nvml.Return) { return gi, nvml.SUCCESS }
 		m.GetDeviceHandleFromMigDeviceHandleFunc = func() (nvml.Device, nvml.Return) { return d, nvml.SUCCESS }
 		migs = append(migs, m)
 	}
-	g.noUtil = true // NVML reports no utilization on a GPU in MIG mode
-	g.migCount = len(migs)
-	d.GetMigModeFunc = func() (int, int, nvml.Return) { return nvml.DEVICE_MIG_ENABLE, nvml.DEVICE_MIG_ENABLE, nvml.SUCCESS }
-	d.GetMaxMigDeviceCountFunc = func() (int, nvml.Return) { return 7, nvml.SUCCESS }
-	d.GetMigDeviceHandleByIndexFunc = func(i int) (nvml.Device, nvml.Return) {
-		if i < 0 || i >= len(migs) {
-			return nil, nvml.ERROR_NOT_FOUND
-		}
-		return migs[i], nvml.SUCCESS
-	}
+	return migs
 }
 
 // migUUID is gpuUUID's scheme for MIG instance slot of a GPU, in NVML's "MIG-…" form.

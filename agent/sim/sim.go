@@ -46,11 +46,13 @@ func Machines() []string { return append([]string(nil), machineNames...) }
 type Option func(*config)
 
 type config struct {
-	procs    map[int][]Process
-	mig      map[int][]string
-	noUtil   map[int]bool
-	noEnergy map[int]bool
-	lostAt   map[int]time.Time
+	procs map[int][]Process
+	mig   map[int][]string
+	// repartition: later MIG layouts by GPU
+	repartition map[int][]layoutAt
+	noUtil      map[int]bool
+	noEnergy    map[int]bool
+	lostAt      map[int]time.Time
 }
 
 // UtilizationNotSupported makes GetUtilizationRates return
@@ -145,7 +147,7 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 	if now == nil {
 		now = time.Now
 	}
-	cfg := config{procs: map[int][]Process{}, mig: map[int][]string{}, noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
+	cfg := config{procs: map[int][]Process{}, mig: map[int][]string{}, repartition: map[int][]layoutAt{}, noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -157,6 +159,11 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 			if g < 0 || g >= n {
 				return nil, fmt.Errorf("sim machine %q: option names GPU %d, machine has GPUs 0..%d", name, g, n-1)
 			}
+		}
+	}
+	for g := range cfg.repartition {
+		if g < 0 || g >= n {
+			return nil, fmt.Errorf("sim machine %q: MIG layout change for GPU %d, machine has GPUs 0..%d", name, g, n-1)
 		}
 	}
 	for g := range cfg.mig {
@@ -202,8 +209,8 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 		// The mock's own DeviceGetHandleByUUID compares against this field.
 		sd.UUID = g.uuid
 		g.install()
-		if profiles := cfg.mig[i]; len(profiles) > 0 {
-			g.installMIG(name, node, profiles)
+		if len(cfg.mig[i]) > 0 || len(cfg.repartition[i]) > 0 {
+			g.installMIG(name, node, cfg.mig[i], cfg.repartition[i])
 		}
 		m.gpus = append(m.gpus, g)
 	}
@@ -338,8 +345,11 @@ type gpu struct {
 	lostAt           time.Time
 	canLose          bool
 
-	start    time.Time // virtual time the machine started (GPM's busy integral counts from it)
-	migCount int       // MIG instances, when partitioned
+	start time.Time // virtual time the machine started (GPM's busy integral counts from it)
+	// migCount is how many MIG instances the GPU has now, utilSupported whether NVML reports its utilization now
+	// (not in MIG mode); both set by installMIG, nil otherwise.
+	migCount      func() int
+	utilSupported func() bool
 
 	mu       sync.Mutex
 	last     time.Time // virtual time the counter is integrated up to
@@ -424,7 +434,7 @@ func (g *gpu) install() {
 		if g.lost(t) {
 			return nvml.Utilization{}, nvml.ERROR_GPU_IS_LOST
 		}
-		if g.noUtil {
+		if g.noUtil || (g.utilSupported != nil && !g.utilSupported()) {
 			return nvml.Utilization{}, nvml.ERROR_NOT_SUPPORTED
 		}
 		u := g.util(t)
