@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -68,6 +71,9 @@ type Config struct {
 	OTLPEndpoint string
 	// OTLPInsecure sends traces without TLS.
 	OTLPInsecure bool
+	// Attributes are further resource attributes (on target_info): what the binary detected about where it runs,
+	// e.g. cloud.provider, cloud.region, host.type, k8s.node.name. Empty values are left out.
+	Attributes map[string]string
 }
 
 // Telemetry owns one binary's meter and tracer providers and its telemetry
@@ -225,6 +231,11 @@ func newResource(ctx context.Context, cfg Config) (*resource.Resource, error) {
 	}
 	if cfg.Version != "" {
 		attrs = append(attrs, resource.WithAttributes(semconv.ServiceVersion(cfg.Version)))
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Attributes)) {
+		if v := cfg.Attributes[k]; v != "" {
+			attrs = append(attrs, resource.WithAttributes(attribute.String(k, v)))
+		}
 	}
 	res, err := resource.New(ctx, attrs...)
 	if err != nil {

@@ -201,7 +201,7 @@ func run(ctx context.Context, args []string) error {
 
 	a := agent.New(cfg, fwd, src, attr, sp, sender, log)
 	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-agent", MetricsAddr: o.metricsAddr,
-		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true}, log)
+		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true, Attributes: resourceAttributes(meta)}, log)
 	if err != nil {
 		return err
 	}
@@ -220,6 +220,13 @@ func run(ctx context.Context, args []string) error {
 	}
 	tel.AddReadiness("agent", a.Ready)
 	return a.Run(ctx)
+}
+
+// resourceAttributes is where the agent runs, as OpenTelemetry resource attributes (target_info on /metrics).
+func resourceAttributes(m window.Meta) map[string]string {
+	return map[string]string{"cloud.provider": m.Provider, "cloud.region": m.Region,
+		"cloud.availability_zone": m.Zone, "cloud.account.id": m.Account, "host.type": m.InstanceType,
+		"k8s.node.name": m.Node}
 }
 
 // kubeMeta builds the API-server informers: on a real node from the in-cluster config (a node outside a cluster,
