@@ -118,6 +118,8 @@ type Agent struct {
 
 	wake chan struct{} // nudges the sender when the spool grew
 
+	latest atomic.Pointer[[]reading] // the last sample of every device, for the per-GPU gauges
+
 	// The sampling loop's records that the spool refused, oldest first (only the sampling goroutine touches it).
 	unspooled []schema.Record
 
@@ -151,6 +153,28 @@ func New(cfg Config, clk clock.Clock, src *gpu.Source, attr attribution.Attribut
 		l.every = time.Minute
 	}
 	return a
+}
+
+// reading is a device's latest sample and the workloads it served then, for the per-GPU gauges.
+type reading struct {
+	sample gpu.Sample
+	shares []attribution.Share
+}
+
+// shares is who s's device serves: several where the attributor splits shared devices.
+func (a *Agent) shares(s gpu.Sample) []attribution.Share {
+	if sh, ok := a.attr.(attribution.Sharer); ok {
+		return sh.Shares(s)
+	}
+	return []attribution.Share{{Attribution: a.attr.Attribution(s.GPU), Weight: 1}}
+}
+
+// addSample hands s to the accumulator with the workloads its device serves: several at once where the attributor
+// splits shared devices (attribution.Sharer), else the one it names.
+func (a *Agent) addSample(acc *window.Accumulator, s gpu.Sample, latest *[]reading) []schema.Record {
+	shares := a.shares(s)
+	*latest = append(*latest, reading{sample: s, shares: shares})
+	return acc.AddShared(s, shares)
 }
 
 // ClockSteps returns how many times the clock was seen stepping back, and by how much in all.
@@ -263,9 +287,11 @@ func (a *Agent) sample(ctx context.Context, acc *window.Accumulator) {
 		}
 		a.health.sampled(len(samples), err)
 		var closed []schema.Record
+		latest := make([]reading, 0, len(samples))
 		for _, s := range samples {
-			closed = append(closed, acc.Add(s, a.attr.Attribution(s.GPU))...)
+			closed = append(closed, a.addSample(acc, s, &latest)...)
 		}
+		a.latest.Store(&latest)
 		a.Stats.Samples.Add(int64(len(samples)))
 		if len(closed) > 0 || (a.cfg.CheckpointPeriod > 0 && time.Since(lastCheckpoint) >= a.cfg.CheckpointPeriod) {
 			a.checkpoint(acc, now, closed)

@@ -64,7 +64,7 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 			return nil
 		}))
 	errs = append(errs, err)
-	_, err = m.Float64ObservableGauge("gpumeter.agent.spool.dropped.gpu_time", metric.WithUnit("s"),
+	_, err = m.Float64ObservableCounter("gpumeter.agent.spool.dropped.gpu_time", metric.WithUnit("s"),
 		metric.WithDescription("GPU-seconds of the records lost before delivery (where known), by reason: full, corrupt, memory"),
 		metric.WithFloat64Callback(func(_ context.Context, o metric.Float64Observer) error {
 			st := a.spool.Stats()
@@ -74,7 +74,60 @@ func (a *Agent) RegisterMetrics(m metric.Meter) error {
 			return nil
 		}))
 	errs = append(errs, err)
+	errs = append(errs, a.registerGPUGauges(m))
 	return errors.Join(errs...)
+}
+
+// registerGPUGauges exports every device's latest sample, named after OpenTelemetry's hw.gpu.* semantic conventions
+// (docs/metrics.md maps them to dcgm-exporter's DCGM_FI_DEV_* names). Labels: the device (gpu_index, gpu_uuid,
+// gpu_model, mig_profile, parent_gpu_uuid) and the workload it serves (namespace, pod, team; one series per pod on
+// a shared GPU, each with the whole device's values and its share in hw.gpu.share).
+func (a *Agent) registerGPUGauges(m metric.Meter) error {
+	util, err1 := m.Float64ObservableGauge("hw.gpu.utilization", metric.WithUnit("1"),
+		metric.WithDescription("fraction of the last sample period a kernel ran (NVML utilization; GPM SM utilization on MIG)"))
+	memUsed, err2 := m.Int64ObservableGauge("hw.gpu.memory.usage", metric.WithUnit("By"),
+		metric.WithDescription("framebuffer memory in use"))
+	memLimit, err3 := m.Int64ObservableGauge("hw.gpu.memory.limit", metric.WithUnit("By"),
+		metric.WithDescription("framebuffer memory of the device"))
+	power, err4 := m.Float64ObservableGauge("hw.power", metric.WithUnit("W"),
+		metric.WithDescription("board power draw (hw.type=gpu)"))
+	energy, err5 := m.Float64ObservableCounter("hw.energy", metric.WithUnit("J"),
+		metric.WithDescription("NVML's total-energy counter since the driver loaded (hw.type=gpu)"))
+	share, err6 := m.Float64ObservableGauge("hw.gpu.share", metric.WithUnit("1"),
+		metric.WithDescription("the part of the device's time the series' pod gets (1 unless the GPU is shared)"))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+		return err
+	}
+	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		latest := a.latest.Load()
+		if latest == nil {
+			return nil
+		}
+		for _, r := range *latest {
+			g := r.sample.GPU
+			for _, sh := range r.shares {
+				attrs := metric.WithAttributes(attribute.String("hw.type", "gpu"),
+					attribute.Int("gpu_index", g.Index), attribute.String("gpu_uuid", g.UUID),
+					attribute.String("gpu_model", g.Model), attribute.String("mig_profile", g.MIGProfile),
+					attribute.String("parent_gpu_uuid", g.ParentUUID), attribute.String("namespace", sh.Namespace),
+					attribute.String("pod", sh.Pod), attribute.String("team", sh.Team))
+				if u := r.sample.Utilization; u != nil {
+					o.ObserveFloat64(util, *u, attrs)
+				}
+				o.ObserveInt64(memUsed, int64(r.sample.MemoryUsedBytes), attrs)
+				o.ObserveInt64(memLimit, int64(g.MemoryTotalBytes), attrs)
+				if p := r.sample.PowerWatts; p != nil {
+					o.ObserveFloat64(power, *p, attrs)
+				}
+				if e := r.sample.EnergyMJ; e != nil {
+					o.ObserveFloat64(energy, float64(*e)/1000, attrs)
+				}
+				o.ObserveFloat64(share, sh.Weight, attrs)
+			}
+		}
+		return nil
+	}, util, memUsed, memLimit, power, energy, share)
+	return err
 }
 
 // countersBy exports a counter of errors with one series per value of label, as load reports them.

@@ -447,12 +447,25 @@ func TestMetricsAndReadyz(t *testing.T) {
 		`gpumeter_agent_spool_dropped_records_total{reason="corrupt"} 0`,
 		`gpumeter_agent_spool_dropped_records_total{reason="full"} 0`,
 		`gpumeter_agent_spool_dropped_records_total{reason="memory"} 0`,
-		`gpumeter_agent_spool_dropped_gpu_time_seconds{reason="corrupt"} 0`,
+		`gpumeter_agent_spool_dropped_gpu_time_seconds_total{reason="corrupt"} 0`,
 		"gpumeter_agent_spool_missing_segments_total 0",
 		"gpumeter_agent_checkpoint_errors_total 0",
 	} {
 		if !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(want)).MatchString(metrics) {
 			t.Errorf("/metrics has no line %q", want)
+		}
+	}
+	// Per-GPU gauges (hw.gpu.*), labelled with the device and the pod it serves.
+	for _, want := range []string{
+		`(?m)^hw_gpu_utilization_ratio\{.*gpu_index="0".*gpu_uuid="GPU-.*pod="[^"]*".*\} 0\.6$`,
+		`(?m)^hw_gpu_memory_limit_bytes\{.*gpu_model="[^"]+".*\} 8\.589934592e\+10$`,
+		`(?m)^hw_gpu_memory_usage_bytes\{.*\} [1-9]`,
+		`(?m)^hw_power_watts\{.*hw_type="gpu".*\} [1-9]`,
+		`(?m)^hw_energy_joules_total\{.*\} `,
+		`(?m)^hw_gpu_share_ratio\{.*\} 1$`,
+	} {
+		if !regexp.MustCompile(want).MatchString(metrics) {
+			t.Errorf("/metrics has no line matching %s\n%s", want, regexp.MustCompile(`(?m)^hw_gpu.*gpu_index="0".*$`).FindAllString(metrics, -1))
 		}
 	}
 	code, body := get("/readyz")

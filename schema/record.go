@@ -34,6 +34,9 @@ type Record struct {
 	GPUIndex   int    `json:"gpu_index"`
 	GPUModel   string `json:"gpu_model"`
 	MIGProfile string `json:"mig_profile,omitempty"`
+	// ParentGPUUUID is the physical GPU's UUID on a MIG instance's record; empty for a whole GPU. Optional in
+	// schema v1: records of older agents have none.
+	ParentGPUUUID string `json:"parent_gpu_uuid,omitempty"`
 
 	// Who used it. All empty while the GPU is not assigned to a pod.
 	Namespace string `json:"namespace,omitempty"`

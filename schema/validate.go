@@ -45,6 +45,7 @@ var FieldLimits = []FieldLimit{
 	{"gpu_uuid", 128, func(r *Record) string { return r.GPUUUID }},
 	{"gpu_model", 128, func(r *Record) string { return r.GPUModel }},
 	{"mig_profile", 64, func(r *Record) string { return r.MIGProfile }},
+	{"parent_gpu_uuid", 128, func(r *Record) string { return r.ParentGPUUUID }},
 	{"namespace", 253, func(r *Record) string { return r.Namespace }},
 	{"pod", 253, func(r *Record) string { return r.Pod }},
 	{"team", 253, func(r *Record) string { return r.Team }},

@@ -29,7 +29,7 @@ func setString(t *testing.T, r *Record, field, v string) {
 }
 
 func TestFieldLimits(t *testing.T) {
-	if len(FieldLimits) != 12 {
+	if len(FieldLimits) != 13 {
 		t.Fatalf("FieldLimits lists %d fields; every string field of Record needs a limit", len(FieldLimits))
 	}
 	for _, l := range FieldLimits {

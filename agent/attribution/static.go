@@ -14,6 +14,9 @@ type Attribution struct {
 	Namespace string
 	Pod       string
 	Team      string
+	// UID is the pod's UID where the API server told it: a pod deleted and recreated under the same name is
+	// another workload, whose windows never merge with the old one's. It is not on the record.
+	UID string `json:",omitempty"`
 }
 
 // Attributor maps a GPU to the workload using it right now.

@@ -3,6 +3,8 @@ package gpu
 import (
 	"errors"
 	"log/slog"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +84,166 @@ func TestReinitAfterDriverReload(t *testing.T) {
 	}
 	if samples, err := src.Read(now); err != nil || len(samples) != len(before) {
 		t.Errorf("read after re-init: %d samples, %v", len(samples), err)
+	}
+}
+
+func TestProcessUtilizationSinceLastRead(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	w, _ := sim.ParseWorkload("constant:0.8")
+	lib, err := sim.New("dgxh100", "node-p", w, func() time.Time { return now },
+		sim.Processes(2, sim.Process{PID: 10, Share: 0.75}, sim.Process{PID: 11, Share: 0.25}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	src.SetPerProcess(true)
+	for range 3 {
+		now = now.Add(10 * time.Second)
+		samples, err := src.Read(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := samples[2].Processes
+		if len(got) != 2 || got[0] != (ProcessUtilization{10, 0.6}) || got[1] != (ProcessUtilization{11, 0.2}) {
+			t.Fatalf("processes of the shared GPU: %+v, want PID 10 at 0.6 and PID 11 at 0.2", got)
+		}
+		if p := samples[0].Processes; p == nil || len(p) != 0 {
+			t.Errorf("GPU without processes: %v, want an empty list", p)
+		}
+	}
+}
+
+func TestMIGDevices(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	w, _ := sim.ParseWorkload("0.5")
+	opts, err := sim.ParseMIG("0:1g.5gb*3,1:3g.20gb*2+1g.5gb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := sim.New("dgxa100", "node-m", w, func() time.Time { return now }, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	gpus := src.GPUs()
+	// GPU 0: 3 instances and 4/7 unpartitioned; GPU 1: 3 instances filling it; GPUs 2..7 whole.
+	if len(gpus) != 4+3+6 {
+		t.Fatalf("%d devices, want 13: %+v", len(gpus), gpus)
+	}
+	sum := map[string]float64{}
+	for _, g := range gpus {
+		parent := g.UUID
+		if g.ParentUUID != "" {
+			parent = g.ParentUUID
+			if !strings.HasPrefix(g.UUID, "MIG-") || g.MIGProfile == "" || g.MemoryTotalBytes == 0 {
+				t.Errorf("MIG device %+v", g)
+			}
+		}
+		sum[parent] += g.Weight()
+	}
+	if len(sum) != 8 {
+		t.Errorf("%d physical GPUs, want 8", len(sum))
+	}
+	for uuid, s := range sum {
+		if math.Abs(s-1) > 1e-12 {
+			t.Errorf("GPU %s: its devices' slices add up to %g, want 1", uuid, s)
+		}
+	}
+	if gpus[0].MIGProfile != "1g.5gb" || gpus[0].Slice != 1.0/7 || gpus[3].ParentUUID != "" || math.Abs(gpus[3].Slice-4.0/7) > 1e-12 {
+		t.Errorf("GPU 0's devices: %+v", gpus[:4])
+	}
+	samples, err := src.Read(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range samples[:7] {
+		if s.Utilization != nil {
+			t.Errorf("%s: utilization %g on MIG, want unknown", s.GPU.UUID, *s.Utilization)
+		}
+	}
+	if _, err := sim.ParseMIG("0:4g.20gb*2"); err == nil {
+		t.Error("8 compute slices accepted")
+	}
+}
+
+// On Hopper, MIG instances' utilization comes from GPM (the span's SM utilization); on Ampere it stays unknown.
+func TestMIGBusyFromGPM(t *testing.T) {
+	for machine, wantGPM := range map[string]bool{"dgxh100": true, "dgxa100": false} {
+		now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+		w, _ := sim.ParseWorkload("steps:0.9,0.3")
+		lib, err := sim.New(machine, "node-g", w, func() time.Time { return now }, sim.MIG(0, "1g.10gb", "3g.40gb"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := Open(lib, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 3 {
+			samples, err := src.Read(now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := samples[0].Utilization
+			switch {
+			case i == 0 || !wantGPM:
+				if u != nil {
+					t.Errorf("%s read %d: MIG utilization %g, want unknown", machine, i, *u)
+				}
+			case u == nil:
+				t.Errorf("%s read %d: MIG utilization unknown, want GPM's", machine, i)
+			}
+			now = now.Add(10 * time.Second)
+		}
+		_ = src.Close()
+	}
+}
+
+// A MIG layout changed under a running agent: the next look (within LayoutCheckPeriod) lists the new instances.
+func TestMIGLayoutChange(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	w, _ := sim.ParseWorkload("0.5")
+	change := now.Add(5 * time.Minute)
+	lib, err := sim.New("dgxh100", "node-r", w, func() time.Time { return now },
+		sim.MIG(1, "3g.40gb", "3g.40gb"), sim.Repartition(1, change, "1g.10gb", "1g.10gb", "1g.10gb"),
+		sim.Repartition(2, change, "7g.80gb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	count := func() (migs int) {
+		for _, g := range src.GPUs() {
+			if g.ParentUUID != "" {
+				migs++
+			}
+		}
+		return migs
+	}
+	if n := count(); n != 2 {
+		t.Fatalf("%d MIG devices at start, want 2", n)
+	}
+	for now.Before(change.Add(2 * LayoutCheckPeriod)) {
+		if _, err := src.Read(now); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(10 * time.Second)
+	}
+	if n := count(); n != 4 {
+		t.Errorf("%d MIG devices after the change, want 3 on GPU 1 and 1 on GPU 2", n)
+	}
+	if n := len(src.GPUs()); n != 6+4+1 {
+		t.Errorf("%d devices, want 6 whole GPUs, 4 instances and GPU 1's remainder", n)
 	}
 }

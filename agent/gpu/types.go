@@ -4,11 +4,26 @@ import "time"
 
 // GPU identifies a device (or MIG instance) on the node.
 type GPU struct {
-	UUID             string
-	Index            int
-	Model            string
-	MIGProfile       string
+	UUID       string
+	Index      int
+	Model      string
+	MIGProfile string
+	// ParentUUID is the physical GPU's UUID for a MIG instance; empty for a whole GPU.
+	ParentUUID       string
 	MemoryTotalBytes uint64
+	// Slice is the part of the physical GPU this device stands for: a MIG instance's compute slices / 7, and for a
+	// GPU in MIG mode the part no instance holds (1 − the instances' slices). 0 means the whole GPU. Every figure of
+	// the device's records is weighted by it, so a physical GPU's GPU-hours are the sum over its instances and its
+	// remainder, and commitments still see whole GPUs.
+	Slice float64 `json:",omitempty"`
+}
+
+// Weight is Slice, with 0 read as the whole GPU.
+func (g GPU) Weight() float64 {
+	if g.Slice == 0 {
+		return 1
+	}
+	return g.Slice
 }
 
 // Sample is one reading of one GPU. Pointers are nil where the device could not report the value.
@@ -20,4 +35,13 @@ type Sample struct {
 	MemoryUsedBytes uint64
 	PowerWatts      *float64
 	EnergyMJ        *uint64 // NVML's total-energy counter: millijoules since the driver loaded
+	// Processes is each process's SM utilization averaged over the NVML samples since the previous reading
+	// (DeviceGetProcessUtilization with the last-seen timestamp); nil where the device cannot report it.
+	Processes []ProcessUtilization
+}
+
+// ProcessUtilization is one process's share of a GPU's SM time, 0..1, over the span since the previous sample.
+type ProcessUtilization struct {
+	PID         uint32
+	Utilization float64
 }

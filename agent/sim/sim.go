@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -45,9 +46,13 @@ func Machines() []string { return append([]string(nil), machineNames...) }
 type Option func(*config)
 
 type config struct {
-	noUtil   map[int]bool
-	noEnergy map[int]bool
-	lostAt   map[int]time.Time
+	procs map[int][]Process
+	mig   map[int][]string
+	// repartition: later MIG layouts by GPU
+	repartition map[int][]layoutAt
+	noUtil      map[int]bool
+	noEnergy    map[int]bool
+	lostAt      map[int]time.Time
 }
 
 // UtilizationNotSupported makes GetUtilizationRates return
@@ -82,6 +87,45 @@ func LostAt(gpu int, t time.Time) Option {
 	return func(c *config) { c.lostAt[gpu] = t }
 }
 
+// Process is a simulated process on a GPU: PID, and the fraction of the GPU's utilization its kernels take.
+type Process struct {
+	PID   uint32
+	Share float64
+}
+
+// Processes runs the given processes on GPU gpu (a GPU shared by several pods): DeviceGetProcessUtilization then
+// reports each one's SM utilization as its share of the GPU's.
+func Processes(gpu int, procs ...Process) Option {
+	return func(c *config) { c.procs[gpu] = append(c.procs[gpu], procs...) }
+}
+
+// ParseProcesses reads --sim-procs: "2:1001=0.75+1002=0.25,3:1003=1", GPU index, then PID=share joined by +.
+func ParseProcesses(spec string) ([]Option, error) {
+	var out []Option
+	if strings.TrimSpace(spec) == "" {
+		return nil, nil
+	}
+	for part := range strings.SplitSeq(spec, ",") {
+		idx, list, ok := strings.Cut(strings.TrimSpace(part), ":")
+		g, err := strconv.Atoi(idx)
+		if !ok || err != nil || g < 0 {
+			return nil, fmt.Errorf("processes %q: want GPU:PID=SHARE+PID=SHARE, e.g. 2:1001=0.75+1002=0.25", part)
+		}
+		var procs []Process
+		for p := range strings.SplitSeq(list, "+") {
+			pid, share, ok := strings.Cut(p, "=")
+			n, err1 := strconv.ParseUint(pid, 10, 32)
+			f, err2 := strconv.ParseFloat(share, 64)
+			if !ok || err1 != nil || err2 != nil || f < 0 || f > 1 {
+				return nil, fmt.Errorf("process %q of GPU %d: want PID=SHARE with SHARE in 0..1", p, g)
+			}
+			procs = append(procs, Process{PID: uint32(n), Share: f})
+		}
+		out = append(out, Processes(g, procs...))
+	}
+	return out, nil
+}
+
 // New returns a simulated machine as nvml.Interface: go-nvml's mock of the
 // named machine with the measurement calls filled in from w. node seeds the
 // GPU UUIDs (together with machine and index), so a node keeps its UUIDs
@@ -103,7 +147,7 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 	if now == nil {
 		now = time.Now
 	}
-	cfg := config{noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
+	cfg := config{procs: map[int][]Process{}, mig: map[int][]string{}, repartition: map[int][]layoutAt{}, noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -117,13 +161,28 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 			}
 		}
 	}
+	for g := range cfg.repartition {
+		if g < 0 || g >= n {
+			return nil, fmt.Errorf("sim machine %q: MIG layout change for GPU %d, machine has GPUs 0..%d", name, g, n-1)
+		}
+	}
+	for g := range cfg.mig {
+		if g < 0 || g >= n {
+			return nil, fmt.Errorf("sim machine %q: MIG layout for GPU %d, machine has GPUs 0..%d", name, g, n-1)
+		}
+	}
+	for g := range cfg.procs {
+		if g < 0 || g >= n {
+			return nil, fmt.Errorf("sim machine %q: processes on GPU %d, machine has GPUs 0..%d", name, g, n-1)
+		}
+	}
 	for g := range cfg.lostAt {
 		if g < 0 || g >= n {
 			return nil, fmt.Errorf("sim machine %q: option names GPU %d, machine has GPUs 0..%d", name, g, n-1)
 		}
 	}
 
-	m := &simMachine{Server: srv}
+	m := &simMachine{Server: srv, gpm: gpmMachines[name]}
 	start := now()
 	for i, d := range srv.Devices {
 		sd, ok := d.(*server.Device)
@@ -142,12 +201,17 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 			now:      now,
 			noUtil:   cfg.noUtil[i],
 			noEnergy: cfg.noEnergy[i],
+			procs:    cfg.procs[i],
 			last:     start,
+			start:    start,
 		}
 		g.lostAt, g.canLose = cfg.lostAt[i]
 		// The mock's own DeviceGetHandleByUUID compares against this field.
 		sd.UUID = g.uuid
 		g.install()
+		if len(cfg.mig[i]) > 0 || len(cfg.repartition[i]) > 0 {
+			g.installMIG(name, node, cfg.mig[i], cfg.repartition[i])
+		}
 		m.gpus = append(m.gpus, g)
 	}
 	return m, nil
@@ -178,6 +242,7 @@ func gpuUUID(machine, node string, index int) string {
 type simMachine struct {
 	*server.Server
 	gpus []*gpu
+	gpm  bool // the GPUs support GPM (Hopper and later)
 }
 
 var _ nvml.Interface = (*simMachine)(nil)
@@ -276,8 +341,15 @@ type gpu struct {
 	w                Workload
 	now              func() time.Time
 	noUtil, noEnergy bool
+	procs            []Process
 	lostAt           time.Time
 	canLose          bool
+
+	start time.Time // virtual time the machine started (GPM's busy integral counts from it)
+	// migCount is how many MIG instances the GPU has now, utilSupported whether NVML reports its utilization now
+	// (not in MIG mode); both set by installMIG, nil otherwise.
+	migCount      func() int
+	utilSupported func() bool
 
 	mu       sync.Mutex
 	last     time.Time // virtual time the counter is integrated up to
@@ -362,7 +434,7 @@ func (g *gpu) install() {
 		if g.lost(t) {
 			return nvml.Utilization{}, nvml.ERROR_GPU_IS_LOST
 		}
-		if g.noUtil {
+		if g.noUtil || (g.utilSupported != nil && !g.utilSupported()) {
 			return nvml.Utilization{}, nvml.ERROR_NOT_SUPPORTED
 		}
 		u := g.util(t)
@@ -418,10 +490,23 @@ func (g *gpu) install() {
 	d.GetComputeRunningProcessesFunc = noProcs
 	d.GetGraphicsRunningProcessesFunc = noProcs
 	d.GetProcessUtilizationFunc = func(uint64) ([]nvml.ProcessUtilizationSample, nvml.Return) {
-		if g.lost(g.now()) {
+		t := g.now()
+		if g.lost(t) {
 			return nil, nvml.ERROR_GPU_IS_LOST
 		}
-		return nil, nvml.ERROR_NOT_FOUND // what NVML says when no process ran
+		if len(g.procs) == 0 {
+			return nil, nvml.ERROR_NOT_FOUND // what NVML says when no process ran
+		}
+		// One sample per process at t, its share of the GPU's utilization over the span before t (what NVML
+		// averages its per-process samples over). SmUtil is in unrounded-to-percent units: real NVML reports
+		// whole percent, which the agent treats the same way.
+		u := g.util(t)
+		out := make([]nvml.ProcessUtilizationSample, len(g.procs))
+		for i, p := range g.procs {
+			out[i] = nvml.ProcessUtilizationSample{Pid: p.PID, TimeStamp: uint64(t.UnixMicro()),
+				SmUtil: uint32(math.Round(100 * u * p.Share))}
+		}
+		return out, nvml.SUCCESS
 	}
 	d.IsMigDeviceHandleFunc = func() (bool, nvml.Return) { return false, nvml.SUCCESS }
 	// The mock's PciInfo carries only the device id; fill in the bus id the

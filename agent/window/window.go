@@ -76,6 +76,13 @@ func AlignDown(t time.Time, d time.Duration) time.Time {
 // longer than maxGap: the open windows close where they are and s starts afresh. Keeping time monotonic across such a
 // step, so that new windows never overlap records already closed, is the caller's (agent/clock's Forward).
 func (a *Accumulator) Add(s gpu.Sample, attr attribution.Attribution) []schema.Record {
+	return a.AddShared(s, []attribution.Share{{Attribution: attr, Weight: 1}})
+}
+
+// AddShared is Add for a device held by several workloads at once (time-slicing, MPS): each share gets its Weight of
+// the span's provisioned, allocated and busy seconds and energy, in a window of its own. The weights should sum to
+// 1, so the device's seconds are counted once; memory figures are the device's.
+func (a *Accumulator) AddShared(s gpu.Sample, shares []attribution.Share) []schema.Record {
 	st, ok := a.gpus[s.GPU.UUID]
 	if !ok {
 		a.gpus[s.GPU.UUID] = &gpuState{last: s, open: map[windowKey]*open{}}
@@ -89,7 +96,9 @@ func (a *Accumulator) Add(s gpu.Sample, attr attribution.Attribution) []schema.R
 		return a.closeGPU(st, nil)
 	}
 	energy, energyKnown := energyJoules(prev, s, dt)
-	a.integrate(st, s, attr, prev.Time, dt, energy, energyKnown)
+	for _, sh := range shares {
+		a.integrate(st, s, sh, prev.Time, dt, energy, energyKnown)
+	}
 	return a.closeGPU(st, &s.Time)
 }
 
@@ -120,7 +129,8 @@ func energyJoules(prev, cur gpu.Sample, dt time.Duration) (float64, bool) {
 
 // integrate spreads (from, s.Time] over the intervals it touches. NVML reports utilization averaged over the period
 // before the reading, so the reading at s.Time stands for the whole span since the previous sample.
-func (a *Accumulator) integrate(st *gpuState, s gpu.Sample, attr attribution.Attribution, from time.Time, dt time.Duration, energy float64, energyKnown bool) {
+func (a *Accumulator) integrate(st *gpuState, s gpu.Sample, sh attribution.Share, from time.Time, dt time.Duration, energy float64, energyKnown bool) {
+	attr, wt := sh.Attribution, sh.Weight*s.GPU.Weight()
 	total := dt.Seconds()
 	for segStart := from; segStart.Before(s.Time); {
 		iStart := AlignDown(segStart, a.interval)
@@ -136,25 +146,25 @@ func (a *Accumulator) integrate(st *gpuState, s gpu.Sample, attr attribution.Att
 			st.open[key] = w
 		}
 		w.End = segEnd
-		w.Provisioned += seg
+		w.Provisioned += seg * wt
 		if attr.Pod != "" {
-			w.Allocated += seg
+			w.Allocated += seg * wt
 		}
 		if s.Utilization != nil {
-			w.Busy += *s.Utilization * seg
+			w.Busy += *s.Utilization * wt * seg
 		} else {
 			w.BusyUnknown = true
 		}
-		w.MemWeighted += float64(s.MemoryUsedBytes) * seg
+		w.MemWeighted += float64(s.MemoryUsedBytes) * seg * wt
 		w.MemMax = max(w.MemMax, s.MemoryUsedBytes)
 		if energyKnown {
-			w.Energy += energy * seg / total
+			w.Energy += energy * seg / total * wt
 		} else {
 			w.EnergyUnknown = true
 		}
 		if s.PowerWatts != nil {
-			w.PowerWeighted += *s.PowerWatts * seg
-			w.PowerSeconds += seg
+			w.PowerWeighted += *s.PowerWatts * seg * wt
+			w.PowerSeconds += seg * wt
 		}
 		if !segEnd.Before(s.Time) {
 			w.Samples++
@@ -194,7 +204,8 @@ func (a *Accumulator) record(w *open) schema.Record {
 		Provider: a.meta.Provider, Region: a.meta.Region, Zone: a.meta.Zone,
 		InstanceType: a.meta.InstanceType, Account: a.meta.Account,
 		GPUUUID: w.GPU.UUID, GPUIndex: w.GPU.Index, GPUModel: w.GPU.Model, MIGProfile: w.GPU.MIGProfile,
-		Namespace: w.Attr.Namespace, Pod: w.Attr.Pod, Team: w.Attr.Team,
+		ParentGPUUUID: w.GPU.ParentUUID,
+		Namespace:     w.Attr.Namespace, Pod: w.Attr.Pod, Team: w.Attr.Team,
 		IntervalStart: w.IntervalStart, IntervalEnd: w.IntervalStart.Add(a.interval),
 		WindowStart: w.Start.UTC(), WindowEnd: w.End.UTC(),
 		ProvisionedSeconds: schema.Round(w.Provisioned, schema.SecondsDecimals),

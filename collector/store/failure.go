@@ -41,6 +41,7 @@ func (f Failure) String() string {
 // ClickHouse error codes (src/Common/ErrorCodes.cpp), the same on 18.16 and modern servers.
 const (
 	codeNoSuchColumn    = 16
+	codeIllegalColumn   = 44 // e.g. "Cannot add column …: column with this name already exists"
 	codeUnknownTable    = 60
 	codeUnknownDatabase = 81
 	codeTooManyParts    = 252 // also "too many partitions for a single INSERT block"

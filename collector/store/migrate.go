@@ -99,7 +99,7 @@ func (s *Store) migrateOnce(ctx context.Context) error {
 	}
 	for _, m := range migrations[from:] {
 		for i, stmt := range m.Statements {
-			if err := s.conn.Exec(ctx, stmt); err != nil {
+			if err := s.conn.Exec(ctx, stmt); err != nil && !(chschema.PlainAddColumn(stmt) && columnExists(err)) {
 				return fmt.Errorf("migration %04d_%s statement %d: %w", m.Version, m.Name, i+1, err)
 			}
 		}
@@ -209,6 +209,13 @@ func (e *MissingError) Error() string {
 func IsMissingObject(err error) bool {
 	var ex *clickhouse.Exception
 	return errors.As(err, &ex) && (ex.Code == codeUnknownTable || ex.Code == codeUnknownDatabase)
+}
+
+// columnExists tells the server's answer to ADD COLUMN of a column the table has (ILLEGAL_COLUMN): the migration
+// step was applied before.
+func columnExists(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == codeIllegalColumn
 }
 
 // isConcurrentDDL tells an error another migrator's DDL can cause mid-pass: an object that was there a moment ago is

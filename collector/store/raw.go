@@ -51,6 +51,7 @@ var rawColumns = []rawColumn{
 	col("gpu_index", func(r *Row) uint16 { return uint16(r.GPUIndex) }),
 	col("gpu_model", func(r *Row) string { return r.GPUModel }),
 	col("mig_profile", func(r *Row) string { return r.MIGProfile }),
+	col("parent_gpu_uuid", func(r *Row) string { return r.ParentGPUUUID }),
 	col("namespace", func(r *Row) string { return r.Namespace }),
 	col("pod", func(r *Row) string { return r.Pod }),
 	col("team", func(r *Row) string { return r.Team }),

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/otlptranslator"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	otelprom "go.opentelemetry.io/otel/exporters/prometheus"
 	"go.opentelemetry.io/otel/metric"
@@ -79,6 +82,9 @@ type Config struct {
 	// to anyone. The file is checked at Start and read again on every connection and request, as the toolkit does,
 	// so certificates and users can be rotated without a restart.
 	WebConfigFile string
+	// Attributes are further resource attributes (on target_info): what the binary detected about where it runs,
+	// e.g. cloud.provider, cloud.region, host.type, k8s.node.name. Empty values are left out.
+	Attributes map[string]string
 }
 
 // Telemetry owns one binary's meter and tracer providers and its telemetry
@@ -259,6 +265,11 @@ func newResource(ctx context.Context, cfg Config) (*resource.Resource, error) {
 	}
 	if cfg.Version != "" {
 		attrs = append(attrs, resource.WithAttributes(semconv.ServiceVersion(cfg.Version)))
+	}
+	for _, k := range slices.Sorted(maps.Keys(cfg.Attributes)) {
+		if v := cfg.Attributes[k]; v != "" {
+			attrs = append(attrs, resource.WithAttributes(attribute.String(k, v)))
+		}
 	}
 	res, err := resource.New(ctx, attrs...)
 	if err != nil {

@@ -82,7 +82,7 @@ func wantLines(t *testing.T, body string, want ...string) {
 }
 
 func TestMetricsScrape(t *testing.T) {
-	tel := start(t, Config{Version: "1.2.3"})
+	tel := start(t, Config{Version: "1.2.3", Attributes: map[string]string{"cloud.provider": "azure", "k8s.node.name": "n1", "host.type": ""}})
 	m := tel.Meter("github.com/gpumeter/gpumeter/internal/telemetry/test")
 
 	var things, queue atomic.Int64
@@ -130,7 +130,7 @@ func TestMetricsScrape(t *testing.T) {
 		"gpumeter_test_insert_duration_seconds_count 2",
 	)
 	for _, want := range []string{
-		`target_info{`, `service_name="gpumeter-test"`, `service_version="1.2.3"`, `gpumeter_build_info{goversion="`, `version="1.2.3"} 1`,
+		`target_info{`, `service_name="gpumeter-test"`, `service_version="1.2.3"`, `gpumeter_build_info{goversion="`, `version="1.2.3"} 1`, `cloud_provider="azure"`, `k8s_node_name="n1"`,
 		"\ngo_goroutines ", "\nprocess_resident_memory_bytes ",
 	} {
 		if !strings.Contains(body, want) {

@@ -14,9 +14,9 @@ func TestFeaturesFor(t *testing.T) {
 		{version: "18.16.1", want: Features{Version: "18.16.1"}},
 		{version: "19.6.2.11", want: Features{Version: "19.6.2.11", TTL: true}},
 		{version: "19.9.1", want: Features{Version: "19.9.1", TTL: true, LowCardinality: true}},
-		{version: "20.4.9", want: Features{Version: "20.4.9", TTL: true, LowCardinality: true}},
-		{version: "20.5.2", want: Features{Version: "20.5.2", TTL: true, LowCardinality: true, SQLAccess: true}},
-		{version: "24.8.4.13", want: Features{Version: "24.8.4.13", TTL: true, LowCardinality: true, SQLAccess: true}},
+		{version: "20.4.9", want: Features{Version: "20.4.9", TTL: true, LowCardinality: true, AddColumnIfNotExists: true}},
+		{version: "20.5.2", want: Features{Version: "20.5.2", TTL: true, LowCardinality: true, SQLAccess: true, AddColumnIfNotExists: true}},
+		{version: "24.8.4.13", want: Features{Version: "24.8.4.13", TTL: true, LowCardinality: true, SQLAccess: true, AddColumnIfNotExists: true}},
 		{version: "banana", wantErr: true},
 		{version: "24", wantErr: true},
 	}

@@ -18,6 +18,10 @@ type Features struct {
 	// in 20.5; before, users and their rights live in users.xml only (readonly and allow_ddl profiles,
 	// allow_databases), as deploy/local/clickhouse/users.xml declares them.
 	SQLAccess bool
+	// AddColumnIfNotExists is ALTER TABLE … ADD COLUMN IF NOT EXISTS, which 18.16 lacks; without it a migration
+	// renders a plain ADD COLUMN, which the migrator treats as applied when the column exists (PlainAddColumn). The
+	// threshold is conservative: older servers take the plain form, which works everywhere.
+	AddColumnIfNotExists bool
 }
 
 // FeaturesFor derives Features from a server version string.
@@ -28,10 +32,11 @@ func FeaturesFor(version string) (Features, error) {
 	}
 	atLeast := func(ma, mi int) bool { return major > ma || (major == ma && minor >= mi) }
 	return Features{
-		Version:        version,
-		LowCardinality: atLeast(19, 9),
-		TTL:            atLeast(19, 6),
-		SQLAccess:      atLeast(20, 5),
+		Version:              version,
+		LowCardinality:       atLeast(19, 9),
+		TTL:                  atLeast(19, 6),
+		SQLAccess:            atLeast(20, 5),
+		AddColumnIfNotExists: atLeast(20, 1),
 	}, nil
 }
 

@@ -55,11 +55,24 @@ func (m Migration) CheckIdempotent() error {
 		if n := len(alterOp.FindAllString(s, -1)); alterStmt.MatchString(s) && n > 0 && n == len(alterOpIf.FindAllString(s, -1)) {
 			continue
 		}
+		if PlainAddColumn(s) {
+			continue
+		}
 		first, _, _ := strings.Cut(strings.TrimSpace(s), "\n")
 		return fmt.Errorf("migration %04d_%s statement %d is not idempotent (use CREATE … IF NOT EXISTS, DROP … IF EXISTS, "+
 			"ALTER … COLUMN IF [NOT] EXISTS, INSERT … SELECT into a rollup): %s", m.Version, m.Name, i+1, first)
 	}
 	return nil
+}
+
+// plainAddColumn is an ALTER TABLE with a single ADD COLUMN and no IF NOT EXISTS (the form for servers without
+// Features.AddColumnIfNotExists).
+var plainAddColumn = regexp.MustCompile(`(?is)^\s*ALTER\s+TABLE\s+\S+(?:\s+ON\s+CLUSTER\s+\S+)?\s+ADD\s+COLUMN\s+[A-Za-z_][A-Za-z0-9_]*\s[^,]*$`)
+
+// PlainAddColumn tells a statement that adds one column without IF NOT EXISTS. It is idempotent only because the
+// migrator (collector/store) treats the server's "column already exists" answer to it as applied.
+func PlainAddColumn(stmt string) bool {
+	return plainAddColumn.MatchString(stmt) && !alterOpIf.MatchString(stmt)
 }
 
 // Expected walks the migrations in order and returns each object that should exist after all of them, with the

@@ -10,15 +10,15 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/NVIDIA/go-nvml/pkg/nvml"
+	"k8s.io/klog/v2"
 
 	"github.com/gpumeter/gpumeter/agent"
 	"github.com/gpumeter/gpumeter/agent/attribution"
 	"github.com/gpumeter/gpumeter/agent/clock"
-	"github.com/gpumeter/gpumeter/agent/gpu"
 	"github.com/gpumeter/gpumeter/agent/provider"
 	"github.com/gpumeter/gpumeter/agent/send"
 	"github.com/gpumeter/gpumeter/agent/sim"
@@ -52,12 +52,16 @@ type options struct {
 	spoolMaxBytes, spoolMinFreeBytes                        int64
 	checkpointPeriod, flushTimeout                          time.Duration
 	samplePeriod, interval, duration                        time.Duration
-	simulate, simUtil, simStart, simTeams                   string
+	simulate, simUtil, simStart, simTeams, simProcs, simMIG string
 	simSpeed                                                float64
+	podResourcesSocket, kubeconfig, teamLabel, procRoot     string
+	attributionRefresh, attributionKeep                     time.Duration
+	perProcess, dra                                         bool
+	explicit                                                map[string]bool // flags set on the command line or environment
 	log                                                     logging.Options
 }
 
-func parse(args []string) (*options, error) {
+func parse(args []string, extra ...func(*flag.FlagSet)) (*options, error) {
 	o := &options{}
 	host, _ := os.Hostname()
 	fs := flag.NewFlagSet("gpumeter-agent", flag.ContinueOnError)
@@ -86,14 +90,39 @@ func parse(args []string) (*options, error) {
 	fs.StringVar(&o.simUtil, "sim-util", "0.7", "simulated workload: 0.7, diurnal:low=0.2,high=0.9,peak=15h, bursty:base=0.1,burst=0.95,duty=0.3,period=2h, steps:0.9,0.5,0")
 	fs.Float64Var(&o.simSpeed, "sim-speed", 1, "simulated seconds per real second; 0 runs as fast as possible")
 	fs.StringVar(&o.simStart, "sim-start", "", "simulated start time, RFC 3339 (default: now, aligned down to --interval)")
-	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle)")
+	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle); ignored with --pod-resources-socket")
+	fs.StringVar(&o.simProcs, "sim-procs", "", "simulated processes on shared GPUs, GPU:PID=SHARE+PID=SHARE,..., e.g. 2:1001=0.75+1002=0.25 (their PIDs map to pods through --proc-root)")
+	fs.StringVar(&o.simMIG, "sim-mig", "", "simulated MIG layout, GPU:PROFILE*COUNT+PROFILE,..., e.g. 0:1g.10gb*7,1:3g.40gb*2")
+	fs.StringVar(&o.podResourcesSocket, "pod-resources-socket", attribution.DefaultPodResourcesSocket, "the kubelet's PodResources socket: which pod holds which GPU (empty: no attribution; with --simulate used only when set)")
+	fs.DurationVar(&o.attributionRefresh, "attribution-refresh", 10*time.Second, "how often the kubelet's device assignment is listed (earlier when an unknown device appears)")
+	fs.DurationVar(&o.attributionKeep, "attribution-keep", 5*time.Minute, "how long the last assignment holds while the kubelet does not answer; after it GPUs are metered unattributed")
+	fs.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig for pod labels, namespaces, ResourceSlices and the node object (default: in-cluster config; with --simulate used only when set)")
+	fs.StringVar(&o.teamLabel, "team-label", attribution.DefaultTeamLabel, "pod label naming the team; else the namespace's label of that name; else the namespace")
+	fs.BoolVar(&o.perProcess, "per-process", true, "split a shared GPU's busy time by its processes' utilization (needs hostPID to map PIDs to pods)")
+	fs.StringVar(&o.procRoot, "proc-root", "/proc", "the host's /proc, where /proc/<pid>/cgroup maps a GPU process to its pod")
+	fs.BoolVar(&o.dra, "dra", true, "resolve DRA claims (driver gpu.nvidia.com) through the node's ResourceSlices (resource.k8s.io/v1, Kubernetes 1.34+)")
 	o.log.Register(fs)
-	fs.Usage = flagenv.Usage(fs, "gpumeter-agent meters this node's GPUs and sends usage records to Kafka.")
+	for _, f := range extra {
+		f(fs)
+	}
+	fs.Usage = flagenv.Usage(fs, "gpumeter-agent meters this node's GPUs and sends usage records to Kafka.\n"+
+		"gpumeter-agent gpus [--format table|json] [flags] lists the node's GPUs and the pods they serve now.")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stdout); err != nil {
 		return nil, err
 	}
+	o.explicit = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.explicit[f.Name] = true })
 	var errs []error
 	var err error
+	if o.attributionRefresh <= 0 {
+		errs = append(errs, fmt.Errorf("--attribution-refresh: must be positive, got %s", o.attributionRefresh))
+	}
+	if o.attributionKeep < 0 {
+		errs = append(errs, fmt.Errorf("--attribution-keep: must not be negative, got %s", o.attributionKeep))
+	}
+	if o.teamLabel == "" {
+		errs = append(errs, errors.New("--team-label: empty"))
+	}
 	if o.conn, err = o.kafka.Connect(); err != nil {
 		errs = append(errs, err)
 	}
@@ -120,8 +149,8 @@ func parse(args []string) (*options, error) {
 	if o.simSpeed < 0 {
 		errs = append(errs, fmt.Errorf("--sim-speed: must not be negative, got %g", o.simSpeed))
 	}
-	if o.simulate == "" && (o.simStart != "" || o.simTeams != "") {
-		errs = append(errs, errors.New("--sim-start and --sim-teams need --simulate"))
+	if o.simulate == "" && (o.simStart != "" || o.simTeams != "" || o.simProcs != "" || o.simMIG != "") {
+		errs = append(errs, errors.New("--sim-start, --sim-teams, --sim-procs and --sim-mig need --simulate"))
 	}
 	return o, errors.Join(errs...)
 }
@@ -131,6 +160,9 @@ func run(ctx context.Context, args []string) error {
 		fmt.Println(version.Line("gpumeter-agent"))
 		return nil
 	}
+	if len(args) > 0 && args[0] == "gpus" {
+		return gpus(ctx, args[1:], os.Stdout)
+	}
 	o, err := parse(args)
 	if err != nil {
 		return err
@@ -139,7 +171,11 @@ func run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	meta, err := where(ctx, o, log)
+	kube, err := kubeMeta(o, log)
+	if err != nil {
+		return err
+	}
+	meta, err := where(ctx, o, kube, log)
 	if err != nil {
 		return err
 	}
@@ -149,40 +185,16 @@ func run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	var (
-		lib   nvml.Interface
-		clk   clock.Clock = clock.Real{}
-		attr  attribution.Attributor
-		teams = attribution.Static{}
-	)
-	if o.simulate != "" {
-		start := window.AlignDown(time.Now(), o.interval)
-		if o.simStart != "" {
-			if start, err = time.Parse(time.RFC3339, o.simStart); err != nil {
-				return fmt.Errorf("--sim-start: %w", err)
-			}
-		}
-		workload, err := sim.ParseWorkload(o.simUtil)
-		if err != nil {
-			return fmt.Errorf("--sim-util: %w", err)
-		}
-		if teams, err = attribution.ParseTeams(o.simTeams, o.node); err != nil {
-			return fmt.Errorf("--sim-teams: %w", err)
-		}
-		vclk := clock.NewVirtual(start, o.simSpeed)
-		clk = vclk
-		if lib, err = sim.New(o.simulate, o.node, workload, vclk.Now); err != nil {
-			return fmt.Errorf("--simulate: %w", err)
-		}
-	} else {
-		lib = nvml.New()
-	}
-	attr = teams
-	src, err := gpu.Open(lib, log)
+	m, err := openMachine(ctx, o, kube, log)
 	if err != nil {
-		return fmt.Errorf("%w (no NVIDIA driver on this machine? --simulate=dgxh100 runs a simulated one)", err)
+		return err
 	}
-	defer func() { _ = src.Close() }()
+	defer m.close()
+	clk, src, attr, kubelet := m.clk, m.src, m.attr, m.kubelet
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var bg sync.WaitGroup
+	defer func() { stopBackground(); bg.Wait() }()
+	m.start(ctx, bgCtx, &bg, log)
 
 	// Another agent of this node (a rolling update) may still hold the state directory: wait for it, then resume
 	// from the checkpoint and spool it leaves, so that the two never meter the same time.
@@ -202,7 +214,7 @@ func run(ctx context.Context, args []string) error {
 
 	a := agent.New(cfg, fwd, src, attr, sp, sender, log)
 	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-agent", MetricsAddr: o.metricsAddr,
-		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true, WebConfigFile: o.webConfigFile}, log)
+		OTLPEndpoint: o.otlpEndpoint, OTLPInsecure: true, WebConfigFile: o.webConfigFile, Attributes: resourceAttributes(meta)}, log)
 	if err != nil {
 		return err
 	}
@@ -214,14 +226,58 @@ func run(ctx context.Context, args []string) error {
 	if err := a.RegisterMetrics(tel.Meter("gpumeter-agent")); err != nil {
 		return fmt.Errorf("register metrics: %w", err)
 	}
+	if kubelet != nil {
+		if err := kubelet.RegisterMetrics(tel.Meter("gpumeter-agent")); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
 	tel.AddReadiness("agent", a.Ready)
 	return a.Run(ctx)
 }
 
-// where combines the flags with what the node's metadata service says; flags win.
-func where(ctx context.Context, o *options, log *slog.Logger) (window.Meta, error) {
+// resourceAttributes is where the agent runs, as OpenTelemetry resource attributes (target_info on /metrics).
+func resourceAttributes(m window.Meta) map[string]string {
+	return map[string]string{"cloud.provider": m.Provider, "cloud.region": m.Region,
+		"cloud.availability_zone": m.Zone, "cloud.account.id": m.Account, "host.type": m.InstanceType,
+		"k8s.node.name": m.Node}
+}
+
+// kubeMeta builds the API-server informers: on a real node from the in-cluster config (a node outside a cluster,
+// or without the service account, meters on with the namespace as team), with --simulate only given --kubeconfig.
+func kubeMeta(o *options, log *slog.Logger) (*attribution.Kube, error) {
+	if o.kubeconfig == "" && (o.simulate != "" || o.podResourcesSocket == "") {
+		return nil, nil
+	}
+	cfg, err := attribution.RESTConfig(o.kubeconfig)
+	if err != nil {
+		if o.kubeconfig != "" {
+			return nil, err
+		}
+		log.Warn("no Kubernetes API access: pods are attributed without labels (team = namespace) and the node object is not read", "err", err)
+		return nil, nil
+	}
+	klog.SetSlogLogger(log.With("component", "kubernetes"))
+	k, err := attribution.NewKube(cfg, o.node, o.teamLabel, o.dra, log)
+	if err != nil {
+		return nil, fmt.Errorf("--kubeconfig: %w", err)
+	}
+	return k, nil
+}
+
+// where combines the flags with what the node object and then the node's metadata service say; flags win, then the
+// node object (spec.providerID and the topology labels), then instance metadata for what is still empty.
+func where(ctx context.Context, o *options, kube *attribution.Kube, log *slog.Logger) (window.Meta, error) {
 	flags := provider.Info{Provider: o.providerName, Region: o.region, Zone: o.zone, InstanceType: o.instanceType, Account: o.account}
 	info := flags
+	if kube != nil && (flags.Provider == "" || flags.Region == "" || flags.InstanceType == "") {
+		if n, err := kube.Node(ctx, o.imdsTimeout); err != nil {
+			log.Warn("node object not read; provider from flags and instance metadata only", "err", err)
+		} else {
+			fromNode, _ := provider.FromNode(n.Spec.ProviderID, n.Labels)
+			info = fromNode.Merge(flags)
+		}
+	}
+	flags = info
 	if o.detect && o.simulate == "" && (flags.Provider == "" || flags.Region == "" || flags.InstanceType == "") {
 		d := provider.Detector{Timeout: o.imdsTimeout}
 		detected, err := d.Detect(ctx)
