@@ -104,7 +104,7 @@ func Misspelt(fs *flag.FlagSet, names []string) []string {
 	var out []string
 	for _, name := range names {
 		rest, ok := strings.CutPrefix(name, Prefix)
-		if !ok {
+		if !ok || localVariable(name) {
 			continue
 		}
 		if _, ok := flags[rest]; ok {
@@ -116,6 +116,16 @@ func Misspelt(fs *flag.FlagSet, names []string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// localVariable tells the project's own variables that are no flag of a binary: those of the tests (GPUMETER_TEST_…)
+// and of the local services (deploy/local/services.sh: ports, state directory, broker heap, kept fault logs).
+func localVariable(name string) bool {
+	switch name {
+	case Prefix + "LOCAL_DIR", Prefix + "KAFKA_HEAP", Prefix + "FAULTS_KEEP":
+		return true
+	}
+	return strings.HasPrefix(name, Prefix+"TEST_") || strings.HasSuffix(name, "_PORT")
 }
 
 // Usage returns a usage function that prints synopsis and lists every flag as --name, with its default and its

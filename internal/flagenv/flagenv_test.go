@@ -73,8 +73,10 @@ func TestMisspeltVariables(t *testing.T) {
 	fs := flag.NewFlagSet("gpumeter-agent", flag.ContinueOnError)
 	fs.String("kafka-brokers", "", "")
 	fs.Duration("interval", time.Minute, "")
+	fs.String("clickhouse-cluster", "", "")
+	fs.String("alertmanager-url", "", "")
 	got := Misspelt(fs, []string{"GPUMETER_KAFKA_BROKER", "GPUMETER_INTERVALL", "GPUMETER_KAFKA_BROKERS", "GPUMETER_TEST_CLICKHOUSE",
-		"KAFKA_BROKER", "GPUMETER_CH_PORT"})
+		"KAFKA_BROKER", "GPUMETER_CH_PORT", "GPUMETER_TEST_CLICKHOUSE_CLUSTER", "GPUMETER_ALERTMANAGER_PORT"})
 	want := []string{
 		"GPUMETER_INTERVALL sets nothing: did you mean GPUMETER_INTERVAL (flag --interval)?",
 		"GPUMETER_KAFKA_BROKER sets nothing: did you mean GPUMETER_KAFKA_BROKERS (flag --kafka-brokers)?",

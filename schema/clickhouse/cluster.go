@@ -87,13 +87,16 @@ func (l Layout) DropTable(name string) string {
 }
 
 // Alter changes the columns of a stored table (ops: "ADD COLUMN IF NOT EXISTS …"), as statements with their ending
-// ";": on a cluster the local tables and the Distributed table alike.
-func (l Layout) Alter(name, ops string) string {
+// ";". On a cluster it alters the local tables ON CLUSTER, then recreates the Distributed table over them with the
+// same sharding key (it holds no data): 18.16 refuses ALTER … ON CLUSTER of a Distributed table on a cluster whose
+// shards replicate (code 371, "isn't replicated").
+func (l Layout) Alter(name, shardingKey, ops string) string {
 	if l.Cluster == "" {
 		return "ALTER TABLE " + l.DB + "." + name + " " + ops + ";"
 	}
 	return "ALTER TABLE " + l.DB + "." + name + LocalSuffix + l.OnCluster() + " " + ops + ";\n" +
-		"ALTER TABLE " + l.DB + "." + name + l.OnCluster() + " " + ops + ";"
+		"DROP TABLE IF EXISTS " + l.DB + "." + name + l.OnCluster() + ";\n" +
+		l.Distributed(name, shardingKey)
 }
 
 // Everywhere is what a CREATE TABLE of a small table that every server holds whole (commitments, the migration
@@ -119,7 +122,7 @@ func (l Layout) EverywhereEngine(name, engine string) (string, error) {
 //	CREATE TABLE IF NOT EXISTS {{table "t"}} (…) ENGINE = {{engine "t" "ReplacingMergeTree(version)"}} …;
 //	{{distributed "t" "cityHash64(node)"}}
 //	CREATE VIEW IF NOT EXISTS {{.DB}}.v{{onCluster}} AS …;   DROP TABLE IF EXISTS {{.DB}}.v{{onCluster}};
-//	{{dropTable "t"}}   {{alter "t" "ADD COLUMN IF NOT EXISTS c UInt8"}}
+//	{{dropTable "t"}}   {{alter "t" "cityHash64(k)" "ADD COLUMN IF NOT EXISTS c UInt8"}}
 //	CREATE TABLE IF NOT EXISTS {{everywhere "small"}} (…) ENGINE = {{everywhereEngine "small" "ReplacingMergeTree()"}} …;
 func (l Layout) Funcs() map[string]any {
 	return map[string]any{

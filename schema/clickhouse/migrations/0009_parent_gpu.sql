@@ -2,9 +2,9 @@
 -- GPU and for records of older agents). The analysts' view gains the column; names only grow. 18.16 has no
 -- ADD COLUMN IF NOT EXISTS: there the plain form is rendered and "already exists" counts as applied (collector/store).
 {{if .AddColumnIfNotExists -}}
-{{alter "usage_raw" "ADD COLUMN IF NOT EXISTS parent_gpu_uuid String DEFAULT '' AFTER mig_profile"}}
+{{alter "usage_raw" "cityHash64(node)" "ADD COLUMN IF NOT EXISTS parent_gpu_uuid String DEFAULT '' AFTER mig_profile"}}
 {{- else -}}
-{{alter "usage_raw" "ADD COLUMN parent_gpu_uuid String DEFAULT '' AFTER mig_profile"}}
+{{alter "usage_raw" "cityHash64(node)" "ADD COLUMN parent_gpu_uuid String DEFAULT '' AFTER mig_profile"}}
 {{- end}}
 DROP TABLE IF EXISTS {{.DB}}.gpu_usage{{onCluster}};
 CREATE VIEW IF NOT EXISTS {{.DB}}.gpu_usage{{onCluster}} AS
