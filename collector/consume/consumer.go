@@ -40,6 +40,18 @@ type Inserter interface {
 	Insert(ctx context.Context, rows []store.Row) error
 }
 
+// Deferrer is an Inserter that can store raw rows and recompute their rollups separately (*store.Store): the
+// consumer then recomputes each node-hour once for all the batches written within RollupInterval (Flush), rather
+// than once per batch, and commits those batches' offsets only after the Flush succeeded.
+type Deferrer interface {
+	Inserter
+	WriteRaw(ctx context.Context, rows []store.Row) error
+	Flush(ctx context.Context, p *store.Pending) error
+}
+
+// maxPendingNodeHours flushes the rollups early when this many node-hours wait (bounds one Flush and its memory).
+const maxPendingNodeHours = 100_000
+
 // Deps are what a Consumer talks to. New uses the real Kafka clients for the ones left nil; tests pass fakes.
 type Deps struct {
 	Store       Inserter                        // required
@@ -76,6 +88,13 @@ type Consumer struct {
 
 	fetcher Fetcher // the current member; only Run's goroutine touches it
 
+	// Batches stored raw whose rollups and offsets wait for the next flushAndCommit (only with a Deferrer); only
+	// Run's goroutine touches them.
+	deferrer    Deferrer
+	pending     store.Pending
+	uncommitted map[int]kafka.Message // the last stored message of each partition
+	oldest      time.Time             // when the oldest uncommitted batch was stored
+
 	metrics instruments
 	tracer  trace.Tracer
 	now     func() time.Time
@@ -101,6 +120,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Consumer {
 	c := &Consumer{cfg: cfg, deps: deps, log: log, metrics: noInstruments(), tracer: noop.NewTracerProvider().Tracer(""),
 		now: time.Now, dead: newLimitedLog(log, "dead letters", 10*time.Second)}
 	c.watch.lag.Store(-1)
+	c.deferrer, _ = deps.Store.(Deferrer)
 	return c
 }
 
@@ -141,7 +161,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 	backoff := newBackoff(c.cfg.MaxBackoff)
 	for {
-		batch, err := c.fill(ctx)
+		batch, full, err := c.fill(ctx)
 		// A message is proof that Kafka is back; a quiet topic only when the offsets watch reaches the broker too.
 		if len(batch) > 0 || err == nil && !c.health.has(condOffsets) {
 			c.health.clear(condKafka)
@@ -151,6 +171,11 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if perr := c.process(fctx, batch); perr != nil {
 				return perr
 			}
+		}
+		// Rollups and offsets wait for more batches only while the topic has a backlog (the batch came full):
+		// caught up, idle, failing, stopping or resetting, they are stored and committed now.
+		if !full || err != nil || ctx.Err() != nil || c.watch.resetWanted.Load() || c.flushDue() {
+			c.flushAndCommit(fctx)
 		}
 		if ctx.Err() != nil {
 			c.log.Info("consumer stopped", "consumed", c.Stats.Consumed.Load(), "inserted", c.Stats.Inserted.Load(),
@@ -195,16 +220,16 @@ func (c *Consumer) closeWithin(cctx context.Context) {
 var errIdle = errors.New("idle")
 
 // fill fetches until the batch is full (BatchSize records or BatchBytes bytes) or BatchWait has passed since its
-// first message. It returns what it has with the error that ended it.
-func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, error) {
+// first message. It returns what it has, whether it is full, and the error that ended it.
+func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, bool, error) {
 	ictx, cancel := context.WithTimeoutCause(ctx, c.cfg.WatchInterval, errIdle)
 	first, err := c.fetcher.FetchMessage(ictx)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(context.Cause(ictx), errIdle) && ictx.Err() != nil {
-			return nil, nil
+			return nil, false, nil
 		}
-		return nil, err
+		return nil, false, err
 	}
 	batch := make([]kafka.Message, 1, min(c.cfg.BatchSize, 4096))
 	batch[0] = first
@@ -215,14 +240,14 @@ func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, error) {
 		m, err := c.fetcher.FetchMessage(bctx)
 		if err != nil {
 			if bctx.Err() != nil {
-				return batch, nil // the wait is over (or the consumer): insert what we have
+				return batch, false, nil // the wait is over (or the consumer): insert what we have
 			}
-			return batch, err
+			return batch, false, err
 		}
 		batch = append(batch, m)
 		size += messageBytes(m)
 	}
-	return batch, nil
+	return batch, true, nil
 }
 
 func messageBytes(m kafka.Message) int {
@@ -311,17 +336,57 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err erro
 			return err
 		}
 	}
+	if c.uncommitted == nil {
+		c.uncommitted = map[int]kafka.Message{}
+	}
+	if len(c.uncommitted) == 0 {
+		c.oldest = c.now()
+	}
+	for _, m := range lastPerPartition(batch) {
+		c.uncommitted[m.Partition] = m
+	}
+	if c.deferrer != nil {
+		c.pending.Add(rows)
+	}
+	return nil
+}
+
+// flushDue says whether the batches stored so far have waited long enough for their rollups (RollupInterval), or
+// too many node-hours wait.
+func (c *Consumer) flushDue() bool {
+	return len(c.uncommitted) > 0 && (c.now().Sub(c.oldest) >= c.cfg.RollupInterval || c.pending.Len() >= maxPendingNodeHours)
+}
+
+// flushAndCommit recomputes the rollups of the batches stored since the last call, then commits their offsets: the
+// offsets of a batch are committed only once ClickHouse has both its rows and its rollups, so a crash in between
+// redelivers the batch and its node-hours are recomputed again. When ctx ends first (shutdown), nothing is committed.
+func (c *Consumer) flushAndCommit(ctx context.Context) {
+	if len(c.uncommitted) == 0 {
+		return
+	}
+	if c.deferrer != nil && c.pending.Len() > 0 {
+		start := time.Now()
+		n := c.pending.Len()
+		if err := c.retrying(ctx, func(ctx context.Context) error { return c.deferrer.Flush(ctx, &c.pending) }, 0); err != nil {
+			return // shutdown: the batches stay uncommitted and are redelivered
+		}
+		c.log.Debug("rollups recomputed", "node_hours", n, "took", time.Since(start))
+	}
+	msgs := make([]kafka.Message, 0, len(c.uncommitted))
+	for _, m := range c.uncommitted {
+		msgs = append(msgs, m)
+	}
+	clear(c.uncommitted)
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
-	if err := c.fetcher.CommitMessages(cctx, lastPerPartition(batch)...); err != nil {
-		// Not fatal: the batch is stored, and whoever owns these partitions next re-reads and re-inserts it,
+	if err := c.fetcher.CommitMessages(cctx, msgs...); err != nil {
+		// Not fatal: the batches are stored, and whoever owns these partitions next re-reads and re-inserts them,
 		// which the identity key makes harmless.
 		c.Stats.CommitErrors.Add(1)
-		c.log.Warn("commit offsets failed; the batch will be redelivered and deduplicated", "err", err)
-		return nil
+		c.log.Warn("commit offsets failed; the batches will be redelivered and deduplicated", "err", err)
+		return
 	}
-	c.watch.committed(batch, c.now())
-	return nil
+	c.watch.committed(msgs, c.now())
 }
 
 func lastPerPartition(batch []kafka.Message) []kafka.Message {
