@@ -160,14 +160,31 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.closeWithin(cctx)
 	}()
 	backoff := newBackoff(c.cfg.MaxBackoff)
+	// next is the batch being fetched and decoded while the one before it is written: one batch ahead, so at most
+	// two batches (each within BatchBytes) are in hand. Only one fill runs at a time, so batches are written and
+	// committed in the order they were fetched. It is waited for before the reader is replaced or closed.
+	var next <-chan filled
+	defer func() {
+		if next != nil {
+			<-next
+		}
+	}()
 	for {
-		batch, full, err := c.fill(ctx)
+		if next == nil {
+			next = c.fillAhead(ctx)
+		}
+		f := c.await(fctx, next)
+		next = nil
+		batch, full, err := f.batch, f.full, f.err
 		// A message is proof that Kafka is back; a quiet topic only when the offsets watch reaches the broker too.
 		if len(batch) > 0 || err == nil && !c.health.has(condOffsets) {
 			c.health.clear(condKafka)
 			backoff.reset()
 		}
 		if len(batch) > 0 {
+			if err == nil && ctx.Err() == nil && !c.watch.resetWanted.Load() {
+				next = c.fillAhead(ctx)
+			}
 			if perr := c.process(fctx, batch); perr != nil {
 				return perr
 			}
@@ -177,12 +194,17 @@ func (c *Consumer) Run(ctx context.Context) error {
 		if !full || err != nil || ctx.Err() != nil || c.watch.resetWanted.Load() || c.flushDue() {
 			c.flushAndCommit(fctx)
 		}
+		if next != nil && (ctx.Err() != nil || c.watch.resetWanted.Load()) {
+			// What it fetched is left uncommitted, to be read again: it comes after everything committed.
+			<-next
+			next = nil
+		}
 		if ctx.Err() != nil {
 			c.log.Info("consumer stopped", "consumed", c.Stats.Consumed.Load(), "inserted", c.Stats.Inserted.Load(),
 				"dead_lettered", c.Stats.DeadLettered.Load())
 			return nil
 		}
-		if c.watch.resetWanted.Swap(false) {
+		if next == nil && c.watch.resetWanted.Swap(false) { // never while a fill uses the reader
 			c.resetTopic(ctx)
 		}
 		if err != nil {
@@ -214,6 +236,43 @@ func (c *Consumer) closeWithin(cctx context.Context) {
 	case <-cctx.Done():
 		c.log.Warn("closing the kafka clients outlasted --shutdown-timeout; leaving them", "err", context.Cause(cctx))
 	}
+}
+
+// filled is what one fill returned.
+type filled struct {
+	batch []kafka.Message
+	full  bool
+	err   error
+}
+
+// fillAhead runs fill in a goroutine of its own, so that the next batch is fetched while the current one is written.
+func (c *Consumer) fillAhead(ctx context.Context) <-chan filled {
+	out := make(chan filled, 1)
+	go func() {
+		batch, full, err := c.fill(ctx)
+		out <- filled{batch, full, err}
+	}()
+	return out
+}
+
+// await waits for the batch being filled. While stored batches wait for their rollups and offsets, it flushes them
+// when the next batch has not come within BatchWait (the topic is caught up) or RollupInterval is due.
+func (c *Consumer) await(ctx context.Context, next <-chan filled) filled {
+	for len(c.uncommitted) > 0 {
+		wait := c.cfg.BatchWait
+		if due := c.cfg.RollupInterval - c.now().Sub(c.oldest); due < wait {
+			wait = max(due, 0)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case f := <-next:
+			t.Stop()
+			return f
+		case <-t.C:
+			c.flushAndCommit(ctx)
+		}
+	}
+	return <-next
 }
 
 // errIdle ends a fill that found nothing within WatchInterval, so Run looks at resets and shutdown again.

@@ -3,10 +3,12 @@ package consume
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/segmentio/kafka-go"
 
 	"github.com/gpumeter/gpumeter/collector/consume/consumetest"
 	"github.com/gpumeter/gpumeter/collector/store"
@@ -131,5 +133,62 @@ func TestShutdownFlushesPendingRollups(t *testing.T) {
 	}
 	if flushes, _ := d.counts(); flushes != 1 {
 		t.Errorf("%d flushes, want 1", flushes)
+	}
+}
+
+// countingFetcher counts the messages fetched through it.
+type countingFetcher struct {
+	Fetcher
+	n *atomic.Int64
+}
+
+func (f countingFetcher) FetchMessage(ctx context.Context) (kafka.Message, error) {
+	m, err := f.Fetcher.FetchMessage(ctx)
+	if err == nil {
+		f.n.Add(1)
+	}
+	return m, err
+}
+
+// The next batch is fetched while the current one is written, and batches are still committed in order.
+func TestNextBatchIsFetchedDuringTheInsert(t *testing.T) {
+	var fetched atomic.Int64
+	var first sync.Once
+	var ahead atomic.Bool
+	u := newUnit(t, 1, func(cfg *Config, deps *Deps) {
+		open := deps.Open
+		deps.Open = func() Fetcher { return countingFetcher{open(), &fetched} }
+	})
+	u.sink.Fail = func(context.Context, []store.Row) error {
+		first.Do(func() {
+			// The first insert ends only once the whole second batch was fetched behind it.
+			deadline := time.Now().Add(time.Minute)
+			for fetched.Load() < 200 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			ahead.Store(fetched.Load() >= 200)
+		})
+		return nil
+	}
+	u.k.produce(0, goodMessages(t, 300, 0)...)
+	u.start(t)
+	eventually(t, "committed", func() bool { return u.k.committedAt(0) == 300 })
+	if err := u.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if !ahead.Load() {
+		t.Error("the second batch was not fetched while the first was inserted")
+	}
+	if got := u.c.Stats.Batches.Load(); got != 3 {
+		t.Errorf("%d batches, want 3", got)
+	}
+	rows := u.sink.Rows()
+	if len(rows) != 300 {
+		t.Fatalf("%d rows stored, want 300", len(rows))
+	}
+	for i, r := range rows {
+		if r.Offset != int64(i) {
+			t.Fatalf("row %d has offset %d: batches stored out of order", i, r.Offset)
+		}
 	}
 }
