@@ -185,7 +185,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if err == nil && ctx.Err() == nil && !c.watch.resetWanted.Load() {
 				next = c.fillAhead(ctx)
 			}
-			if perr := c.process(fctx, batch); perr != nil {
+			if perr := c.process(fctx, batch, f.decoded); perr != nil {
 				return perr
 			}
 		}
@@ -238,19 +238,21 @@ func (c *Consumer) closeWithin(cctx context.Context) {
 	}
 }
 
-// filled is what one fill returned.
+// filled is what one fill returned, decoded.
 type filled struct {
-	batch []kafka.Message
-	full  bool
-	err   error
+	batch   []kafka.Message
+	decoded decoded
+	full    bool
+	err     error
 }
 
-// fillAhead runs fill in a goroutine of its own, so that the next batch is fetched while the current one is written.
+// fillAhead runs fill and decode in a goroutine of their own, so that the next batch is fetched and decoded while
+// the current one is written.
 func (c *Consumer) fillAhead(ctx context.Context) <-chan filled {
 	out := make(chan filled, 1)
 	go func() {
 		batch, full, err := c.fill(ctx)
-		out <- filled{batch, full, err}
+		out <- filled{batch, decode(batch), full, err}
 	}()
 	return out
 }
@@ -346,7 +348,30 @@ func (c *Consumer) reopen() {
 	c.fetcher = c.deps.Open()
 }
 
-func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err error) {
+// decoded is a batch decoded into rows, and the messages that are not records.
+type decoded struct {
+	rows   []store.Row
+	source []int // rows[i] came from the batch's message source[i]
+	dead   []deadLetterSource
+}
+
+// decode turns a batch into rows; it runs in the fill's goroutine, ahead of the batch's insert.
+func decode(batch []kafka.Message) decoded {
+	d := decoded{rows: make([]store.Row, 0, len(batch)), source: make([]int, 0, len(batch))}
+	now := time.Now() // records more than schema.MaxFuture ahead of it are dead-lettered
+	for i, m := range batch {
+		rec, err := schema.DecodeAt(m.Value, now)
+		if err != nil {
+			d.dead = append(d.dead, deadLetterSource{m, err})
+			continue
+		}
+		d.rows = append(d.rows, store.Row{Record: rec, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		d.source = append(d.source, i)
+	}
+	return d
+}
+
+func (c *Consumer) process(ctx context.Context, batch []kafka.Message, d decoded) (err error) {
 	ctx, span := c.tracer.Start(ctx, "gpumeter.collector.batch", trace.WithAttributes(
 		attribute.Int("gpumeter.batch.messages", len(batch)), attribute.String("messaging.destination.name", c.cfg.Topic)))
 	defer func() {
@@ -357,19 +382,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err erro
 		span.End()
 	}()
 	c.Stats.Consumed.Add(int64(len(batch)))
-	rows := make([]store.Row, 0, len(batch))
-	source := make([]int, 0, len(batch)) // rows[i] came from batch[source[i]]
-	var dead []deadLetterSource
-	now := time.Now() // records more than schema.MaxFuture ahead of it are dead-lettered
-	for i, m := range batch {
-		rec, err := schema.DecodeAt(m.Value, now)
-		if err != nil {
-			dead = append(dead, deadLetterSource{m, err})
-			continue
-		}
-		rows = append(rows, store.Row{Record: rec, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-		source = append(source, i)
-	}
+	rows, source, dead := d.rows, d.source, d.dead
 	start := time.Now()
 	rejected, err := c.insert(ctx, rows)
 	if err != nil {

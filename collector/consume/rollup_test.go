@@ -50,7 +50,9 @@ func newDeferUnit(t *testing.T, fail func() error) (*unit, *deferSink) {
 	t.Helper()
 	d := &deferSink{Sink: &consumetest.Sink{}, fail: fail}
 	u := newUnit(t, 1, func(cfg *Config, deps *Deps) {
-		cfg.RollupInterval = time.Hour // only the end of the backlog flushes
+		// Only the end of the backlog flushes (an idle fill), never a clock: not RollupInterval, and not a next batch
+		// later than BatchWait.
+		cfg.RollupInterval, cfg.BatchWait = time.Hour, time.Hour
 		deps.Store = d
 	})
 	u.sink = d.Sink
@@ -94,7 +96,7 @@ func TestFailedFlushHoldsOffsetsBack(t *testing.T) {
 		}
 		return nil
 	})
-	u.k.produce(0, goodMessages(t, 250, 0)...)
+	u.k.produce(0, goodMessages(t, 300, 0)...)
 	u.start(t)
 	eventually(t, "flush retried", func() bool { mu.Lock(); defer mu.Unlock(); return attempts >= 3 })
 	if got := u.k.committedAt(0); got != -1 {
@@ -103,7 +105,7 @@ func TestFailedFlushHoldsOffsetsBack(t *testing.T) {
 	mu.Lock()
 	failing = false
 	mu.Unlock()
-	eventually(t, "committed after the flush", func() bool { return u.k.committedAt(0) == 250 })
+	eventually(t, "committed after the flush", func() bool { return u.k.committedAt(0) == 300 })
 	if err := u.stop(t); err != nil {
 		t.Fatal(err)
 	}
@@ -113,8 +115,8 @@ func TestFailedFlushHoldsOffsetsBack(t *testing.T) {
 	if flushes, _ := d.counts(); flushes == 0 {
 		t.Error("no successful flush")
 	}
-	if u.sink.Len() != 250 {
-		t.Errorf("%d rows stored, want 250", u.sink.Len())
+	if u.sink.Len() != 300 {
+		t.Errorf("%d rows stored, want 300", u.sink.Len())
 	}
 }
 
