@@ -40,6 +40,18 @@ type Inserter interface {
 	Insert(ctx context.Context, rows []store.Row) error
 }
 
+// Deferrer is an Inserter that can store raw rows and recompute their rollups separately (*store.Store): the
+// consumer then recomputes each node-hour once for all the batches written within RollupInterval (Flush), rather
+// than once per batch, and commits those batches' offsets only after the Flush succeeded.
+type Deferrer interface {
+	Inserter
+	WriteRaw(ctx context.Context, rows []store.Row) error
+	Flush(ctx context.Context, p *store.Pending) error
+}
+
+// maxPendingNodeHours flushes the rollups early when this many node-hours wait (bounds one Flush and its memory).
+const maxPendingNodeHours = 100_000
+
 // Deps are what a Consumer talks to. New uses the real Kafka clients for the ones left nil; tests pass fakes.
 type Deps struct {
 	Store       Inserter                        // required
@@ -76,6 +88,13 @@ type Consumer struct {
 
 	fetcher Fetcher // the current member; only Run's goroutine touches it
 
+	// Batches stored raw whose rollups and offsets wait for the next flushAndCommit (only with a Deferrer); only
+	// Run's goroutine touches them.
+	deferrer    Deferrer
+	pending     store.Pending
+	uncommitted map[int]kafka.Message // the last stored message of each partition
+	oldest      time.Time             // when the oldest uncommitted batch was stored
+
 	metrics instruments
 	tracer  trace.Tracer
 	now     func() time.Time
@@ -101,6 +120,7 @@ func New(cfg Config, deps Deps, log *slog.Logger) *Consumer {
 	c := &Consumer{cfg: cfg, deps: deps, log: log, metrics: noInstruments(), tracer: noop.NewTracerProvider().Tracer(""),
 		now: time.Now, dead: newLimitedLog(log, "dead letters", 10*time.Second)}
 	c.watch.lag.Store(-1)
+	c.deferrer, _ = deps.Store.(Deferrer)
 	return c
 }
 
@@ -140,24 +160,51 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.closeWithin(cctx)
 	}()
 	backoff := newBackoff(c.cfg.MaxBackoff)
+	// next is the batch being fetched and decoded while the one before it is written: one batch ahead, so at most
+	// two batches (each within BatchBytes) are in hand. Only one fill runs at a time, so batches are written and
+	// committed in the order they were fetched. It is waited for before the reader is replaced or closed.
+	var next <-chan filled
+	defer func() {
+		if next != nil {
+			<-next
+		}
+	}()
 	for {
-		batch, err := c.fill(ctx)
+		if next == nil {
+			next = c.fillAhead(ctx)
+		}
+		f := c.await(fctx, next)
+		next = nil
+		batch, full, err := f.batch, f.full, f.err
 		// A message is proof that Kafka is back; a quiet topic only when the offsets watch reaches the broker too.
 		if len(batch) > 0 || err == nil && !c.health.has(condOffsets) {
 			c.health.clear(condKafka)
 			backoff.reset()
 		}
 		if len(batch) > 0 {
-			if perr := c.process(fctx, batch); perr != nil {
+			if err == nil && ctx.Err() == nil && !c.watch.resetWanted.Load() {
+				next = c.fillAhead(ctx)
+			}
+			if perr := c.process(fctx, batch, f.decoded); perr != nil {
 				return perr
 			}
+		}
+		// Rollups and offsets wait for more batches only while the topic has a backlog (the batch came full):
+		// caught up, idle, failing, stopping or resetting, they are stored and committed now.
+		if !full || err != nil || ctx.Err() != nil || c.watch.resetWanted.Load() || c.flushDue() {
+			c.flushAndCommit(fctx)
+		}
+		if next != nil && (ctx.Err() != nil || c.watch.resetWanted.Load()) {
+			// What it fetched is left uncommitted, to be read again: it comes after everything committed.
+			<-next
+			next = nil
 		}
 		if ctx.Err() != nil {
 			c.log.Info("consumer stopped", "consumed", c.Stats.Consumed.Load(), "inserted", c.Stats.Inserted.Load(),
 				"dead_lettered", c.Stats.DeadLettered.Load())
 			return nil
 		}
-		if c.watch.resetWanted.Swap(false) {
+		if next == nil && c.watch.resetWanted.Swap(false) { // never while a fill uses the reader
 			c.resetTopic(ctx)
 		}
 		if err != nil {
@@ -191,20 +238,59 @@ func (c *Consumer) closeWithin(cctx context.Context) {
 	}
 }
 
+// filled is what one fill returned, decoded.
+type filled struct {
+	batch   []kafka.Message
+	decoded decoded
+	full    bool
+	err     error
+}
+
+// fillAhead runs fill and decode in a goroutine of their own, so that the next batch is fetched and decoded while
+// the current one is written.
+func (c *Consumer) fillAhead(ctx context.Context) <-chan filled {
+	out := make(chan filled, 1)
+	go func() {
+		batch, full, err := c.fill(ctx)
+		out <- filled{batch, decode(batch), full, err}
+	}()
+	return out
+}
+
+// await waits for the batch being filled. While stored batches wait for their rollups and offsets, it flushes them
+// when the next batch has not come within BatchWait (the topic is caught up) or RollupInterval is due.
+func (c *Consumer) await(ctx context.Context, next <-chan filled) filled {
+	for len(c.uncommitted) > 0 {
+		wait := c.cfg.BatchWait
+		if due := c.cfg.RollupInterval - c.now().Sub(c.oldest); due < wait {
+			wait = max(due, 0)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case f := <-next:
+			t.Stop()
+			return f
+		case <-t.C:
+			c.flushAndCommit(ctx)
+		}
+	}
+	return <-next
+}
+
 // errIdle ends a fill that found nothing within WatchInterval, so Run looks at resets and shutdown again.
 var errIdle = errors.New("idle")
 
 // fill fetches until the batch is full (BatchSize records or BatchBytes bytes) or BatchWait has passed since its
-// first message. It returns what it has with the error that ended it.
-func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, error) {
+// first message. It returns what it has, whether it is full, and the error that ended it.
+func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, bool, error) {
 	ictx, cancel := context.WithTimeoutCause(ctx, c.cfg.WatchInterval, errIdle)
 	first, err := c.fetcher.FetchMessage(ictx)
 	cancel()
 	if err != nil {
 		if ctx.Err() != nil || errors.Is(context.Cause(ictx), errIdle) && ictx.Err() != nil {
-			return nil, nil
+			return nil, false, nil
 		}
-		return nil, err
+		return nil, false, err
 	}
 	batch := make([]kafka.Message, 1, min(c.cfg.BatchSize, 4096))
 	batch[0] = first
@@ -215,14 +301,14 @@ func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, error) {
 		m, err := c.fetcher.FetchMessage(bctx)
 		if err != nil {
 			if bctx.Err() != nil {
-				return batch, nil // the wait is over (or the consumer): insert what we have
+				return batch, false, nil // the wait is over (or the consumer): insert what we have
 			}
-			return batch, err
+			return batch, false, err
 		}
 		batch = append(batch, m)
 		size += messageBytes(m)
 	}
-	return batch, nil
+	return batch, true, nil
 }
 
 func messageBytes(m kafka.Message) int {
@@ -262,7 +348,30 @@ func (c *Consumer) reopen() {
 	c.fetcher = c.deps.Open()
 }
 
-func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err error) {
+// decoded is a batch decoded into rows, and the messages that are not records.
+type decoded struct {
+	rows   []store.Row
+	source []int // rows[i] came from the batch's message source[i]
+	dead   []deadLetterSource
+}
+
+// decode turns a batch into rows; it runs in the fill's goroutine, ahead of the batch's insert.
+func decode(batch []kafka.Message) decoded {
+	d := decoded{rows: make([]store.Row, 0, len(batch)), source: make([]int, 0, len(batch))}
+	now := time.Now() // records more than schema.MaxFuture ahead of it are dead-lettered
+	for i, m := range batch {
+		rec, err := schema.DecodeAt(m.Value, now)
+		if err != nil {
+			d.dead = append(d.dead, deadLetterSource{m, err})
+			continue
+		}
+		d.rows = append(d.rows, store.Row{Record: rec, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
+		d.source = append(d.source, i)
+	}
+	return d
+}
+
+func (c *Consumer) process(ctx context.Context, batch []kafka.Message, d decoded) (err error) {
 	ctx, span := c.tracer.Start(ctx, "gpumeter.collector.batch", trace.WithAttributes(
 		attribute.Int("gpumeter.batch.messages", len(batch)), attribute.String("messaging.destination.name", c.cfg.Topic)))
 	defer func() {
@@ -273,19 +382,7 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err erro
 		span.End()
 	}()
 	c.Stats.Consumed.Add(int64(len(batch)))
-	rows := make([]store.Row, 0, len(batch))
-	source := make([]int, 0, len(batch)) // rows[i] came from batch[source[i]]
-	var dead []deadLetterSource
-	now := time.Now() // records more than schema.MaxFuture ahead of it are dead-lettered
-	for i, m := range batch {
-		rec, err := schema.DecodeAt(m.Value, now)
-		if err != nil {
-			dead = append(dead, deadLetterSource{m, err})
-			continue
-		}
-		rows = append(rows, store.Row{Record: rec, Topic: m.Topic, Partition: m.Partition, Offset: m.Offset})
-		source = append(source, i)
-	}
+	rows, source, dead := d.rows, d.source, d.dead
 	start := time.Now()
 	rejected, err := c.insert(ctx, rows)
 	if err != nil {
@@ -311,17 +408,57 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message) (err erro
 			return err
 		}
 	}
+	if c.uncommitted == nil {
+		c.uncommitted = map[int]kafka.Message{}
+	}
+	if len(c.uncommitted) == 0 {
+		c.oldest = c.now()
+	}
+	for _, m := range lastPerPartition(batch) {
+		c.uncommitted[m.Partition] = m
+	}
+	if c.deferrer != nil {
+		c.pending.Add(rows)
+	}
+	return nil
+}
+
+// flushDue says whether the batches stored so far have waited long enough for their rollups (RollupInterval), or
+// too many node-hours wait.
+func (c *Consumer) flushDue() bool {
+	return len(c.uncommitted) > 0 && (c.now().Sub(c.oldest) >= c.cfg.RollupInterval || c.pending.Len() >= maxPendingNodeHours)
+}
+
+// flushAndCommit recomputes the rollups of the batches stored since the last call, then commits their offsets: the
+// offsets of a batch are committed only once ClickHouse has both its rows and its rollups, so a crash in between
+// redelivers the batch and its node-hours are recomputed again. When ctx ends first (shutdown), nothing is committed.
+func (c *Consumer) flushAndCommit(ctx context.Context) {
+	if len(c.uncommitted) == 0 {
+		return
+	}
+	if c.deferrer != nil && c.pending.Len() > 0 {
+		start := time.Now()
+		n := c.pending.Len()
+		if err := c.retrying(ctx, func(ctx context.Context) error { return c.deferrer.Flush(ctx, &c.pending) }, 0); err != nil {
+			return // shutdown: the batches stay uncommitted and are redelivered
+		}
+		c.log.Debug("rollups recomputed", "node_hours", n, "took", time.Since(start))
+	}
+	msgs := make([]kafka.Message, 0, len(c.uncommitted))
+	for _, m := range c.uncommitted {
+		msgs = append(msgs, m)
+	}
+	clear(c.uncommitted)
 	cctx, cancel := context.WithTimeout(ctx, c.cfg.CommitTimeout)
 	defer cancel()
-	if err := c.fetcher.CommitMessages(cctx, lastPerPartition(batch)...); err != nil {
-		// Not fatal: the batch is stored, and whoever owns these partitions next re-reads and re-inserts it,
+	if err := c.fetcher.CommitMessages(cctx, msgs...); err != nil {
+		// Not fatal: the batches are stored, and whoever owns these partitions next re-reads and re-inserts them,
 		// which the identity key makes harmless.
 		c.Stats.CommitErrors.Add(1)
-		c.log.Warn("commit offsets failed; the batch will be redelivered and deduplicated", "err", err)
-		return nil
+		c.log.Warn("commit offsets failed; the batches will be redelivered and deduplicated", "err", err)
+		return
 	}
-	c.watch.committed(batch, c.now())
-	return nil
+	c.watch.committed(msgs, c.now())
 }
 
 func lastPerPartition(batch []kafka.Message) []kafka.Message {

@@ -20,7 +20,7 @@ func (c *Consumer) insert(ctx context.Context, rows []store.Row) ([]rejection, e
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	err := c.insertRetrying(ctx, rows)
+	err := c.retrying(ctx, func(ctx context.Context) error { return c.write(ctx, rows) }, len(rows))
 	if err == nil {
 		return nil, nil
 	}
@@ -50,11 +50,21 @@ func (c *Consumer) insert(ctx context.Context, rows []store.Row) ([]rejection, e
 	return left, nil
 }
 
-// insertRetrying inserts rows until they are stored, rejected for good (returned), or ctx ends (returned).
-func (c *Consumer) insertRetrying(ctx context.Context, rows []store.Row) error {
+// write stores rows: raw only when the store defers the rollups to flushAndCommit, else raw and rollups.
+func (c *Consumer) write(ctx context.Context, rows []store.Row) error {
+	if c.deferrer != nil {
+		return c.deferrer.WriteRaw(ctx, rows)
+	}
+	return c.deps.Store.Insert(ctx, rows)
+}
+
+// retrying runs op until it succeeds, is rejected for good because of its rows (returned), or ctx ends (returned).
+// rows is how many rows op writes; 0 (a rollup flush) concerns no row, so nothing is ever rejected. A too-many-parts
+// refusal of a single row heals with time, so it is retried rather than returned.
+func (c *Consumer) retrying(ctx context.Context, op func(context.Context) error, rows int) error {
 	b := newBackoff(c.cfg.MaxBackoff)
 	for {
-		err := c.deps.Store.Insert(ctx, rows)
+		err := op(ctx)
 		if err == nil {
 			c.health.clear(condClickHouse)
 			return nil
@@ -64,7 +74,7 @@ func (c *Consumer) insertRetrying(ctx context.Context, rows []store.Row) error {
 		}
 		c.Stats.InsertErrors.Add(1)
 		failure := store.Classify(err)
-		if failure == store.Rejected && !(len(rows) == 1 && store.IsTooManyParts(err)) {
+		if failure == store.Rejected && rows > 0 && !(rows == 1 && store.IsTooManyParts(err)) {
 			return err
 		}
 		wait := b.next()

@@ -53,14 +53,20 @@ func newReader(cfg Config, log *slog.Logger) Fetcher {
 		StartOffset:    kafka.FirstOffset,
 		// Partitions added to the topic later get consumers too.
 		WatchPartitionChanges: true,
-		MinBytes:              1,
+		// What keeps the fetch pipeline full: every assigned partition has a fetch of up to MaxBytes in flight, and
+		// the consumer fills the next batch from the queue while the current one is written (fillAhead), so the
+		// partitions' fetches never wait for an insert. With a backlog each fetch returns MaxBytes at once; caught
+		// up, MinBytes 1 answers with the first record rather than holding it (sample-to-queryable latency), and
+		// MaxWait bounds an idle long poll, so a quiet partition costs one request per MaxWait.
+		MinBytes: cfg.FetchMinBytes,
+		MaxWait:  cfg.FetchMaxWait,
 		// Memory: each assigned partition holds at most one fetch of MaxBytes (a single larger message still comes
-		// through), the queue QueueCapacity messages ahead of the batch, and the batch BatchBytes. kafka-go bounds
-		// its queue by count only, so the worst case is (QueueCapacity + partitions) × the broker's largest message
-		// (message.max.bytes) + BatchBytes; keep QueueCapacity small.
+		// through), the queue QueueCapacity messages ahead of the batches, and the consumer two batches of at most
+		// BatchBytes (one written, the next filled). kafka-go bounds its queue by count only, so the worst case is
+		// (QueueCapacity + partitions) × the broker's largest message (message.max.bytes) + 2 × BatchBytes; keep
+		// QueueCapacity small: the batch being filled, not the queue, is what runs ahead of the insert.
 		MaxBytes:      cfg.FetchMaxBytes,
 		QueueCapacity: cfg.QueueCapacity,
-		MaxWait:       250 * time.Millisecond,
 		// The reader reports a failure after MaxAttempts and then keeps trying by itself; the consumer waits it out
 		// (Run never ends on a fetch error), so this only sets how soon readiness says Kafka is away.
 		MaxAttempts:    3,

@@ -64,7 +64,8 @@ func (p *Pending) Add(rows []Row) {
 // Len is the number of node-hours waiting.
 func (p *Pending) Len() int { return len(p.set) }
 
-// Flush recomputes the waiting node-hours and forgets them once that succeeded; on error they stay, to retry.
+// Flush recomputes the waiting node-hours and forgets them once that succeeded; on error they stay, to retry. Its
+// errors concern no row: Classify never calls them Rejected.
 func (s *Store) Flush(ctx context.Context, p *Pending) error {
 	if p.Len() == 0 {
 		return nil
@@ -74,7 +75,7 @@ func (s *Store) Flush(ctx context.Context, p *Pending) error {
 		touched = append(touched, nh)
 	}
 	if err := s.Recompute(ctx, touched); err != nil {
-		return err
+		return rollupError{err}
 	}
 	clear(p.set)
 	return nil
