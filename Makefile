@@ -24,6 +24,7 @@ test:
 	@$(SERVICES) start
 	@$(SERVICES) start cluster
 	@deploy/local/modern-clickhouse.sh install
+	@deploy/local/focus-validator.sh install
 	@set -o pipefail; rc=0; eval "$$($(SERVICES) env)"; \
 	  $(MAKE) --no-print-directory check test-unit test-integration faults || rc=$$?; \
 	  $(SERVICES) stop; exit $$rc

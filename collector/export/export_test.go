@@ -96,7 +96,10 @@ func (r focusRow) num(t *testing.T, col string) float64 {
 	return v
 }
 
-func TestFOCUSScenario(t *testing.T) {
+// loadScenario stores the hand-made scenario: an Azure reservation, an AWS spend commitment (and extra commitments),
+// and usage in and out of their scope over hours 0..5, with rows before and after.
+func loadScenario(t *testing.T, extra ...commitment.Commitment) *store.Store {
+	t.Helper()
 	ctx := t.Context()
 	st := teststore.Migrated(t)
 	cs := []commitment.Commitment{
@@ -107,7 +110,7 @@ func TestFOCUSScenario(t *testing.T) {
 			Currency: "USD", Start: at(0), End: at(6), RateCard: []commitment.Rate{{InstanceType: "p5.48xlarge", PricePerGPUHour: 10}},
 			Alerts: commitment.DefaultThresholds},
 	}
-	if err := commitment.Sync(ctx, st.Conn(), st.Database(), cs); err != nil {
+	if err := commitment.Sync(ctx, st.Conn(), st.Database(), append(cs, extra...)); err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range [][]store.Row{
@@ -127,10 +130,16 @@ func TestFOCUSScenario(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	return st
+}
 
+func TestFOCUSScenario(t *testing.T) {
+	ctx := t.Context()
+	st := loadScenario(t)
 	recs, lines := export(t, st, Options{From: at(0), To: at(6)})
 
-	// The header is the column list.
+	// The header is the column list of FOCUS 1.2, the default.
+	columns := Columns(Version12, DatasetCostAndUsage)
 	if !slices.Equal(recs[0], columns) {
 		t.Fatalf("CSV header %v, want %v", recs[0], columns)
 	}
@@ -201,6 +210,15 @@ func TestFOCUSScenario(t *testing.T) {
 		if r["ChargeCategory"] != "Usage" || r["ServiceCategory"] != "Compute" || r["ChargeClass"] != "" {
 			t.Errorf("row %d: ChargeCategory %q ServiceCategory %q ChargeClass %q", i+1, r["ChargeCategory"], r["ServiceCategory"], r["ChargeClass"])
 		}
+		// The mandatory columns that used to be empty: a billing account (the provider's stand-in, none given) and
+		// the calendar month; a pricing category on every Usage row.
+		provider := map[string]string{"Microsoft Azure": "azure", "Amazon Web Services": "aws", "Oracle Cloud Infrastructure": "oracle_cloud"}[r["ProviderName"]]
+		if r["BillingAccountId"] != provider || r["BillingAccountName"] != provider || provider == "" ||
+			r["BillingPeriodStart"] != "2024-03-01T00:00:00Z" || r["BillingPeriodEnd"] != "2024-04-01T00:00:00Z" ||
+			r["PricingCategory"] == "" || r["SkuMeter"] != skuMeter {
+			t.Errorf("row %d: billing account %q/%q, period %q..%q, PricingCategory %q, SkuMeter %q", i+1, r["BillingAccountId"],
+				r["BillingAccountName"], r["BillingPeriodStart"], r["BillingPeriodEnd"], r["PricingCategory"], r["SkuMeter"])
+		}
 		if r["Tags"] != "" {
 			var tags map[string]any
 			if err := json.Unmarshal([]byte(r["Tags"]), &tags); err != nil {
@@ -262,7 +280,7 @@ func TestFOCUSScenario(t *testing.T) {
 		}
 		if r["CapacityReservationStatus"] != "Unused" || r["CapacityReservationId"] != "cap-east" ||
 			r["ConsumedQuantity"] != "" || r["ResourceId"] != "commitment/cap-east" ||
-			r["ServiceProviderName"] != "Microsoft Azure" || r["CommitmentDiscountCategory"] != "Usage" ||
+			r["ProviderName"] != "Microsoft Azure" || r["CommitmentDiscountCategory"] != "Usage" ||
 			r["CommitmentDiscountUnit"] != "GPU-Hours" || r["PricingQuantity"] != r["CommitmentDiscountQuantity"] {
 			t.Errorf("unused reservation row %v", r)
 		}
@@ -289,7 +307,7 @@ func TestFOCUSScenario(t *testing.T) {
 	for _, r := range usage {
 		if r["ChargePeriodStart"] == hour(1) && r["RegionId"] == "eastus" && r["CommitmentDiscountId"] == "" {
 			uncovered += r.num(t, "ConsumedQuantity")
-			if r["CapacityReservationId"] != "" || r["PricingCategory"] != "" {
+			if r["CapacityReservationId"] != "" || r["PricingCategory"] != "Standard" {
 				t.Errorf("uncovered row %v carries commitment columns", r)
 			}
 		}
@@ -324,7 +342,7 @@ func TestFOCUSScenario(t *testing.T) {
 			t.Fatalf("%s in %s: %d rows, want 1", tc.sku, tc.region, len(rs))
 		}
 		r := rs[0]
-		if r["ServiceProviderName"] != tc.provider || r["ProviderName"] != tc.provider || r["CommitmentDiscountId"] != "" ||
+		if r["PublisherName"] != tc.provider || r["ProviderName"] != tc.provider || r["CommitmentDiscountId"] != "" ||
 			!near(r.num(t, "ConsumedQuantity"), tc.gpuHours) || r.num(t, "BilledCost") != 0 || r["BillingCurrency"] != "USD" {
 			t.Errorf("%s in %s: %v", tc.sku, tc.region, r)
 		}
@@ -370,18 +388,18 @@ func TestFOCUSScenario(t *testing.T) {
 		if err := json.Unmarshal([]byte(r["Tags"]), &tags); err != nil {
 			t.Fatalf("Tags %q: %v", r["Tags"], err)
 		}
-		if tags["gpu_model"] != "NVIDIA H100 80GB HBM3" {
+		if tags["x_gpumeter.gpu_model"] != "NVIDIA H100 80GB HBM3" {
 			t.Errorf("Tags %s lack gpu_model", r["Tags"])
 		}
 		if r["ChargePeriodStart"] == hour(5) {
-			if _, ok := tags["gpumeter.busy_gpu_hours"]; ok {
+			if _, ok := tags["x_gpumeter.busy_gpu_hours"]; ok {
 				t.Errorf("hour 5 has no utilization, but Tags %s report busy time", r["Tags"])
 			}
 		}
-		if b, ok := tags["gpumeter.busy_gpu_hours"].(float64); ok {
+		if b, ok := tags["x_gpumeter.busy_gpu_hours"].(float64); ok {
 			busy += b
 		}
-		e, _ := tags["gpumeter.energy_kwh"].(float64)
+		e, _ := tags["x_gpumeter.energy_kwh"].(float64)
 		energy += e
 	}
 	// 23 GPU-hours with utilization, half busy; 0.5 kWh per GPU-hour.
@@ -393,6 +411,9 @@ func TestFOCUSScenario(t *testing.T) {
 func TestFOCUSEmptyRangeWritesHeaderOnly(t *testing.T) {
 	st := teststore.Migrated(t)
 	recs, lines := export(t, st, Options{From: at(0), To: at(24)})
+	if !slices.Equal(recs[0], Columns(Version12, DatasetCostAndUsage)) {
+		t.Errorf("header %v", recs[0])
+	}
 	if len(recs) != 1 || len(lines) != 0 {
 		t.Errorf("empty database: %d CSV records, %d JSON lines; want the header only", len(recs), len(lines))
 	}

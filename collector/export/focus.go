@@ -31,6 +31,46 @@ var ErrBadOptions = errors.New("export: bad options")
 type Options struct {
 	From, To time.Time // [From, To), both on whole UTC hours
 	Format   string    // FormatCSV or FormatJSONL
+	Version  string    // FOCUS version: Version12 or Version13; empty is DefaultVersion
+	Dataset  string    // DatasetCostAndUsage or (1.3) DatasetContractCommitment; empty is DatasetCostAndUsage
+	// BillingAccounts names each provider's billing account (BillingAccountId and BillingAccountName), which a GPU
+	// node cannot see; a provider not in it is billed to a stand-in account named by its provider value (doc.go).
+	BillingAccounts map[string]string
+}
+
+func (o Options) version() string {
+	if o.Version == "" {
+		return DefaultVersion
+	}
+	return o.Version
+}
+
+func (o Options) dataset() string {
+	if o.Dataset == "" {
+		return DatasetCostAndUsage
+	}
+	return o.Dataset
+}
+
+// ParseBillingAccounts reads a --billing-account value: provider=id pairs separated by commas
+// ("azure=/providers/Microsoft.Billing/billingAccounts/123,aws=111122223333"); empty is none.
+func ParseBillingAccounts(s string) (map[string]string, error) {
+	out := map[string]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, pair := range strings.Split(s, ",") {
+		provider, id, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		provider, id = strings.TrimSpace(provider), strings.TrimSpace(id)
+		switch {
+		case !ok || provider == "" || id == "":
+			return nil, fmt.Errorf("%w: billing account %q is not provider=id", ErrBadOptions, pair)
+		case out[provider] != "":
+			return nil, fmt.Errorf("%w: billing account of %s given twice", ErrBadOptions, provider)
+		}
+		out[provider] = id
+	}
+	return out, nil
 }
 
 // Validate checks the options as FOCUS does, so that a command can refuse bad flags before it connects anywhere.
@@ -53,6 +93,16 @@ func (o Options) Validate() error {
 			o.From.UTC().Format(time.RFC3339), o.To.UTC().Format(time.RFC3339))
 	case o.Format != FormatCSV && o.Format != FormatJSONL:
 		return bad("format %q is neither %q nor %q", o.Format, FormatCSV, FormatJSONL)
+	case schemas[o.version()] == nil:
+		return bad("FOCUS version %q is neither %q nor %q", o.Version, Version12, Version13)
+	case schemas[o.version()][o.dataset()] == nil:
+		return bad("FOCUS %s has no dataset %q (%s has %s)", o.version(), o.Dataset, Version13,
+			strings.Join([]string{DatasetCostAndUsage, DatasetContractCommitment}, " and "))
+	}
+	for provider, id := range o.BillingAccounts {
+		if provider == "" || id == "" {
+			return bad("billing account %q=%q: provider and id are both required", provider, id)
+		}
 	}
 	return nil
 }
@@ -68,9 +118,10 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time: want RFC 3339 (2026-11-01T13:00:00Z), 2026-11-01T13 or 2026-11-01", s)
 }
 
-// FOCUS writes usage and commitment rows for [From, To) (hour-aligned) to w, in FOCUS 1.1 column names (write.go lists them;
-// doc.go has the mapping), ordered by hour: each hour's usage rows, then its unused-commitment rows. It returns the
-// number of rows written, not counting the CSV header.
+// FOCUS writes opt.Dataset of FOCUS opt.Version for [From, To) (hour-aligned) to w (write.go has the column tables,
+// doc.go the mapping). The Cost and Usage dataset has usage and commitment rows ordered by hour: each hour's usage
+// rows, then its unused-commitment rows; the ContractCommitment dataset (1.3) has one row per commitment whose term
+// overlaps [From, To). It returns the number of rows written, not counting the CSV header.
 func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.Writer) (rows int, err error) {
 	if err := opt.Validate(); err != nil {
 		return 0, err
@@ -79,6 +130,10 @@ func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.W
 	cs, err := commitment.Current(ctx, conn, db)
 	if err != nil {
 		return 0, fmt.Errorf("export: %w", err)
+	}
+	sc, _ := newLayout(opt.version(), opt.dataset())
+	if opt.dataset() == DatasetContractCommitment {
+		return writeContractCommitments(cs, from, to, newSink(opt.Format, sc, w))
 	}
 	byID := make(map[string]*commitment.Commitment, len(cs))
 	for i := range cs {
@@ -89,16 +144,13 @@ func FOCUS(ctx context.Context, conn driver.Conn, db string, opt Options, w io.W
 		return 0, fmt.Errorf("export: %w", err)
 	}
 
-	var out sink
-	if opt.Format == FormatCSV {
-		out = newCSVSink(w)
-	} else {
-		out = newJSONLSink(w)
-	}
+	out := newSink(opt.Format, sc, w)
 	if err := out.header(); err != nil {
 		return 0, fmt.Errorf("export: write header: %w", err)
 	}
 	emit := func(r row) error {
+		billing(r, opt.BillingAccounts)
+		contractApplied(r)
 		if err := out.write(r); err != nil {
 			return fmt.Errorf("export: write row %d: %w", rows+1, err)
 		}
@@ -183,6 +235,11 @@ const UnitGPUHours = "GPU-Hours"
 const (
 	defaultCurrency = "USD"
 	usageBased      = "Usage-Based"
+	// tagPrefix starts the key of every tag gpumeter defines (FOCUS: provider-defined tag keys carry a prefix of
+	// their own); the team and a commitment's labels are the user's and keep their names.
+	tagPrefix = "x_gpumeter."
+	// providerColumn is a cell that no schema writes: the row's provider value, for billing.
+	providerColumn = "provider"
 )
 
 // FOCUS CommitmentDiscountCategory: capacity and usage commitments are counted in GPU-hours, spend ones in money.
@@ -216,16 +273,69 @@ func currencyOf(c *commitment.Commitment) string {
 func common(r row, hour time.Time, provider string) {
 	r.str("ChargePeriodStart", hour.UTC().Format(time.RFC3339))
 	r.str("ChargePeriodEnd", hour.UTC().Add(time.Hour).Format(time.RFC3339))
+	start, end := billingPeriod(hour)
+	r.str("BillingPeriodStart", start.Format(time.RFC3339))
+	r.str("BillingPeriodEnd", end.Format(time.RFC3339))
+	r.str(providerColumn, provider) // BillingAccountId when none is given (billing), not written itself
 	name := cloudprovider.FOCUSName(provider)
-	r.str("ServiceProviderName", name)
 	r.str("ProviderName", name)
 	r.str("PublisherName", name)
+	r.str("ServiceProviderName", name) // 1.3
+	r.str("HostProviderName", name)    // 1.3: the provider's own infrastructure
 	r.str("InvoiceIssuerName", name)
+	r.str("SkuMeter", skuMeter)
 	r.str("ServiceCategory", "Compute")
 	r.str("ServiceSubcategory", "Virtual Machines")
 	r.str("ServiceName", cloudprovider.ServiceName(provider))
 	r.str("ChargeCategory", "Usage")
 	r.str("ChargeFrequency", usageBased)
+}
+
+// skuMeter is the SkuMeter of every row: what the SKU meters.
+const skuMeter = "GPU Usage"
+
+// billingPeriod is the calendar month, in UTC, that holds hour: gpumeter's stand-in for the provider's billing period,
+// which it cannot see (providers bill calendar months, some in another time zone).
+func billingPeriod(hour time.Time) (start, end time.Time) {
+	y, m, _ := hour.UTC().Date()
+	start = time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
+	return start, start.AddDate(0, 1, 0)
+}
+
+// billing fills BillingAccountId and BillingAccountName from the row's provider: the account opt names for it, else
+// the provider value itself, a stable stand-in for a billing account a GPU node cannot see.
+func billing(r row, accounts map[string]string) {
+	provider := r[index(providerColumn)].s
+	id := accounts[provider]
+	if id == "" {
+		id = provider
+	}
+	r.str("BillingAccountId", id)
+	r.str("BillingAccountName", id)
+}
+
+// contractApplied fills FOCUS 1.3's ContractApplied on a row that a commitment covers, from the row's own
+// commitment columns, so that it always says what they say: the commitment is its own contract, and the row applies
+// its money (EffectiveCost; for a spend commitment CommitmentDiscountQuantity, which is money) and, for one counted in
+// GPU-hours, its GPU-hours to it. Unused rows apply nothing.
+func contractApplied(r row) {
+	id := r[index("CommitmentDiscountId")].s
+	if id == "" || r[index("CommitmentDiscountStatus")].s != "Used" {
+		return
+	}
+	applied := map[string]any{"ContractID": id, "ContractCommitmentID": id,
+		"ContractCommitmentAppliedCost":     jsonNum(r[index("EffectiveCost")].n),
+		"ContractCommitmentAppliedQuantity": nil, "ContractCommitmentAppliedUnit": nil}
+	if r[index("CommitmentDiscountCategory")].s == "Spend" {
+		applied["ContractCommitmentAppliedCost"] = jsonNum(r[index("CommitmentDiscountQuantity")].n)
+	} else {
+		applied["ContractCommitmentAppliedQuantity"] = jsonNum(r[index("CommitmentDiscountQuantity")].n)
+		applied["ContractCommitmentAppliedUnit"] = UnitGPUHours
+	}
+	b, err := json.Marshal(map[string]any{"Elements": []any{applied}})
+	if err == nil {
+		r.str("ContractApplied", string(b))
+	}
 }
 
 // commitmentColumns fills the CommitmentDiscount* and CapacityReservation* columns for a row that consumes, or leaves
@@ -275,6 +385,7 @@ func usageRow(p part) row {
 	desc := fmt.Sprintf("%s GPU-hours on %s in %s", orUnknown(p.GPUModel), orUnknown(p.InstanceType), orUnknown(p.Region))
 	switch {
 	case p.c == nil:
+		r.str("PricingCategory", "Standard") // on-demand as far as gpumeter knows (doc.go)
 		costs(r, 0, 0, 0, 0, defaultCurrency)
 	case p.c.Kind == commitment.KindSpend:
 		cost := p.price * p.gpuHours
@@ -298,16 +409,16 @@ func usageRow(p part) row {
 	if p.GPUHours > 0 {
 		share = p.gpuHours / p.GPUHours
 	}
-	tags := map[string]any{"gpumeter.energy_kwh": jsonNum(p.EnergyKWh * share)}
+	tags := map[string]any{tagPrefix + "energy_kwh": jsonNum(p.EnergyKWh * share)}
 	if p.Team != "" {
 		tags["team"] = p.Team
 	}
 	if p.GPUModel != "" {
-		tags["gpu_model"] = p.GPUModel
+		tags[tagPrefix+"gpu_model"] = p.GPUModel
 	}
 	if p.BusyKnownGPUHours > 0 { // busy time the device could not report is unknown, not zero: leave it out
-		tags["gpumeter.busy_gpu_hours"] = jsonNum(p.BusyGPUHours * share)
-		tags["gpumeter.busy_known_gpu_hours"] = jsonNum(p.BusyKnownGPUHours * share)
+		tags[tagPrefix+"busy_gpu_hours"] = jsonNum(p.BusyGPUHours * share)
+		tags[tagPrefix+"busy_known_gpu_hours"] = jsonNum(p.BusyKnownGPUHours * share)
 	}
 	r.str("Tags", tagsJSON(tags))
 	return r
@@ -370,7 +481,7 @@ func unusedRow(u figures.UnusedHour, c *commitment.Commitment) row {
 		tags["team"] = c.Team
 	}
 	if c.Scope.GPUModel != "" {
-		tags["gpu_model"] = c.Scope.GPUModel
+		tags[tagPrefix+"gpu_model"] = c.Scope.GPUModel
 	}
 	r.str("Tags", tagsJSON(tags))
 	return r

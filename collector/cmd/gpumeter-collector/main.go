@@ -3,7 +3,7 @@
 //	gpumeter-collector [run] [flags]   consume until SIGTERM
 //	gpumeter-collector migrate [flags] create or upgrade the ClickHouse schema, then exit
 //	gpumeter-collector report [flags]  the commitment report (table, csv, json or html)
-//	gpumeter-collector export [flags]  GPU-hours and commitments as FOCUS CSV/JSONL for FinOps tools
+//	gpumeter-collector export [flags]  GPU-hours and commitments as FOCUS 1.2/1.3 CSV/JSONL for FinOps tools
 //	gpumeter-collector version         the version stamped at build
 //	gpumeter-collector help [command]  the commands, or a command's flags
 //
@@ -665,10 +665,17 @@ func runExport(ctx context.Context, args []string) error {
 		ch                     clickhouseFlags
 		format, outFormat, out string
 		from, to               string
+		version, dataset       string
+		billingAccounts        string
 	)
-	fs := newFlagSet("export", "gpumeter-collector export writes GPU-hours and commitments for FinOps tools (FOCUS 1.1 columns).", &lo, &ch)
+	fs := newFlagSet("export", "gpumeter-collector export writes GPU-hours and commitments for FinOps tools (FOCUS 1.2, or 1.3).", &lo, &ch)
 	lo.Level = "warn"
-	fs.StringVar(&format, "format", "focus", "export schema: focus (FinOps FOCUS 1.1 column names)")
+	fs.StringVar(&format, "format", "focus", "export schema: focus (FinOps FOCUS)")
+	fs.StringVar(&version, "focus-version", export.DefaultVersion, "FOCUS version: "+export.Version12+" or "+export.Version13)
+	fs.StringVar(&dataset, "dataset", export.DatasetCostAndUsage, "FOCUS dataset: "+export.DatasetCostAndUsage+
+		" (usage and unused commitments) or, with --focus-version "+export.Version13+", "+export.DatasetContractCommitment+" (one row per commitment)")
+	fs.StringVar(&billingAccounts, "billing-account", "", "each provider's billing account, provider=id[,provider=id...] "+
+		"(BillingAccountId; a provider not named bills to a stand-in account named after it)")
 	fs.StringVar(&outFormat, "output-format", export.FormatCSV, "csv or jsonl")
 	fs.StringVar(&from, "from", "", "first hour, inclusive: RFC 3339 on a whole UTC hour, 2026-11-01T13 or 2026-11-01 (default: 24 h before --to)")
 	fs.StringVar(&to, "to", "", "end hour, exclusive, same forms (default: the start of the current UTC hour)")
@@ -679,8 +686,11 @@ func runExport(ctx context.Context, args []string) error {
 	if format != "focus" {
 		return fmt.Errorf("--format: %q is not supported (want focus)", format)
 	}
-	opt := export.Options{Format: outFormat, To: time.Now().UTC().Truncate(time.Hour)}
+	opt := export.Options{Format: outFormat, Version: version, Dataset: dataset, To: time.Now().UTC().Truncate(time.Hour)}
 	var err error
+	if opt.BillingAccounts, err = export.ParseBillingAccounts(billingAccounts); err != nil {
+		return fmt.Errorf("--billing-account: %w", err)
+	}
 	if to != "" {
 		if opt.To, err = export.ParseTime(to); err != nil {
 			return fmt.Errorf("--to: %w", err)
