@@ -3,6 +3,7 @@ package export
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,10 @@ func TestOptionsAreChecked(t *testing.T) {
 		{From: at(0), To: at(2), Format: "xml"},
 		{From: at(0), To: at(2)},
 		{From: time.Date(1969, 12, 31, 0, 0, 0, 0, time.UTC), To: at(2), Format: FormatCSV},
+		{From: at(0), To: at(2), Format: FormatCSV, Version: "1.1"},
+		{From: at(0), To: at(2), Format: FormatCSV, Dataset: DatasetContractCommitment}, // 1.2 has no such dataset
+		{From: at(0), To: at(2), Format: FormatCSV, Version: Version13, Dataset: "Invoices"},
+		{From: at(0), To: at(2), Format: FormatCSV, BillingAccounts: map[string]string{"aws": ""}},
 	} {
 		var buf bytes.Buffer
 		// No connection: options are refused before ClickHouse is asked anything.
@@ -57,5 +62,44 @@ func TestParseTime(t *testing.T) {
 	}
 	if _, err := ParseTime("yesterday"); err == nil {
 		t.Error("ParseTime(yesterday) succeeded")
+	}
+}
+
+func TestParseBillingAccounts(t *testing.T) {
+	got, err := ParseBillingAccounts(" azure=/billingAccounts/1 , aws=111122223333")
+	if err != nil || len(got) != 2 || got["azure"] != "/billingAccounts/1" || got["aws"] != "111122223333" {
+		t.Errorf("got %v, %v", got, err)
+	}
+	if got, err := ParseBillingAccounts(""); err != nil || len(got) != 0 {
+		t.Errorf("empty: %v, %v", got, err)
+	}
+	for _, bad := range []string{"aws", "aws=", "=1", "aws=1,aws=2"} {
+		if _, err := ParseBillingAccounts(bad); !errors.Is(err, ErrBadOptions) {
+			t.Errorf("%q: %v, want ErrBadOptions", bad, err)
+		}
+	}
+}
+
+// Every column of every table is a FOCUS column of that version or a custom one (x_), and 1.3 is 1.2 plus its own.
+func TestColumnTables(t *testing.T) {
+	c12, c13 := Columns(Version12, DatasetCostAndUsage), Columns(Version13, DatasetCostAndUsage)
+	for _, c := range []string{"BillingAccountId", "BillingPeriodStart", "BillingPeriodEnd", "PricingCategory", "InvoiceId", "SkuMeter", "SkuPriceDetails"} {
+		if !slices.Contains(c12, c) {
+			t.Errorf("1.2 lacks %s", c)
+		}
+	}
+	for _, c := range []string{"ServiceProviderName", "HostProviderName", "ContractApplied"} {
+		if slices.Contains(c12, c) || !slices.Contains(c13, c) {
+			t.Errorf("%s: want it in 1.3 only", c)
+		}
+	}
+	if len(c13) != len(c12)+3 {
+		t.Errorf("1.3 has %d columns, 1.2 %d; want 3 more", len(c13), len(c12))
+	}
+	if Columns(Version12, DatasetContractCommitment) != nil || len(Columns(Version13, DatasetContractCommitment)) != 13 {
+		t.Error("ContractCommitment: want 13 columns in 1.3, none in 1.2")
+	}
+	if slices.Contains(c12, providerColumn) || slices.Contains(c13, providerColumn) {
+		t.Error("the internal provider cell is written")
 	}
 }
