@@ -315,25 +315,25 @@ func billing(r row, accounts map[string]string) {
 }
 
 // contractApplied fills FOCUS 1.3's ContractApplied on a row that a commitment covers, from the row's own
-// commitment columns, so that it always says what they say: the commitment is its own contract, and the row applies
-// its money (EffectiveCost; for a spend commitment CommitmentDiscountQuantity, which is money) and, for one counted in
-// GPU-hours, its GPU-hours to it. Unused rows apply nothing.
+// commitment columns, so that it always says what they say. The commitment is its own contract (ContractId =
+// ContractCommitmentId, as in the ContractCommitment dataset); the row applies its money to it (EffectiveCost; for a
+// spend commitment CommitmentDiscountQuantity, which is money) and, for one counted in GPU-hours, its GPU-hours too.
+// Keys in the Id casing of the 1.3 erratum; a datapoint that does not apply is left out. Unused rows apply nothing.
 func contractApplied(r row) {
 	id := r[index("CommitmentDiscountId")].s
 	if id == "" || r[index("CommitmentDiscountStatus")].s != "Used" {
 		return
 	}
-	applied := map[string]any{"ContractID": id, "ContractCommitmentID": id,
-		"ContractCommitmentAppliedCost":     jsonNum(r[index("EffectiveCost")].n),
-		"ContractCommitmentAppliedQuantity": nil, "ContractCommitmentAppliedUnit": nil}
+	applied := map[string]any{"ContractId": id, "ContractCommitmentId": id}
 	if r[index("CommitmentDiscountCategory")].s == "Spend" {
 		applied["ContractCommitmentAppliedCost"] = jsonNum(r[index("CommitmentDiscountQuantity")].n)
 	} else {
+		applied["ContractCommitmentAppliedCost"] = jsonNum(r[index("EffectiveCost")].n)
 		applied["ContractCommitmentAppliedQuantity"] = jsonNum(r[index("CommitmentDiscountQuantity")].n)
 		applied["ContractCommitmentAppliedUnit"] = UnitGPUHours
 	}
 	b, err := json.Marshal(map[string]any{"Elements": []any{applied}})
-	if err == nil {
+	if err == nil { // only a NaN or Inf, which json.Number cannot hold; never from finite sums
 		r.str("ContractApplied", string(b))
 	}
 }

@@ -4,10 +4,15 @@ package export
 
 import (
 	"bytes"
+	"encoding/csv"
+	"encoding/json"
 	"encoding/xml"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +64,20 @@ func validator(t *testing.T) string {
 // of rules checked.
 func validate(t *testing.T, csvData []byte) int {
 	t.Helper()
+	checked, failed := runValidator(t, csvData)
+	for _, f := range failed {
+		t.Errorf("FOCUS rule %s", f)
+	}
+	if checked == 0 {
+		t.Fatal("focus-validator checked no rule")
+	}
+	return checked
+}
+
+// runValidator runs focus-validator on a CSV file and returns the number of rules that passed and a line for each
+// that failed or errored.
+func runValidator(t *testing.T, csvData []byte) (checked int, failed []string) {
+	t.Helper()
 	dir := t.TempDir()
 	data, report := filepath.Join(dir, "focus.csv"), filepath.Join(dir, "report.xml")
 	if err := os.WriteFile(data, csvData, 0o644); err != nil {
@@ -82,9 +101,6 @@ func validate(t *testing.T, csvData []byte) int {
 		t.Fatalf("focus-validator: %v\n%s", err, out)
 	}
 	b, err := os.ReadFile(report)
-	if os.Getenv("FOCUS_DUMP") != "" {
-		_ = os.WriteFile(os.Getenv("FOCUS_DUMP"), b, 0o644)
-	}
 	if err != nil {
 		t.Fatalf("focus-validator wrote no report: %v\n%s", err, out)
 	}
@@ -104,16 +120,15 @@ func validate(t *testing.T, csvData []byte) int {
 			skip[id] = true
 		}
 	}
-	checked := 0
 	for _, s := range rep.Suites {
 		for _, c := range s.Cases {
 			switch {
 			case c.Failure != nil && skip[strings.Fields(c.Name)[0]]:
 				t.Logf("FOCUS rule %s skipped (overrides): %s", c.Name, c.Failure.Message)
 			case c.Failure != nil:
-				t.Errorf("FOCUS rule %s %s failed: %s", s.Name, c.Name, c.Failure.Message)
+				failed = append(failed, fmt.Sprintf("%s failed: %s", c.Name, c.Failure.Message))
 			case c.Error != nil:
-				t.Errorf("FOCUS rule %s %s errored: %s", s.Name, c.Name, c.Error.Message)
+				failed = append(failed, fmt.Sprintf("%s errored: %s", c.Name, c.Error.Message))
 			case c.Skipped != nil:
 				t.Logf("FOCUS rule %s %s skipped: %s", s.Name, c.Name, c.Skipped.Message)
 			default:
@@ -121,10 +136,7 @@ func validate(t *testing.T, csvData []byte) int {
 			}
 		}
 	}
-	if checked == 0 {
-		t.Fatalf("focus-validator checked no rule:\n%s", b)
-	}
-	return checked
+	return checked, failed
 }
 
 // TestFOCUSValidates exports the scenario (usage covered by a reservation, a usage commitment and a spend commitment,
@@ -161,6 +173,34 @@ func TestFOCUSValidates(t *testing.T) {
 	}
 }
 
+// TestFOCUSValidatorFailsABrokenExport proves the check is not vacuous: the same export with BillingAccountId emptied
+// on one row, and with a PricingCategory outside the allowed values, fails those rules.
+func TestFOCUSValidatorFailsABrokenExport(t *testing.T) {
+	st := loadScenario(t)
+	var buf bytes.Buffer
+	if _, err := FOCUS(t.Context(), st.Conn(), st.Database(), Options{From: at(0), To: at(6), Format: FormatCSV}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&buf).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	account, pricing := slices.Index(recs[0], "BillingAccountId"), slices.Index(recs[0], "PricingCategory")
+	recs[1][account] = ""
+	recs[2][pricing] = "On-Demand"
+	var broken bytes.Buffer
+	w := csv.NewWriter(&broken)
+	if err := w.WriteAll(recs); err != nil {
+		t.Fatal(err)
+	}
+	_, failed := runValidator(t, broken.Bytes())
+	for _, rule := range []string{"BillingAccountId_NotNull", "PricingCategory_Enum"} {
+		if !slices.ContainsFunc(failed, func(f string) bool { return strings.HasPrefix(f, rule) }) {
+			t.Errorf("rule %s did not fail on the broken export; failures: %v", rule, failed)
+		}
+	}
+}
+
 // TestFOCUS13 checks what 1.3 adds: the provider columns, ContractApplied on covered rows, and the ContractCommitment
 // dataset with one row per commitment that agrees with them.
 func TestFOCUS13(t *testing.T) {
@@ -171,7 +211,8 @@ func TestFOCUS13(t *testing.T) {
 		col[c] = i
 	}
 	applied := map[string]int{}
-	for _, r := range recs[1:] {
+	for _, rec := range recs[1:] {
+		r := csvRow(rec)
 		if r[col["ServiceProviderName"]] != r[col["ProviderName"]] || r[col["HostProviderName"]] == "" {
 			t.Errorf("row %v: ServiceProviderName/HostProviderName", r)
 		}
@@ -182,8 +223,18 @@ func TestFOCUS13(t *testing.T) {
 			}
 			continue
 		}
-		if !strings.HasPrefix(ca, `{"Elements":[{`) || !strings.Contains(ca, `"ContractCommitmentID":"`+id+`"`) {
-			t.Errorf("row of %s: ContractApplied %q", id, ca)
+		var v struct{ Elements []map[string]any }
+		if err := json.Unmarshal([]byte(ca), &v); err != nil || len(v.Elements) != 1 ||
+			v.Elements[0]["ContractId"] != id || v.Elements[0]["ContractCommitmentId"] != id {
+			t.Fatalf("row of %s: ContractApplied %q (%v)", id, ca, err)
+		}
+		e := v.Elements[0]
+		if r[col["CommitmentDiscountCategory"]] == "Spend" {
+			if e["ContractCommitmentAppliedCost"] != r.num(t, col["EffectiveCost"]) || e["ContractCommitmentAppliedQuantity"] != nil {
+				t.Errorf("spend row ContractApplied %s, EffectiveCost %s", ca, r[col["EffectiveCost"]])
+			}
+		} else if e["ContractCommitmentAppliedQuantity"] != r.num(t, col["ConsumedQuantity"]) || e["ContractCommitmentAppliedUnit"] != UnitGPUHours {
+			t.Errorf("row ContractApplied %s, ConsumedQuantity %s", ca, r[col["ConsumedQuantity"]])
 		}
 		applied[id]++
 	}
@@ -216,4 +267,16 @@ func TestFOCUS13(t *testing.T) {
 	if cc, _ := export(t, st, Options{From: at(6), To: at(7), Version: Version13, Dataset: DatasetContractCommitment}); len(cc) != 1 {
 		t.Errorf("after the terms: %v", cc)
 	}
+}
+
+// csvRow is a CSV record whose fields read as numbers where asked.
+type csvRow []string
+
+func (r csvRow) num(t *testing.T, i int) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(r[i], 64)
+	if err != nil {
+		t.Fatalf("%q is not a number", r[i])
+	}
+	return v
 }
