@@ -13,6 +13,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -146,6 +147,17 @@ func TestCookbookQueries(t *testing.T) {
 		for _, r := range rows {
 			if want := cloudprovider.FOCUSName(provider[r[2].(string)]); r[0] != want || r[1] != export.UnitGPUHours {
 				t.Errorf("cookbook FOCUS row %v: want ProviderName %q and ConsumedUnit %q, as the export writes", r, want, export.UnitGPUHours)
+			}
+		}
+		// Its FOCUS-named (PascalCase) columns are columns of the export's default version, with the same meaning.
+		cols, _, err := runQuery(ctx, st.Conn(), forDatabase(q.SQL, db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		focus := export.Columns(export.DefaultVersion, export.DatasetCostAndUsage)
+		for _, c := range cols {
+			if c[0] >= 'A' && c[0] <= 'Z' && !slices.Contains(focus, c) {
+				t.Errorf("cookbook FOCUS column %s is not a column of the FOCUS %s export", c, export.DefaultVersion)
 			}
 		}
 	})

@@ -1,8 +1,12 @@
 // Package export writes gpumeter's metered GPU-hours and commitments for FinOps tools (`gpumeter-collector export
-// --format focus`), in the column names of FOCUS 1.1, the FinOps Open Cost & Usage Specification. The output is CSV
-// (a header row, then one record per row) or JSON lines (one object per row, keys in column order, numbers as JSON
-// numbers, empty columns as null). Both carry the same rows and columns (the list in write.go), ordered by hour: each hour's usage
-// rows, then its unused-commitment rows.
+// --format focus`) as FOCUS, the FinOps Open Cost & Usage Specification: version 1.2 by default, 1.3 with
+// `--focus-version 1.3`. The output is CSV (a header row, then one record per row) or JSON lines (one object per row,
+// keys in column order, numbers as JSON numbers, empty columns as null). Both carry the same rows and columns.
+//
+// write.go holds one column table per version and dataset (focus12, focus13, contractCommitmentColumns); the rows
+// are filled once, by the code below, and each table picks the columns it writes, so the versions cannot drift apart.
+// The Cost and Usage dataset is ordered by hour: each hour's usage rows, then its unused-commitment rows. FOCUS 1.3
+// adds the ContractCommitment dataset (`--dataset ContractCommitment`), below.
 //
 // # Rows
 //
@@ -28,15 +32,26 @@
 //
 // # Columns (FOCUS column ← source)
 //
+//	BillingAccountId, BillingAccountName   the billing account Options.BillingAccounts (--billing-account
+//	                           provider=id,...) names for the row's provider; else the provider value ("azure",
+//	                           "aws"), a stable stand-in: the billing account above the account gpumeter records
+//	                           (enrollment, payer, billing account) is not visible from a GPU node
+//	BillingPeriodStart/End     the calendar month, in UTC, that holds the hour (2026-11-01T00:00:00Z ..
+//	                           2026-12-01T00:00:00Z): a stand-in for the provider's billing period, which gpumeter
+//	                           cannot see (some bill months in another time zone, or custom periods): join with the
+//	                           provider's own FOCUS data on ChargePeriodStart, not on the billing period
 //	ChargePeriodStart          hour (RFC 3339, UTC, e.g. 2026-11-01T13:00:00Z)
 //	ChargePeriodEnd            hour + 1 h
-//	BillingPeriodStart/End     empty (see below)
-//	BillingAccountId/Name      empty (see below)
 //	SubAccountId               account (unused rows: the commitment's scope account, empty when unscoped)
 //	SubAccountName             empty: gpumeter knows account ids, not names
-//	ServiceProviderName        provider as a name: the FOCUS name of internal/cloudprovider's table (azure "Microsoft
-//	                           Azure", aws "Amazon Web Services", ...); others the provider value. (FOCUS 1.3's name; 1.1 tools read ProviderName.) Unused rows: the commitment's provider
-//	ProviderName, PublisherName, InvoiceIssuerName   the same as ServiceProviderName
+//	ProviderName               provider as a name: the FOCUS name of internal/cloudprovider's table (azure "Microsoft
+//	                           Azure", aws "Amazon Web Services", ...; the focus_providers view holds the same, for
+//	                           schema/QUERIES.md); others the provider value. Unused rows: the commitment's provider
+//	PublisherName, InvoiceIssuerName   the same as ProviderName
+//	ServiceProviderName, HostProviderName   1.3 only: the same as ProviderName (1.3's successors of ProviderName and
+//	                           PublisherName, which 1.3 deprecates and the 1.3 file still carries); the provider runs
+//	                           its GPUs on its own infrastructure
+//	InvoiceId                  empty (null): the rows are metered, not invoiced (1.2: recommended; null when no invoice)
 //	ServiceCategory            "Compute"
 //	ServiceSubcategory         "Virtual Machines"
 //	ServiceName                the provider's compute service, from internal/cloudprovider's table (azure "Virtual
@@ -52,9 +67,12 @@
 //	ConsumedUnit               "GPU-Hours" (empty with ConsumedQuantity)
 //	PricingQuantity            = ConsumedQuantity; unused rows: the unused amount (GPU-hours; money for spend)
 //	PricingUnit                "GPU-Hours"; unused spend rows: the currency
-//	PricingCategory            "Committed" on rows with a commitment; empty otherwise (see below)
+//	PricingCategory            "Committed" on rows with a commitment; "Standard" otherwise (FOCUS wants one on every
+//	                           Usage row; gpumeter cannot tell on-demand from spot, "Dynamic", so it says on-demand)
 //	SkuId                      instance type; unused rows: the scope's instance type, else "commitment/<id>"
+//	SkuMeter                   "GPU Usage" (what every SKU's row meters)
 //	SkuPriceId                 "<provider>/<region>/<instance type>"; unused rows: "commitment/<id>"
+//	SkuPriceDetails            empty (null, which FOCUS allows): gpumeter has no SKU price properties
 //	ListUnitPrice, ContractedUnitPrice   the spend commitment's rate-card price per GPU-hour when one priced the row;
 //	                           empty otherwise
 //	BilledCost, EffectiveCost, ListCost, ContractedCost   rate-card price × GPU-hours when a spend commitment priced
@@ -77,27 +95,55 @@
 //	CommitmentDiscountUnit     "GPU-Hours", or the spend commitment's currency
 //	CapacityReservationId      capacity commitments only: the commitment's id
 //	CapacityReservationStatus  "Used" or "Unused", capacity commitments only
-//	Tags                       JSON object (a string in both formats), keys sorted. Usage rows: "team" (when the GPU
-//	                           served a team), "gpu_model", "gpumeter.energy_kwh", and, where the device reported
-//	                           utilization, "gpumeter.busy_gpu_hours" and "gpumeter.busy_known_gpu_hours" (busy time is
-//	                           known only for that part of the GPU-hours; unknown is not zero, so the tags are absent
-//	                           when nothing was known). Unused rows: the commitment's labels, "team" (its owner) and
-//	                           "gpu_model" (its scope's), when set
+//	Tags                       JSON object (a string in both formats), keys sorted. Keys gpumeter defines carry the
+//	                           prefix "x_gpumeter." (FOCUS: provider-defined tag keys have a prefix of their own); the
+//	                           team and a commitment's labels are the user's and keep their names. Usage rows: "team"
+//	                           (when the GPU served a team), "x_gpumeter.gpu_model", "x_gpumeter.energy_kwh", and,
+//	                           where the device reported utilization, "x_gpumeter.busy_gpu_hours" and
+//	                           "x_gpumeter.busy_known_gpu_hours" (busy time is known only for that part of the
+//	                           GPU-hours; unknown is not zero, so the tags are absent when nothing was known). Unused
+//	                           rows: the commitment's labels, "team" (its owner) and "x_gpumeter.gpu_model" (its
+//	                           scope's), when set
+//	ContractApplied            1.3 only, on rows a commitment covers (Used): {"Elements":[{"ContractId": id,
+//	                           "ContractCommitmentId": id, "ContractCommitmentAppliedCost": EffectiveCost (spend: the
+//	                           money consumed), "ContractCommitmentAppliedQuantity": GPU-hours and
+//	                           "ContractCommitmentAppliedUnit": "GPU-Hours" (capacity and usage commitments)}]}, keys in
+//	                           the Id casing of the 1.3 erratum; null elsewhere. Each commitment is its own contract
+//
+// # ContractCommitment dataset (1.3)
+//
+// One row per commitment whose term overlaps [From, To), by id:
+//
+//	ContractId, ContractCommitmentId   the commitment's id
+//	ContractPeriodStart/End, ContractCommitmentPeriodStart/End   its term
+//	ContractCommitmentCategory "Usage" (capacity and usage commitments) or "Spend"
+//	ContractCommitmentType     "Capacity Reservation", "Usage Commitment" or "Spend Commitment"
+//	ContractCommitmentDescription  e.g. "Capacity Reservation X: 4 GPUs reserved from ... to ..."
+//	ContractCommitmentQuantity, ContractCommitmentUnit   GPU-hours committed over the term (capacity: GPUs × term
+//	                           hours) and "GPU-Hours"; empty for spend commitments
+//	ContractCommitmentCost     spend: the money committed; others empty (no price is known)
+//	BillingCurrency            the spend commitment's currency, else "USD"
 //
 // # Columns left empty, and why
 //
-//   - BillingAccountId, BillingAccountName: the account gpumeter records (subscription, AWS account, tenancy, project)
-//     is what FOCUS calls a sub account; the billing account above it (enrollment, payer, billing account) is not
-//     visible from a GPU node. The columns are present so that the file has FOCUS's mandatory columns.
-//   - BillingPeriodStart, BillingPeriodEnd: billing periods are the provider's (calendar months in different time
-//     zones, or custom periods); guessing would put rows in the wrong invoice month.
 //   - SubAccountName, AvailabilityZone: not in the hourly rollup (zone is kept on raw rows only).
 //   - ResourceName on usage rows: ResourceId is gpumeter's own pool id, which has no display name.
-//   - PricingCategory on uncovered usage: gpumeter cannot tell on-demand ("Standard") from spot ("Dynamic").
+//   - InvoiceId, SkuPriceDetails: see above.
 //   - ListUnitPrice, ContractedUnitPrice on unpriced rows: no price is known.
 //   - ConsumedQuantity, ConsumedUnit on unused rows: FOCUS requires null there.
 //   - ChargeClass: always null; the export never emits corrections (run it again for a period to restate it).
 //
-// FOCUS columns not in the list at all (SkuMeter, SkuPriceDetails, and later versions' BillingAccountType,
-// SubAccountType, InvoiceId, PricingCurrency* and the like) have no source in gpumeter's data.
+// # FOCUS 1.2 columns not in the file, and why
+//
+// Each is conditional in the 1.2 specification, and its condition does not hold for gpumeter's data:
+//
+//   - BillingAccountType, SubAccountType: present when a provider has more than one type of (sub) account; the
+//     accounts gpumeter records are of one type per provider.
+//   - PricingCurrency, PricingCurrencyListUnitPrice, PricingCurrencyContractedUnitPrice, PricingCurrencyEffectiveCost:
+//     present when prices are in another currency than the bill (or a virtual one); gpumeter prices in the
+//     commitment's currency, which is the BillingCurrency.
+//
+// FOCUS 1.3 columns left out of the 1.3 file for the same reason: the Allocated* columns (present when the provider
+// splits a shared resource's cost; gpumeter meters each GPU, it does not split one). Custom columns, should one be
+// added, take the x_ prefix (TestColumnTables checks the tables).
 package export

@@ -69,6 +69,10 @@ func TestCommandLine(t *testing.T) {
 		{"a bad value", []string{"report", "--days=many"}, 2, []string{"--days"}},
 		{"a stray argument", []string{"export", "stray"}, 2, []string{`unexpected argument "stray"`}},
 		{"a failed validation", []string{"report", "--days=0"}, 1, []string{"--days: 0 is not between 1 and 3660"}},
+		{"export --help", []string{"export", "--help"}, 0, []string{"  --focus-version string", "[GPUMETER_FOCUS_VERSION]", "  --dataset string", "  --billing-account string"}},
+		{"an unknown FOCUS version", []string{"export", "--focus-version=1.1"}, 1, []string{`FOCUS version "1.1" is neither "1.2" nor "1.3"`}},
+		{"a dataset 1.2 lacks", []string{"export", "--dataset=ContractCommitment"}, 1, []string{`FOCUS 1.2 has no dataset "ContractCommitment"`}},
+		{"a bad billing account", []string{"export", "--billing-account=aws"}, 1, []string{`--billing-account: export: bad options: billing account "aws" is not provider=id`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out.Reset()
