@@ -205,7 +205,8 @@ func TestFOCUSValidatorFailsABrokenExport(t *testing.T) {
 // dataset with one row per commitment that agrees with them.
 func TestFOCUS13(t *testing.T) {
 	st := loadScenario(t)
-	recs, _ := export(t, st, Options{From: at(0), To: at(6), Version: Version13})
+	recs, _ := export(t, st, Options{From: at(0), To: at(6), Version: Version13,
+		BillingAccounts: map[string]string{"aws": "111122223333"}})
 	col := map[string]int{}
 	for i, c := range recs[0] {
 		col[c] = i
@@ -213,6 +214,11 @@ func TestFOCUS13(t *testing.T) {
 	applied := map[string]int{}
 	for _, rec := range recs[1:] {
 		r := csvRow(rec)
+		// The billing account given for aws; the stand-in (the provider value) for the others.
+		want := map[string]string{"Amazon Web Services": "111122223333", "Microsoft Azure": "azure", "Oracle Cloud Infrastructure": "oracle_cloud"}[r[col["ProviderName"]]]
+		if r[col["BillingAccountId"]] != want || r[col["BillingAccountName"]] != want {
+			t.Errorf("%s row: billing account %q/%q, want %q", r[col["ProviderName"]], r[col["BillingAccountId"]], r[col["BillingAccountName"]], want)
+		}
 		if r[col["ServiceProviderName"]] != r[col["ProviderName"]] || r[col["HostProviderName"]] == "" {
 			t.Errorf("row %v: ServiceProviderName/HostProviderName", r)
 		}
