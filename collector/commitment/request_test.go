@@ -2,6 +2,7 @@ package commitment
 
 import (
 	"errors"
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -149,5 +150,24 @@ func TestParseRequestsProblems(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The demo's story (deploy/local/demo.sh fills in the times) parses: a request to Azure partly declined, releasing 8
+// GPUs to OCI until 6 hours before the end.
+func TestDemoRequestsParse(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/local/demo-commitments.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.NewReplacer("@ASKED@", "2026-10-30T00:00:00Z", "@ANSWERED@", "2026-10-30T12:00:00Z",
+		"@START@", "2026-11-01T00:00:00Z", "@REQ_END@", "2026-11-03T18:00:00Z", "@END@", "2026-12-01T00:00:00Z").Replace(string(data))
+	prim, reqs, err := ParseRequests("demo-commitments.yaml", []byte(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prim.Provider != "azure" || len(reqs) != 1 || reqs[0].Status != AnswerPartial || reqs[0].Refused() != 8 ||
+		len(reqs[0].Releases) != 1 || reqs[0].Releases[0] != (Release{"oracle_cloud", 8}) {
+		t.Errorf("demo primary %+v, requests %+v", prim, reqs)
 	}
 }
