@@ -310,7 +310,8 @@ func (p *parser) request(i int, n *yaml.Node, prim Primary, primOK bool, known [
 			}
 			p.add(rel, where, "releases", "the request %s: nothing was refused, so nothing can be released", what)
 		}
-		total, line := 0, 0
+		total := 0
+		seen := map[string]int{}
 		for j, item := range rel.Content {
 			item = deref(item)
 			field := fmt.Sprintf("releases[%d]", j)
@@ -324,8 +325,11 @@ func (p *parser) request(i int, n *yaml.Node, prim Primary, primOK bool, known [
 				p.add(item, where, field+".provider", "missing: the overflow provider the refusal lets supply the capacity")
 			} else {
 				x.Provider = p.str(v, where, field+".provider")
+				first, dup := seen[x.Provider]
 				switch msg := providerProblem(x.Provider); {
 				case x.Provider == "":
+				case dup:
+					p.add(v, where, field+".provider", "%s already has releases[%d]: give each provider one release", x.Provider, first)
 				case msg != "":
 					p.add(v, where, field+".provider", "%s", msg)
 				case primOK && x.Provider == prim.Provider:
@@ -337,15 +341,15 @@ func (p *parser) request(i int, n *yaml.Node, prim Primary, primOK bool, known [
 					}
 					p.add(v, where, field+".provider", "unknown provider %q: neither a known cloud nor the provider of a commitment in this file (%s)", x.Provider, hint)
 				}
+				if !dup {
+					seen[x.Provider] = j
+				}
 			}
 			if v := rf.get("gpus"); v == nil {
 				p.add(item, where, field+".gpus", "missing: how many GPUs the refusal releases to this provider")
 			} else if g, ok := p.count(v, where, field+".gpus", 1); ok {
 				x.GPUs = g
 				total += g
-				if line == 0 {
-					line = v.Line
-				}
 				if answerOK && r.Refused() > 0 && total > r.Refused() {
 					p.add(v, where, field+".gpus", "releases %d GPUs in all, more than the %d the primary refused (%d asked, %d accepted)",
 						total, r.Refused(), r.GPUs, r.AcceptedGPUs)

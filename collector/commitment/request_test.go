@@ -117,6 +117,8 @@ func TestParseRequestsProblems(t *testing.T) {
 			[]string{"f.yaml:21: requests[0] (id r): releases[1].gpus: releases 8 GPUs in all, more than the 6 the primary refused (16 asked, 10 accepted)"}},
 		{"unknown provider", req("{status: declined, at: 2026-10-31T00:00:00Z}", "[{provider: orcale_cloud, gpus: 16}]"),
 			[]string{"f.yaml:21: requests[0] (id r): releases[0].provider: unknown provider \"orcale_cloud\": neither a known cloud nor the provider of a commitment in this file (did you mean oracle_cloud?)"}},
+		{"two releases to one provider", req("{status: declined, at: 2026-10-31T00:00:00Z}", "[{provider: aws, gpus: 4}, {provider: aws, gpus: 4}]"),
+			[]string{"f.yaml:21: requests[0] (id r): releases[1].provider: aws already has releases[0]"}},
 		{"release to the primary", req("{status: declined, at: 2026-10-31T00:00:00Z}", "[{provider: azure, gpus: 16}]"),
 			[]string{"f.yaml:21: requests[0] (id r): releases[0].provider: azure is the primary"}},
 		{"accepted releases nothing", req("{status: accepted, at: 2026-10-31T00:00:00Z}", "[{provider: oracle_cloud, gpus: 16}]"),

@@ -71,27 +71,14 @@ func TestROFRExposureAlertAndMetrics(t *testing.T) {
 	if strings.Join(rec.names, " ") != AlertROFRExposure+"/oracle_cloud" {
 		t.Errorf("active alerts %v, want %s for oracle_cloud only", rec.names, AlertROFRExposure)
 	}
-	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-test", MetricsAddr: "127.0.0.1:0"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tel.Shutdown(t.Context()) }()
-	if err := ev.RegisterMetrics(tel.Meter("test")); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get("http://" + tel.Addr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
+	b := scrapeMetrics(t, ev)
 	want := map[string]string{
 		"gpumeter_rofr_uncovered_24h_gpu_time_seconds": "28800",
 		"gpumeter_rofr_uncovered_gpu_time_seconds":     "28800",
 		"gpumeter_rofr_covered_gpu_time_seconds":       "0",
 		"gpumeter_rofr_leakage_gpu_time_seconds":       "0",
 	}
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(b, "\n") {
 		name, _, _ := strings.Cut(l, "{")
 		if v, ok := want[name]; ok && strings.Contains(l, `primary="azure"`) && strings.Contains(l, `provider="oracle_cloud"`) && strings.HasSuffix(l, " "+v) {
 			delete(want, name)
@@ -100,4 +87,27 @@ func TestROFRExposureAlertAndMetrics(t *testing.T) {
 	if len(want) > 0 {
 		t.Errorf("missing %v in:\n%s", want, b)
 	}
+}
+
+// scrapeMetrics registers ev's metrics on a fresh exporter and returns what /metrics serves.
+func scrapeMetrics(t *testing.T, ev *Evaluator) string {
+	t.Helper()
+	tel, err := telemetry.Start(t.Context(), telemetry.Config{Service: "gpumeter-test", MetricsAddr: "127.0.0.1:0"}, testenv.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	if err := ev.RegisterMetrics(tel.Meter("test")); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + tel.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
