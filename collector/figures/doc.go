@@ -1,5 +1,6 @@
 // Package figures computes what gpumeter's outputs show, from ClickHouse's rollups and commitment views: each
-// commitment's figures at a moment (Status), its hourly series, GPU-hours per provider and day, and the hourly rows
+// commitment's figures at a moment (Status), its hourly series, GPU-hours per provider and day, the right-of-first-refusal
+// classification of the primary's overflow (ROFR, rofr.go) and the hourly rows
 // the FOCUS export prices. The report renders these, the evaluator alerts and exports metrics on them, the export
 // writes them as FOCUS rows; none of them queries ClickHouse itself.
 //
