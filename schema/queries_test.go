@@ -54,6 +54,10 @@ func TestCookbookQueries(t *testing.T) {
 	if err := commitment.Sync(ctx, st.Conn(), db, cookbookCommitments(now)); err != nil {
 		t.Fatal(err)
 	}
+	prim, reqs := cookbookRequests(now)
+	if err := commitment.SyncRequests(ctx, st.Conn(), db, prim, reqs); err != nil {
+		t.Fatal(err)
+	}
 
 	for _, q := range qs {
 		t.Run(q.Heading, func(t *testing.T) {
@@ -161,6 +165,14 @@ func TestCookbookQueries(t *testing.T) {
 			}
 		}
 	})
+	// The ROFR classes partition the overflow the report classifies, and leakage is the allocation's leakage.
+	agree("Right of first refusal: exposure per provider",
+		"SELECT toFloat64(sum(gpu_hours_covered) + sum(gpu_hours_leakage) + sum(gpu_hours_uncovered)), toFloat64(sum(gpu_hours_leakage)) FROM (%s)",
+		"SELECT (SELECT sum(gpu_hours) FROM gpumeter.rofr_pool_hourly WHERE hour < toStartOfHour(now())), "+
+			"(SELECT sum(leakage_gpu_hours) FROM gpumeter.commitment_leakage_hourly WHERE commitment_id = 'azure-h100-reserved')")
+	agree("Right of first refusal: what each request released and used",
+		"SELECT toFloat64(sum(gpu_hours_used)) FROM (%s)",
+		"SELECT sum(gpu_hours) FROM gpumeter.rofr_overflow_hourly WHERE class = 'covered' AND hour < toStartOfHour(now())")
 	agree("Commitment burn-down",
 		"SELECT toFloat64(max(used_to_date)), toFloat64(max(committed_to_date)) FROM (%s) GROUP BY commitment_id ORDER BY commitment_id",
 		"SELECT used_to_date, committed_to_date FROM gpumeter.commitment_status ORDER BY commitment_id")
@@ -349,6 +361,16 @@ func seed(t *testing.T, st *store.Store, now time.Time) {
 	if err := st.Insert(t.Context(), redelivered); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// cookbookRequests makes Azure the primary of its H100 reservation, with one request partly declined four hours ago
+// that released 1 H100 GPU to on_prem from three hours ago: the on-prem H100 (the only uncovered overflow) is leakage
+// while the reservation has its free GPU, and covered for the half hour two hours ago when a notebook took it.
+func cookbookRequests(now time.Time) (commitment.Primary, []commitment.Request) {
+	return commitment.Primary{Provider: "azure", Commitments: []string{"azure-h100-reserved"}},
+		[]commitment.Request{{ID: "req-h100", AskedAt: now.Add(-5 * time.Hour), GPUs: 2, GPUModel: h100,
+			Region: "eastus", Start: now.Add(-3 * time.Hour), End: now.Add(24 * time.Hour), Status: commitment.AnswerPartial,
+			AnsweredAt: now.Add(-4 * time.Hour), AcceptedGPUs: 1, Releases: []commitment.Release{{Provider: "on_prem", GPUs: 1}}}}
 }
 
 // cookbookCommitments has one commitment of each kind, all started a week ago: a 4-GPU Azure H100 reservation in

@@ -39,7 +39,7 @@ var (
 )
 
 var (
-	fileFields       = []string{"currency", "commitments"}
+	fileFields       = []string{"currency", "commitments", "primary", "requests"}
 	commitmentFields = []string{"id", "name", "provider", "scope", "kind", "quantity", "unit", "term", "team", "labels", "alerts", "rate_card", "priority"}
 	scopeFields      = []string{"account", "region", "instance_type", "gpu_model"}
 	termFields       = []string{"start", "end"}

@@ -40,9 +40,13 @@ type Evaluator struct {
 	log      *slog.Logger
 	now      func() time.Time
 
+	pricer figures.Pricer // prices the ROFR figures; nil: GPU-hours only
+
 	mu     sync.Mutex
 	latest []figures.Status
 	fleet  []fleetUsage // the last complete hour's usage
+	rofr   figures.ROFR // right of first refusal (rofr.go), when rofrOK
+	rofrOK bool
 }
 
 // fleetUsage is one provider, region, GPU model and team's GPU time in the last complete hour, in GPU-seconds.
@@ -94,10 +98,18 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	for i := range statuses {
 		statuses[i].AlertExhaustionDays = days[statuses[i].ID]
 	}
+	rofr, rofrOK, err := figures.ROFRFigures(ctx, e.conn, e.db, now, e.pricer)
+	if err != nil {
+		return err
+	}
 	e.mu.Lock()
 	e.latest, e.fleet = statuses, fleet
+	e.rofr, e.rofrOK = rofr, rofrOK
 	e.mu.Unlock()
 	active := Alerts(statuses)
+	if rofrOK {
+		active = append(active, ROFRAlerts(rofr)...)
+	}
 	if e.notifier == nil {
 		return nil
 	}
@@ -333,5 +345,5 @@ func (e *Evaluator) RegisterMetrics(m metric.Meter) error {
 	if err != nil {
 		return fmt.Errorf("register commitment metrics: %w", err)
 	}
-	return nil
+	return e.registerROFRMetrics(m)
 }

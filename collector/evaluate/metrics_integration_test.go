@@ -4,15 +4,12 @@ package evaluate
 
 import (
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/store"
-	"github.com/gpumeter/gpumeter/internal/telemetry"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 	"github.com/gpumeter/gpumeter/internal/teststore"
 	"github.com/gpumeter/gpumeter/schema"
@@ -56,22 +53,9 @@ func TestMetricsOneUnitPerSeries(t *testing.T) {
 	if err := ev.Evaluate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tel, err := telemetry.Start(ctx, telemetry.Config{Service: "gpumeter-test", MetricsAddr: "127.0.0.1:0"}, testenv.Logger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = tel.Shutdown(t.Context()) }()
-	if err := ev.RegisterMetrics(tel.Meter("test")); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get("http://" + tel.Addr() + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
+	b := scrapeMetrics(t, ev)
 	var ours []string
-	for _, l := range strings.Split(string(b), "\n") {
+	for _, l := range strings.Split(b, "\n") {
 		if strings.Contains(l, capID) || strings.Contains(l, spendID) || strings.HasPrefix(l, "gpumeter_usage_last_hour") {
 			ours = append(ours, l)
 		}

@@ -22,6 +22,8 @@ type Report struct {
 	Commitments []figures.Status
 	Series      map[string]figures.Series
 	Daily       []figures.DailyUsage
+	// ROFR is the right-of-first-refusal section (render_rofr.go); nil when the commitments file declares no primary.
+	ROFR *figures.ROFR
 }
 
 // WriteTable prints the report for a person: one row per commitment, grouped by the unit its amounts are in, a
@@ -59,6 +61,11 @@ func WriteTable(w io.Writer, r Report) error {
 		fmt.Fprintln(bw, "no usage recorded")
 	} else if err := WriteDaily(bw, r.Daily); err != nil {
 		return err
+	}
+	if r.ROFR != nil {
+		if err := writeROFRTable(bw, r.ROFR); err != nil {
+			return err
+		}
 	}
 	return bw.err
 }

@@ -305,27 +305,34 @@ func thin(pts []figures.SeriesPoint, n int) []figures.SeriesPoint {
 
 // dailyChart stacks each day's provisioned GPU-hours by provider.
 func dailyChart(rows []figures.DailyUsage) svgDrawing {
-	const W, H = 920, 320
-	const L, R, T, B = 78.0, 24.0, 52.0, 40.0
-	pw, ph := W-L-R, H-T-B
-	d := svgDrawing{Width: W, Height: H, Label: "GPU-hours per day, stacked by provider"}
-	var days []time.Time
-	var providers []string
 	hours := map[time.Time]map[string]float64{}
+	var providers []string
 	for _, r := range rows {
 		day := r.Day.UTC()
 		if hours[day] == nil {
 			hours[day] = map[string]float64{}
-			days = append(days, day)
 		}
 		hours[day][r.Provider] += r.ProvisionedHours
 		if !slices.Contains(providers, r.Provider) {
 			providers = append(providers, r.Provider)
 		}
 	}
-	slices.SortFunc(days, func(a, b time.Time) int { return a.Compare(b) })
 	slices.Sort(providers)
-	colors := cloudprovider.Colors(providers)
+	return stackedDaysChart("GPU-hours per day, stacked by provider", hours, providers, cloudprovider.Colors(providers))
+}
+
+// stackedDaysChart draws one bar per day of hours, stacked by key in keys' order, each key in its color.
+func stackedDaysChart(label string, hours map[time.Time]map[string]float64, keys []string, colors map[string]string) svgDrawing {
+	const W, H = 920, 320
+	const L, R, T, B = 78.0, 24.0, 52.0, 40.0
+	pw, ph := W-L-R, H-T-B
+	d := svgDrawing{Width: W, Height: H, Label: label}
+	providers := keys
+	var days []time.Time
+	for day := range hours {
+		days = append(days, day)
+	}
+	slices.SortFunc(days, func(a, b time.Time) int { return a.Compare(b) })
 	ymax := 0.0
 	for _, day := range days {
 		sum := 0.0

@@ -195,5 +195,6 @@ func WriteJSON(w io.Writer, r Report) error {
 		Database    string       `json:"database"`
 		Commitments []jsonObject `json:"commitments"`
 		Daily       []jsonDaily  `json:"daily"`
-	}{formatRFC3339(r.At), r.Database, commitments, daily})
+		ROFR        *jsonROFR    `json:"rofr,omitempty"`
+	}{formatRFC3339(r.At), r.Database, commitments, daily, rofrJSON(r.ROFR)})
 }

@@ -24,6 +24,7 @@ func WriteHTML(w io.Writer, r Report) error {
 	}
 	page.Daily = dailyChart(r.Daily)
 	page.DailyRows = dailyTableRows(r.Daily)
+	page.ROFR = rofrHTML(r.ROFR)
 	return pageTemplate.Execute(w, page)
 }
 
@@ -33,6 +34,7 @@ type htmlPage struct {
 	Cards               []htmlCard
 	Daily               svgDrawing
 	DailyRows           [][]string
+	ROFR                *htmlROFR
 }
 
 type htmlCard struct {
@@ -120,7 +122,7 @@ func dailyTableRows(rows []figures.DailyUsage) [][]string {
 	return out
 }
 
-var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{"px": px}).Parse(`<!DOCTYPE html>
+var pageTemplate = template.Must(template.Must(template.New("page").Funcs(template.FuncMap{"px": px}).Parse(`<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8"/>
@@ -263,6 +265,7 @@ footer { color: #9ca3af; font-size: 12px; text-align: center; padding: 0 0 24px;
 </details>
 {{- end}}
 </div>
+{{template "rofr" .ROFR}}
 </main>
 <footer>gpumeter · GPU-hours are provisioned (billed) hours; busy is an efficiency figure beside them</footer>
 </body>
@@ -278,4 +281,4 @@ footer { color: #9ca3af; font-size: 12px; text-align: center; padding: 0 0 24px;
 {{- end}}
 {{- end}}
 </svg>
-{{end}}`))
+{{end}}`)).Parse(rofrTemplate))

@@ -48,7 +48,11 @@ start="$(date -u -d "@$start_epoch" +%Y-%m-%dT%H:%M:%SZ)"
 end_epoch=$(( start_epoch + DAYS * 86400 ))
 end="$(date -u -d "@$end_epoch" +%Y-%m-%dT%H:%M:%SZ)"
 term_end="$(date -u -d "@$(( start_epoch + 30 * 86400 ))" +%Y-%m-%dT%H:%M:%SZ)"
-sed -e "s/@START@/$start/g" -e "s/@END@/$term_end/g" "$HERE/demo-commitments.yaml" >"$OUT/commitments.yaml"
+asked="$(date -u -d "@$(( start_epoch - 86400 ))" +%Y-%m-%dT%H:%M:%SZ)"
+answered="$(date -u -d "@$(( start_epoch - 43200 ))" +%Y-%m-%dT%H:%M:%SZ)"
+request_end="$(date -u -d "@$(( end_epoch - 6 * 3600 ))" +%Y-%m-%dT%H:%M:%SZ)"
+sed -e "s/@START@/$start/g" -e "s/@END@/$term_end/g" -e "s/@ASKED@/$asked/g" -e "s/@ANSWERED@/$answered/g" \
+  -e "s/@REQ_END@/$request_end/g" "$HERE/demo-commitments.yaml" >"$OUT/commitments.yaml"
 
 say "collector: consuming $GPUMETER_TOPIC into ClickHouse database gpumeter_demo (logs: out/demo/collector.log)"
 say "           commitments from out/demo/commitments.yaml, alerts to $GPUMETER_TEST_ALERTMANAGER"

@@ -258,6 +258,7 @@ type runConfig struct {
 	consume     consume.Config
 	evaluate    evaluate.Config
 	commitments []commitment.Commitment
+	rofr        rofrFile
 
 	partitions, replication   int
 	metricsAddr, otlpEndpoint string
@@ -325,6 +326,8 @@ func (o *runOptions) validate() (runConfig, error) {
 	}
 	if o.commitments != "" {
 		if cfg.commitments, err = commitment.Load(o.commitments); err != nil {
+			errs = append(errs, fmt.Errorf("--commitments: %w", err))
+		} else if cfg.rofr, err = loadROFR(o.commitments); err != nil {
 			errs = append(errs, fmt.Errorf("--commitments: %w", err))
 		}
 	}
@@ -400,7 +403,10 @@ func serve(ctx context.Context, cfg runConfig) error {
 		if err := commitment.Sync(ctx, st.Conn(), st.Database(), cfg.commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
-		log.Info("commitments loaded", "file", cfg.commitmentsFile, "count", len(cfg.commitments))
+		if err := cfg.rofr.sync(ctx, st.Conn(), st.Database()); err != nil {
+			return err
+		}
+		log.Info("commitments loaded", "file", cfg.commitmentsFile, "count", len(cfg.commitments), "requests", len(cfg.rofr.requests))
 	}
 	// A table dropped under the running collector is recreated by the migrations (they check what exists).
 	c := consume.New(cfg.consume, consume.Deps{Store: st, Repair: st.Migrate}, log.With("component", "consume"))
@@ -545,9 +551,13 @@ func runMigrate(ctx context.Context, args []string) error {
 		return err
 	}
 	var commitments []commitment.Commitment
+	var rofr rofrFile
 	if commit != "" {
 		var err error
 		if commitments, err = commitment.Load(commit); err != nil {
+			return fmt.Errorf("--commitments: %w", err)
+		}
+		if rofr, err = loadROFR(commit); err != nil {
 			return fmt.Errorf("--commitments: %w", err)
 		}
 	}
@@ -569,7 +579,10 @@ func runMigrate(ctx context.Context, args []string) error {
 		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
-		log.Info("commitments loaded", "file", commit, "count", len(commitments))
+		if err := rofr.sync(ctx, st.Conn(), st.Database()); err != nil {
+			return err
+		}
+		log.Info("commitments loaded", "file", commit, "count", len(commitments), "requests", len(rofr.requests))
 	}
 	return nil
 }
@@ -587,7 +600,7 @@ func runReport(ctx context.Context, args []string) error {
 	fs.StringVar(&commit, "commitments", "", "refused: report only reads (a read-only user suffices); load commitments with `migrate --commitments` or `run --commitments`")
 	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
 	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
-	fs.StringVar(&format, "format", "table", "table, csv, json or html")
+	fs.StringVar(&format, "format", "table", "table, csv, json, html, or rofr-csv (the right-of-first-refusal classification per hour)")
 	fs.StringVar(&output, "out", "", "write to this file instead of standard output")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
@@ -610,10 +623,11 @@ func runReport(ctx context.Context, args []string) error {
 	}
 	writers := map[string]func(io.Writer, report.Report) error{
 		"table": report.WriteTable, "csv": report.WriteCSV, "json": report.WriteJSON, "html": report.WriteHTML,
+		"rofr-csv": report.WriteROFRCSV,
 	}
 	write, ok := writers[format]
 	if !ok {
-		errs = append(errs, fmt.Errorf("--format: %q is not table, csv, json or html", format))
+		errs = append(errs, fmt.Errorf("--format: %q is not table, csv, json, html or rofr-csv", format))
 	}
 	if commit != "" {
 		errs = append(errs, errors.New("--commitments: report only reads ClickHouse (it runs as a read-only user); load the file with `gpumeter-collector migrate --commitments` or `run --commitments`"))
@@ -639,6 +653,9 @@ func runReport(ctx context.Context, args []string) error {
 	}
 	from, to := figures.DailyPeriod(when, days)
 	if r.Daily, err = figures.Daily(ctx, st.Conn(), st.Database(), from, to); err != nil {
+		return err
+	}
+	if r.ROFR, err = reportROFR(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
 	}
 	var w io.Writer = os.Stdout
