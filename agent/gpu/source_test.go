@@ -247,3 +247,76 @@ func TestMIGLayoutChange(t *testing.T) {
 		t.Errorf("%d devices, want 6 whole GPUs, 4 instances and GPU 1's remainder", n)
 	}
 }
+
+// The board's readings (power, energy, temperature, SM clock): a whole GPU's own, a MIG instance's and a partitioned
+// GPU's remainder's from the parent GPU (one reading for all of them), and nil where NVML says NOT_SUPPORTED.
+func TestBoardReadings(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	w, _ := sim.ParseWorkload("0.6")
+	lib, err := sim.New("dgxh100", "node-t", w, func() time.Time { return now },
+		sim.TemperatureNotSupported(1), sim.ClockNotSupported(2), sim.EnergyNotSupported(2), sim.MIG(3, "3g.40gb", "2g.20gb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	now = now.Add(time.Minute)
+	samples, err := src.Read(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(index int, profile string, child bool) Sample {
+		for _, s := range samples {
+			if s.GPU.Index == index && s.GPU.MIGProfile == profile && (s.GPU.ParentUUID != "") == child {
+				return s
+			}
+		}
+		t.Fatalf("no sample of GPU %d %q", index, profile)
+		return Sample{}
+	}
+	const temp, hz, watts = 57.0, 1326e6, 448.0 // 30 + 45 × 0.6 °C, 345 + 0.6 × (1980 − 345) MHz, 70 + 0.6 × 630 W
+	for _, tc := range []struct {
+		name          string
+		s             Sample
+		temp, hz      *float64
+		power         *float64
+		energyUnknown bool
+	}{
+		{"whole GPU", find(0, "", false), new(temp), new(hz), new(watts), false},
+		{"temperature NOT_SUPPORTED", find(1, "", false), nil, new(hz), new(watts), false},
+		{"clock and energy NOT_SUPPORTED", find(2, "", false), new(temp), nil, new(watts), true},
+		{"MIG 3g instance: the parent's", find(3, "3g.40gb", true), new(temp), new(hz), new(watts), false},
+		{"MIG 2g instance: the parent's", find(3, "2g.20gb", true), new(temp), new(hz), new(watts), false},
+		{"partitioned GPU's remainder", find(3, "", false), new(temp), new(hz), new(watts), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, f := range []struct {
+				what      string
+				got, want *float64
+			}{{"temperature", tc.s.TemperatureC, tc.temp}, {"SM clock", tc.s.SMClockHz, tc.hz}, {"power", tc.s.PowerWatts, tc.power}} {
+				switch {
+				case f.want == nil && f.got != nil:
+					t.Errorf("%s %g, want unknown (NOT_SUPPORTED)", f.what, *f.got)
+				case f.want != nil && (f.got == nil || *f.got != *f.want):
+					t.Errorf("%s %v, want %g", f.what, f.got, *f.want)
+				}
+			}
+			if (tc.s.EnergyMJ == nil) != tc.energyUnknown {
+				t.Errorf("energy %v, want unknown: %v", tc.s.EnergyMJ, tc.energyUnknown)
+			}
+		})
+	}
+	parent := find(3, "", false)
+	for _, p := range []string{"3g.40gb", "2g.20gb"} {
+		if m := find(3, p, true); *m.EnergyMJ != *parent.EnergyMJ {
+			t.Errorf("MIG %s energy counter %d, parent's %d: one reading per physical GPU", p, *m.EnergyMJ, *parent.EnergyMJ)
+		}
+	}
+	if n := src.ErrorCounts()[nvml.ErrorString(nvml.ERROR_NOT_SUPPORTED)]; n != 6 {
+		// No board read on a MIG handle: only utilization on GPU 3's three devices is NOT_SUPPORTED there.
+		t.Errorf("%d NOT_SUPPORTED reads counted, want 6 (GPU 1's temperature, GPU 2's energy and clock, GPU 3's utilization on its 3 devices)", n)
+	}
+}
