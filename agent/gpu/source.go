@@ -175,7 +175,7 @@ func (s *Source) migDevices(h nvml.Device, parent GPU) []device {
 			total = mem.Total
 		}
 		d := device{handle: mh, parent: h, info: GPU{UUID: uuid, Index: parent.Index, Model: parent.Model,
-			MIGProfile: profile, ParentUUID: parent.UUID, MemoryTotalBytes: total, Slice: float64(slices) / 7}}
+			MIGProfile: profile, ParentUUID: parent.UUID, MIGIndex: j, MemoryTotalBytes: total, Slice: float64(slices) / 7}}
 		if gi, ret := mh.GetGpuInstanceId(); ret == nvml.SUCCESS && gpm {
 			d.gi, d.gpm = gi, true
 		}

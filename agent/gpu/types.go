@@ -9,7 +9,9 @@ type GPU struct {
 	Model      string
 	MIGProfile string
 	// ParentUUID is the physical GPU's UUID for a MIG instance; empty for a whole GPU.
-	ParentUUID       string
+	ParentUUID string
+	// MIGIndex is a MIG instance's index among its parent's MIG devices (NVML's MIG device index); 0 otherwise.
+	MIGIndex         int `json:",omitempty"`
 	MemoryTotalBytes uint64
 	// Slice is the part of the physical GPU this device stands for: a MIG instance's compute slices / 7, and for a
 	// GPU in MIG mode the part no instance holds (1 − the instances' slices). 0 means the whole GPU. Every figure of
