@@ -15,18 +15,8 @@ import (
 
 func TestReadSimulatedMachine(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	w, _ := sim.ParseWorkload("0.7")
-	lib, err := sim.New("dgxh100", "node-a", w, clock,
+	src := openSim(t, "dgxh100", "node-a", "0.7", &now,
 		sim.UtilizationNotSupported(1), sim.EnergyNotSupported(2), sim.LostAt(3, now.Add(time.Minute)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	if n := len(src.GPUs()); n != 8 {
 		t.Fatalf("%d GPUs, want 8", n)
 	}
@@ -61,16 +51,7 @@ func TestReadSimulatedMachine(t *testing.T) {
 
 func TestReinitAfterDriverReload(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("0.5")
-	lib, err := sim.New("dgxa100", "node-b", w, func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := openSim(t, "dgxa100", "node-b", "0.5", &now)
 	before := src.GPUs()
 	if !NeedsReinit(errors.Join(errors.New("gpu 0"), nvml.ERROR_LIB_RM_VERSION_MISMATCH)) || NeedsReinit(nvml.ERROR_GPU_IS_LOST) {
 		t.Fatal("NeedsReinit misjudges NVML errors")
@@ -89,17 +70,8 @@ func TestReinitAfterDriverReload(t *testing.T) {
 
 func TestProcessUtilizationSinceLastRead(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("constant:0.8")
-	lib, err := sim.New("dgxh100", "node-p", w, func() time.Time { return now },
+	src := openSim(t, "dgxh100", "node-p", "constant:0.8", &now,
 		sim.Processes(2, sim.Process{PID: 10, Share: 0.75}, sim.Process{PID: 11, Share: 0.25}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	src.SetPerProcess(true)
 	for range 3 {
 		now = now.Add(10 * time.Second)
@@ -119,20 +91,11 @@ func TestProcessUtilizationSinceLastRead(t *testing.T) {
 
 func TestMIGDevices(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("0.5")
 	opts, err := sim.ParseMIG("0:1g.5gb*3,1:3g.20gb*2+1g.5gb")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib, err := sim.New("dgxa100", "node-m", w, func() time.Time { return now }, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := openSim(t, "dgxa100", "node-m", "0.5", &now, opts...)
 	gpus := src.GPUs()
 	// GPU 0: 3 instances and 4/7 unpartitioned; GPU 1: 3 instances filling it; GPUs 2..7 whole.
 	if len(gpus) != 4+3+6 {
@@ -178,15 +141,7 @@ func TestMIGDevices(t *testing.T) {
 func TestMIGBusyFromGPM(t *testing.T) {
 	for machine, wantGPM := range map[string]bool{"dgxh100": true, "dgxa100": false} {
 		now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-		w, _ := sim.ParseWorkload("steps:0.9,0.3")
-		lib, err := sim.New(machine, "node-g", w, func() time.Time { return now }, sim.MIG(0, "1g.10gb", "3g.40gb"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := Open(lib, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := openSim(t, machine, "node-g", "steps:0.9,0.3", &now, sim.MIG(0, "1g.10gb", "3g.40gb"))
 		for i := range 3 {
 			samples, err := src.Read(now)
 			if err != nil {
@@ -203,26 +158,16 @@ func TestMIGBusyFromGPM(t *testing.T) {
 			}
 			now = now.Add(10 * time.Second)
 		}
-		_ = src.Close()
 	}
 }
 
 // A MIG layout changed under a running agent: the next look (within LayoutCheckPeriod) lists the new instances.
 func TestMIGLayoutChange(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("0.5")
 	change := now.Add(5 * time.Minute)
-	lib, err := sim.New("dgxh100", "node-r", w, func() time.Time { return now },
+	src := openSim(t, "dgxh100", "node-r", "0.5", &now,
 		sim.MIG(1, "3g.40gb", "3g.40gb"), sim.Repartition(1, change, "1g.10gb", "1g.10gb", "1g.10gb"),
 		sim.Repartition(2, change, "7g.80gb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	count := func() (migs int) {
 		for _, g := range src.GPUs() {
 			if g.ParentUUID != "" {
@@ -252,17 +197,8 @@ func TestMIGLayoutChange(t *testing.T) {
 // GPU's remainder's from the parent GPU (one reading for all of them), and nil where NVML says NOT_SUPPORTED.
 func TestBoardReadings(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("0.6")
-	lib, err := sim.New("dgxh100", "node-t", w, func() time.Time { return now },
+	src := openSim(t, "dgxh100", "node-t", "0.6", &now,
 		sim.TemperatureNotSupported(1), sim.ClockNotSupported(2), sim.EnergyNotSupported(2), sim.MIG(3, "3g.40gb", "2g.20gb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	now = now.Add(time.Minute)
 	samples, err := src.Read(now)
 	if err != nil {
@@ -319,4 +255,23 @@ func TestBoardReadings(t *testing.T) {
 		// No board read on a MIG handle: only utilization on GPU 3's three devices is NOT_SUPPORTED there.
 		t.Errorf("%d NOT_SUPPORTED reads counted, want 6 (GPU 1's temperature, GPU 2's energy and clock, GPU 3's utilization on its 3 devices)", n)
 	}
+}
+
+// openSim opens a Source on a simulated machine running util, whose clock reads *now; closed when the test ends.
+func openSim(t *testing.T, machine, node, util string, now *time.Time, opts ...sim.Option) *Source {
+	t.Helper()
+	w, err := sim.ParseWorkload(util)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := sim.New(machine, node, w, func() time.Time { return *now }, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Close() })
+	return src
 }

@@ -65,20 +65,21 @@ type config struct {
 // ERROR_NOT_SUPPORTED on the given GPU indices, as on MIG instances: the
 // agent must record busy time as unknown, not zero.
 func UtilizationNotSupported(gpus ...int) Option {
-	return func(c *config) {
-		for _, g := range gpus {
-			c.noUtil[g] = true
-		}
-	}
+	return notSupported(func(c *config) map[int]bool { return c.noUtil }, gpus)
 }
 
 // EnergyNotSupported makes GetTotalEnergyConsumption return
 // ERROR_NOT_SUPPORTED on the given GPU indices (pre-Volta GPUs): the agent
 // must fall back to power × dt.
 func EnergyNotSupported(gpus ...int) Option {
+	return notSupported(func(c *config) map[int]bool { return c.noEnergy }, gpus)
+}
+
+// notSupported is an Option marking gpus in the set of a config that field returns.
+func notSupported(field func(*config) map[int]bool, gpus []int) Option {
 	return func(c *config) {
 		for _, g := range gpus {
-			c.noEnergy[g] = true
+			field(c)[g] = true
 		}
 	}
 }
@@ -86,20 +87,12 @@ func EnergyNotSupported(gpus ...int) Option {
 // TemperatureNotSupported makes GetTemperature return ERROR_NOT_SUPPORTED on the given GPU indices: the agent
 // must leave the temperature gauge out, not report 0.
 func TemperatureNotSupported(gpus ...int) Option {
-	return func(c *config) {
-		for _, g := range gpus {
-			c.noTemp[g] = true
-		}
-	}
+	return notSupported(func(c *config) map[int]bool { return c.noTemp }, gpus)
 }
 
 // ClockNotSupported makes GetClockInfo return ERROR_NOT_SUPPORTED on the given GPU indices.
 func ClockNotSupported(gpus ...int) Option {
-	return func(c *config) {
-		for _, g := range gpus {
-			c.noClock[g] = true
-		}
-	}
+	return notSupported(func(c *config) map[int]bool { return c.noClock }, gpus)
 }
 
 // LostAt makes GPU gpu fall off the bus at virtual time t: from then on every
