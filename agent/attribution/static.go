@@ -30,7 +30,9 @@ type Attributor interface {
 type Static map[int][]Attribution
 
 // Attribution implements Attributor: the first holder (Shares is what the agent uses).
-func (s Static) Attribution(g gpu.GPU) Attribution { return s.Shares(gpu.Sample{GPU: g})[0].Attribution }
+func (s Static) Attribution(g gpu.GPU) Attribution {
+	return s.Shares(gpu.Sample{GPU: g})[0].Attribution
+}
 
 // Shares implements Sharer. A GPU of one team: its pod holds the whole device, and every MIG instance of it. A GPU
 // listed with several teams is held by one pod per team:
