@@ -46,7 +46,8 @@ faults:
 check: fmt vet lint deploy-check
 
 # helm lint and strict template decoding, the chart's schema, promtool rules and unit tests, shellcheck on every
-# script, go mod tidy (deploy/check/run.sh; installs helm, shellcheck and promtool when missing).
+# script, go mod tidy, the Dockerfile's static checks and both binaries cross-compiled for linux/amd64 and arm64
+# (deploy/check/run.sh; installs helm, shellcheck, promtool and the C cross compiler when missing).
 deploy-check:
 	@deploy/check/run.sh
 

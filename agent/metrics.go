@@ -95,7 +95,11 @@ func (a *Agent) registerGPUGauges(m metric.Meter) error {
 		metric.WithDescription("NVML's total-energy counter since the driver loaded (hw.type=gpu)"))
 	share, err6 := m.Float64ObservableGauge("hw.gpu.share", metric.WithUnit("1"),
 		metric.WithDescription("the part of the device's time the series' pod gets (1 unless the GPU is shared)"))
-	if err := errors.Join(err1, err2, err3, err4, err5, err6); err != nil {
+	temp, err7 := m.Float64ObservableGauge("hw.temperature", metric.WithUnit("Cel"),
+		metric.WithDescription("GPU core temperature (hw.type=gpu; a MIG instance reports its parent GPU's)"))
+	speed, err8 := m.Float64ObservableGauge("hw.gpu.speed", metric.WithUnit("Hz"),
+		metric.WithDescription("current SM clock (a MIG instance reports its parent GPU's)"))
+	if err := errors.Join(err1, err2, err3, err4, err5, err6, err7, err8); err != nil {
 		return err
 	}
 	_, err := m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
@@ -116,17 +120,26 @@ func (a *Agent) registerGPUGauges(m metric.Meter) error {
 				}
 				o.ObserveInt64(memUsed, int64(r.sample.MemoryUsedBytes), attrs)
 				o.ObserveInt64(memLimit, int64(g.MemoryTotalBytes), attrs)
+				// Power and energy are the board's: a MIG instance (or a partitioned GPU's remainder) shows its slice
+				// share of them, as its records do, so a physical GPU's series add up to its board.
 				if p := r.sample.PowerWatts; p != nil {
-					o.ObserveFloat64(power, *p, attrs)
+					o.ObserveFloat64(power, *p*g.Weight(), attrs)
 				}
 				if e := r.sample.EnergyMJ; e != nil {
-					o.ObserveFloat64(energy, float64(*e)/1000, attrs)
+					o.ObserveFloat64(energy, float64(*e)/1000*g.Weight(), attrs)
+				}
+				// Temperature and clock are the board's too, shown as they are: they do not add up.
+				if c := r.sample.TemperatureC; c != nil {
+					o.ObserveFloat64(temp, *c, attrs)
+				}
+				if hz := r.sample.SMClockHz; hz != nil {
+					o.ObserveFloat64(speed, *hz, attrs)
 				}
 				o.ObserveFloat64(share, sh.Weight, attrs)
 			}
 		}
 		return nil
-	}, util, memUsed, memLimit, power, energy, share)
+	}, util, memUsed, memLimit, power, energy, share, temp, speed)
 	return err
 }
 

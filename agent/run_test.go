@@ -420,7 +420,8 @@ func TestMetricsAndReadyz(t *testing.T) {
 	snd := &fakeSender{fail: func(int) error { return kindError{"authentication"} }}
 	clk := &steppingClock{inner: clock.NewVirtual(t0, 0), at: t0.Add(time.Minute), step: time.Hour}
 	r := newRig(t, rigOpts{dir: t.TempDir(), start: t0, d: 3 * time.Minute, sender: snd, clk: clk,
-		flush: 100 * time.Millisecond})
+		flush: 100 * time.Millisecond, simOpts: []sim.Option{sim.TemperatureNotSupported(1), sim.ClockNotSupported(1),
+			sim.MIG(7, "3g.40gb", "3g.40gb")}})
 	tel, err := telemetry.Start(t.Context(), telemetry.Config{Service: "gpumeter-agent"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -463,9 +464,22 @@ func TestMetricsAndReadyz(t *testing.T) {
 		`(?m)^hw_power_watts\{.*hw_type="gpu".*\} [1-9]`,
 		`(?m)^hw_energy_joules_total\{.*\} `,
 		`(?m)^hw_gpu_share_ratio\{.*\} 1$`,
+		// 30 + 45 × 0.6 °C and 345 + 0.6 × (1980 − 345) MHz: the simulator's curves.
+		`(?m)^hw_temperature_celsius\{.*gpu_index="0".*hw_type="gpu".*\} 57$`,
+		`(?m)^hw_gpu_speed_hertz\{.*gpu_index="0".*\} 1\.326e\+09$`,
+		// A MIG instance: its parent's temperature and clock, and 3/7 of the board's power.
+		`(?m)^hw_temperature_celsius\{.*gpu_index="7".*mig_profile="3g\.40gb".*parent_gpu_uuid="GPU-.*\} 57$`,
+		`(?m)^hw_gpu_speed_hertz\{.*gpu_index="7".*mig_profile="3g\.40gb".*\} 1\.326e\+09$`,
+		`(?m)^hw_power_watts\{.*gpu_index="7".*mig_profile="3g\.40gb".*\} 192$`, // (70 + 0.6 × 630) W × 3/7
 	} {
 		if !regexp.MustCompile(want).MatchString(metrics) {
-			t.Errorf("/metrics has no line matching %s\n%s", want, regexp.MustCompile(`(?m)^hw_gpu.*gpu_index="0".*$`).FindAllString(metrics, -1))
+			t.Errorf("/metrics has no line matching %s\n%s", want, regexp.MustCompile(`(?m)^hw_.*gpu_index="[07]".*$`).FindAllString(metrics, -1))
+		}
+	}
+	// NOT_SUPPORTED is absent, not zero.
+	for _, name := range []string{"hw_temperature_celsius", "hw_gpu_speed_hertz"} {
+		if regexp.MustCompile(`(?m)^` + name + `\{.*gpu_index="1".*$`).MatchString(metrics) {
+			t.Errorf("/metrics has %s for GPU 1, whose NVML says NOT_SUPPORTED", name)
 		}
 	}
 	code, body := get("/readyz")

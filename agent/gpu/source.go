@@ -175,7 +175,7 @@ func (s *Source) migDevices(h nvml.Device, parent GPU) []device {
 			total = mem.Total
 		}
 		d := device{handle: mh, parent: h, info: GPU{UUID: uuid, Index: parent.Index, Model: parent.Model,
-			MIGProfile: profile, ParentUUID: parent.UUID, MemoryTotalBytes: total, Slice: float64(slices) / 7}}
+			MIGProfile: profile, ParentUUID: parent.UUID, MIGIndex: j, MemoryTotalBytes: total, Slice: float64(slices) / 7}}
 		if gi, ret := mh.GetGpuInstanceId(); ret == nvml.SUCCESS && gpm {
 			d.gi, d.gpm = gi, true
 		}
@@ -251,6 +251,7 @@ func (s *Source) Read(now time.Time) ([]Sample, error) {
 	}
 	out := make([]Sample, 0, len(s.devices))
 	var errs []error
+	boards := map[int]board{} // by physical GPU index: its MIG instances and remainder share one reading
 	for i := range s.devices {
 		d := &s.devices[i]
 		smp := Sample{Time: now, GPU: d.info}
@@ -269,18 +270,18 @@ func (s *Source) Read(now time.Time) ([]Sample, error) {
 		if d.gpm {
 			smp.Utilization = s.gpmUtilization(d)
 		}
-		if mw, ret := d.handle.GetPowerUsage(); ret == nvml.SUCCESS {
-			smp.PowerWatts = new(float64(mw) / 1000)
-		} else if fatal := s.check(*d, "power", ret); fatal != nil {
-			errs = append(errs, fatal)
+		b, ok := boards[d.info.Index]
+		if !ok {
+			b = s.readBoard(d)
+			boards[d.info.Index] = b
+			if b.err != nil {
+				errs = append(errs, b.err)
+			}
+		}
+		if b.err != nil {
 			continue
 		}
-		if mj, ret := d.handle.GetTotalEnergyConsumption(); ret == nvml.SUCCESS {
-			smp.EnergyMJ = new(mj)
-		} else if fatal := s.check(*d, "energy", ret); fatal != nil {
-			errs = append(errs, fatal)
-			continue
-		}
+		smp.PowerWatts, smp.EnergyMJ, smp.TemperatureC, smp.SMClockHz = b.power, b.energy, b.temp, b.clock
 		if s.perProcess {
 			procs, err := s.processes(d)
 			if err != nil {
@@ -292,6 +293,46 @@ func (s *Source) Read(now time.Time) ([]Sample, error) {
 		out = append(out, smp)
 	}
 	return out, errors.Join(errs...)
+}
+
+// board is one reading of a physical GPU's own meters (nil where NVML does not answer), or the error that means the
+// GPU cannot be read at all.
+type board struct {
+	power       *float64
+	energy      *uint64
+	temp, clock *float64
+	err         error
+}
+
+// readBoard reads the meters of d's physical GPU: d itself, or the parent of a MIG instance (NVML answers
+// NOT_SUPPORTED for them on a MIG device handle).
+func (s *Source) readBoard(d *device) board {
+	h := d.handle
+	if d.parent != nil {
+		h = d.parent
+	}
+	var b board
+	if mw, ret := h.GetPowerUsage(); ret == nvml.SUCCESS {
+		b.power = new(float64(mw) / 1000)
+	} else if b.err = s.check(*d, "power", ret); b.err != nil {
+		return b
+	}
+	if mj, ret := h.GetTotalEnergyConsumption(); ret == nvml.SUCCESS {
+		b.energy = new(mj)
+	} else if b.err = s.check(*d, "energy", ret); b.err != nil {
+		return b
+	}
+	if c, ret := h.GetTemperature(nvml.TEMPERATURE_GPU); ret == nvml.SUCCESS {
+		b.temp = new(float64(c))
+	} else if b.err = s.check(*d, "temperature", ret); b.err != nil {
+		return b
+	}
+	if mhz, ret := h.GetClockInfo(nvml.CLOCK_SM); ret == nvml.SUCCESS {
+		b.clock = new(float64(mhz) * 1e6)
+	} else if b.err = s.check(*d, "sm clock", ret); b.err != nil {
+		return b
+	}
+	return b
 }
 
 // processes reads the per-process SM utilization samples NVML took since the previous read and averages them per

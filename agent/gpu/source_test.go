@@ -15,18 +15,8 @@ import (
 
 func TestReadSimulatedMachine(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	clock := func() time.Time { return now }
-	w, _ := sim.ParseWorkload("0.7")
-	lib, err := sim.New("dgxh100", "node-a", w, clock,
+	src := openSim(t, "dgxh100", "node-a", "0.7", &now,
 		sim.UtilizationNotSupported(1), sim.EnergyNotSupported(2), sim.LostAt(3, now.Add(time.Minute)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	if n := len(src.GPUs()); n != 8 {
 		t.Fatalf("%d GPUs, want 8", n)
 	}
@@ -61,16 +51,7 @@ func TestReadSimulatedMachine(t *testing.T) {
 
 func TestReinitAfterDriverReload(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("0.5")
-	lib, err := sim.New("dgxa100", "node-b", w, func() time.Time { return now })
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := openSim(t, "dgxa100", "node-b", "0.5", &now)
 	before := src.GPUs()
 	if !NeedsReinit(errors.Join(errors.New("gpu 0"), nvml.ERROR_LIB_RM_VERSION_MISMATCH)) || NeedsReinit(nvml.ERROR_GPU_IS_LOST) {
 		t.Fatal("NeedsReinit misjudges NVML errors")
@@ -89,17 +70,8 @@ func TestReinitAfterDriverReload(t *testing.T) {
 
 func TestProcessUtilizationSinceLastRead(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("constant:0.8")
-	lib, err := sim.New("dgxh100", "node-p", w, func() time.Time { return now },
+	src := openSim(t, "dgxh100", "node-p", "constant:0.8", &now,
 		sim.Processes(2, sim.Process{PID: 10, Share: 0.75}, sim.Process{PID: 11, Share: 0.25}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	src.SetPerProcess(true)
 	for range 3 {
 		now = now.Add(10 * time.Second)
@@ -119,20 +91,11 @@ func TestProcessUtilizationSinceLastRead(t *testing.T) {
 
 func TestMIGDevices(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("0.5")
 	opts, err := sim.ParseMIG("0:1g.5gb*3,1:3g.20gb*2+1g.5gb")
 	if err != nil {
 		t.Fatal(err)
 	}
-	lib, err := sim.New("dgxa100", "node-m", w, func() time.Time { return now }, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
+	src := openSim(t, "dgxa100", "node-m", "0.5", &now, opts...)
 	gpus := src.GPUs()
 	// GPU 0: 3 instances and 4/7 unpartitioned; GPU 1: 3 instances filling it; GPUs 2..7 whole.
 	if len(gpus) != 4+3+6 {
@@ -178,15 +141,7 @@ func TestMIGDevices(t *testing.T) {
 func TestMIGBusyFromGPM(t *testing.T) {
 	for machine, wantGPM := range map[string]bool{"dgxh100": true, "dgxa100": false} {
 		now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-		w, _ := sim.ParseWorkload("steps:0.9,0.3")
-		lib, err := sim.New(machine, "node-g", w, func() time.Time { return now }, sim.MIG(0, "1g.10gb", "3g.40gb"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, err := Open(lib, slog.New(slog.DiscardHandler))
-		if err != nil {
-			t.Fatal(err)
-		}
+		src := openSim(t, machine, "node-g", "steps:0.9,0.3", &now, sim.MIG(0, "1g.10gb", "3g.40gb"))
 		for i := range 3 {
 			samples, err := src.Read(now)
 			if err != nil {
@@ -203,26 +158,16 @@ func TestMIGBusyFromGPM(t *testing.T) {
 			}
 			now = now.Add(10 * time.Second)
 		}
-		_ = src.Close()
 	}
 }
 
 // A MIG layout changed under a running agent: the next look (within LayoutCheckPeriod) lists the new instances.
 func TestMIGLayoutChange(t *testing.T) {
 	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-	w, _ := sim.ParseWorkload("0.5")
 	change := now.Add(5 * time.Minute)
-	lib, err := sim.New("dgxh100", "node-r", w, func() time.Time { return now },
+	src := openSim(t, "dgxh100", "node-r", "0.5", &now,
 		sim.MIG(1, "3g.40gb", "3g.40gb"), sim.Repartition(1, change, "1g.10gb", "1g.10gb", "1g.10gb"),
 		sim.Repartition(2, change, "7g.80gb"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := Open(lib, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
 	count := func() (migs int) {
 		for _, g := range src.GPUs() {
 			if g.ParentUUID != "" {
@@ -246,4 +191,87 @@ func TestMIGLayoutChange(t *testing.T) {
 	if n := len(src.GPUs()); n != 6+4+1 {
 		t.Errorf("%d devices, want 6 whole GPUs, 4 instances and GPU 1's remainder", n)
 	}
+}
+
+// The board's readings (power, energy, temperature, SM clock): a whole GPU's own, a MIG instance's and a partitioned
+// GPU's remainder's from the parent GPU (one reading for all of them), and nil where NVML says NOT_SUPPORTED.
+func TestBoardReadings(t *testing.T) {
+	now := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	src := openSim(t, "dgxh100", "node-t", "0.6", &now,
+		sim.TemperatureNotSupported(1), sim.ClockNotSupported(2), sim.EnergyNotSupported(2), sim.MIG(3, "3g.40gb", "2g.20gb"))
+	now = now.Add(time.Minute)
+	samples, err := src.Read(now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	find := func(index int, profile string, child bool) Sample {
+		for _, s := range samples {
+			if s.GPU.Index == index && s.GPU.MIGProfile == profile && (s.GPU.ParentUUID != "") == child {
+				return s
+			}
+		}
+		t.Fatalf("no sample of GPU %d %q", index, profile)
+		return Sample{}
+	}
+	const temp, hz, watts = 57.0, 1326e6, 448.0 // 30 + 45 × 0.6 °C, 345 + 0.6 × (1980 − 345) MHz, 70 + 0.6 × 630 W
+	for _, tc := range []struct {
+		name          string
+		s             Sample
+		temp, hz      *float64
+		power         *float64
+		energyUnknown bool
+	}{
+		{"whole GPU", find(0, "", false), new(temp), new(hz), new(watts), false},
+		{"temperature NOT_SUPPORTED", find(1, "", false), nil, new(hz), new(watts), false},
+		{"clock and energy NOT_SUPPORTED", find(2, "", false), new(temp), nil, new(watts), true},
+		{"MIG 3g instance: the parent's", find(3, "3g.40gb", true), new(temp), new(hz), new(watts), false},
+		{"MIG 2g instance: the parent's", find(3, "2g.20gb", true), new(temp), new(hz), new(watts), false},
+		{"partitioned GPU's remainder", find(3, "", false), new(temp), new(hz), new(watts), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, f := range []struct {
+				what      string
+				got, want *float64
+			}{{"temperature", tc.s.TemperatureC, tc.temp}, {"SM clock", tc.s.SMClockHz, tc.hz}, {"power", tc.s.PowerWatts, tc.power}} {
+				switch {
+				case f.want == nil && f.got != nil:
+					t.Errorf("%s %g, want unknown (NOT_SUPPORTED)", f.what, *f.got)
+				case f.want != nil && (f.got == nil || *f.got != *f.want):
+					t.Errorf("%s %v, want %g", f.what, f.got, *f.want)
+				}
+			}
+			if (tc.s.EnergyMJ == nil) != tc.energyUnknown {
+				t.Errorf("energy %v, want unknown: %v", tc.s.EnergyMJ, tc.energyUnknown)
+			}
+		})
+	}
+	parent := find(3, "", false)
+	for _, p := range []string{"3g.40gb", "2g.20gb"} {
+		if m := find(3, p, true); *m.EnergyMJ != *parent.EnergyMJ {
+			t.Errorf("MIG %s energy counter %d, parent's %d: one reading per physical GPU", p, *m.EnergyMJ, *parent.EnergyMJ)
+		}
+	}
+	if n := src.ErrorCounts()[nvml.ErrorString(nvml.ERROR_NOT_SUPPORTED)]; n != 6 {
+		// No board read on a MIG handle: only utilization on GPU 3's three devices is NOT_SUPPORTED there.
+		t.Errorf("%d NOT_SUPPORTED reads counted, want 6 (GPU 1's temperature, GPU 2's energy and clock, GPU 3's utilization on its 3 devices)", n)
+	}
+}
+
+// openSim opens a Source on a simulated machine running util, whose clock reads *now; closed when the test ends.
+func openSim(t *testing.T, machine, node, util string, now *time.Time, opts ...sim.Option) *Source {
+	t.Helper()
+	w, err := sim.ParseWorkload(util)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := sim.New(machine, node, w, func() time.Time { return *now }, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Open(lib, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = src.Close() })
+	return src
 }

@@ -19,7 +19,9 @@
 //   - The energy counter (mJ since "driver load", i.e. since New) is the exact
 //     integral of that power curve, so the agent's energy_joules can be checked
 //     against power × time, and busy_seconds against Integrator.BusySeconds.
-//   - Framebuffer use and temperature follow utilization; no processes run.
+//   - Framebuffer use, temperature (30 to 75 °C) and the SM clock (idle to the
+//     GPU's boost clock) follow utilization; processes run only where
+//     Processes (--sim-procs) says.
 //
 // Everything is a pure function of (workload, GPU, virtual time) except the
 // energy counter, which is integrated on read under a per-GPU mutex; devices

@@ -24,8 +24,9 @@ type layoutAt struct {
 
 // MIG partitions GPU gpu into instances of the given profiles ("1g.10gb", "3g.40gb"): NVML then reports MIG mode on,
 // and DeviceGetMigDeviceHandleByIndex answers one MIG device per instance, with its own UUID ("MIG-…", stable per
-// node, GPU and slot), name ("<model> MIG <profile>") and memory. As on real GPUs, utilization, power, energy and
-// process utilization are NOT_SUPPORTED on MIG devices and utilization on the partitioned GPU; GPM
+// node, GPU and slot), name ("<model> MIG <profile>") and memory. As on real GPUs, utilization, power, energy,
+// temperature, clocks and process utilization are NOT_SUPPORTED on MIG devices (the parent GPU answers the board's)
+// and utilization on the partitioned GPU; GPM
 // (GpmMigSampleGet) answers on Hopper and later machines, with each instance running the GPU's workload.
 func MIG(gpu int, profiles ...string) Option {
 	return func(c *config) { c.mig[gpu] = append(c.mig[gpu], profiles...) }
@@ -149,6 +150,8 @@ func (g *gpu) migDevices(machine, node string, profiles []string, firstSlot int)
 		m.GetUtilizationRatesFunc = func() (nvml.Utilization, nvml.Return) { return nvml.Utilization{}, notSupported() }
 		m.GetPowerUsageFunc = func() (uint32, nvml.Return) { return 0, notSupported() }
 		m.GetTotalEnergyConsumptionFunc = func() (uint64, nvml.Return) { return 0, notSupported() }
+		m.GetTemperatureFunc = func(nvml.TemperatureSensors) (uint32, nvml.Return) { return 0, notSupported() }
+		m.GetClockInfoFunc = func(nvml.ClockType) (uint32, nvml.Return) { return 0, notSupported() }
 		m.GetProcessUtilizationFunc = func(uint64) ([]nvml.ProcessUtilizationSample, nvml.Return) { return nil, notSupported() }
 		m.IsMigDeviceHandleFunc = func() (bool, nvml.Return) { return true, nvml.SUCCESS }
 		m.GetGpuInstanceIdFunc = func() (int, nvml.Return) { return gi, nvml.SUCCESS }

@@ -23,6 +23,7 @@ import (
 type machineModel struct {
 	build       func() *server.Server
 	idleW, maxW float64
+	maxSMMHz    float64 // SM clock at full load (the GPU's boost clock); idle GPUs run at idleSMMHz
 }
 
 // machineNames keeps Machines() in generation order rather than map order.
@@ -32,11 +33,14 @@ var machineNames = []string{"dgxa100", "dgxh100", "dgxh200", "dgxb200"}
 // an idle GPU and the default power limit. All ranges are multiples of 10 W
 // (see levelResolution).
 var machines = map[string]machineModel{
-	"dgxa100": {build: dgxa100.New, idleW: 50, maxW: 400},
-	"dgxh100": {build: dgxh100.New, idleW: 70, maxW: 700},
-	"dgxh200": {build: dgxh200.New, idleW: 70, maxW: 700},
-	"dgxb200": {build: dgxb200.New, idleW: 140, maxW: 1000},
+	"dgxa100": {build: dgxa100.New, idleW: 50, maxW: 400, maxSMMHz: 1410},
+	"dgxh100": {build: dgxh100.New, idleW: 70, maxW: 700, maxSMMHz: 1980},
+	"dgxh200": {build: dgxh200.New, idleW: 70, maxW: 700, maxSMMHz: 1980},
+	"dgxb200": {build: dgxb200.New, idleW: 140, maxW: 1000, maxSMMHz: 1965},
 }
+
+// idleSMMHz is the SM clock of an idle simulated GPU.
+const idleSMMHz = 345
 
 // Machines lists the supported machine names.
 func Machines() []string { return append([]string(nil), machineNames...) }
@@ -52,6 +56,8 @@ type config struct {
 	repartition map[int][]layoutAt
 	noUtil      map[int]bool
 	noEnergy    map[int]bool
+	noTemp      map[int]bool
+	noClock     map[int]bool
 	lostAt      map[int]time.Time
 }
 
@@ -59,22 +65,34 @@ type config struct {
 // ERROR_NOT_SUPPORTED on the given GPU indices, as on MIG instances: the
 // agent must record busy time as unknown, not zero.
 func UtilizationNotSupported(gpus ...int) Option {
-	return func(c *config) {
-		for _, g := range gpus {
-			c.noUtil[g] = true
-		}
-	}
+	return notSupported(func(c *config) map[int]bool { return c.noUtil }, gpus)
 }
 
 // EnergyNotSupported makes GetTotalEnergyConsumption return
 // ERROR_NOT_SUPPORTED on the given GPU indices (pre-Volta GPUs): the agent
 // must fall back to power × dt.
 func EnergyNotSupported(gpus ...int) Option {
+	return notSupported(func(c *config) map[int]bool { return c.noEnergy }, gpus)
+}
+
+// notSupported is an Option marking gpus in the set of a config that field returns.
+func notSupported(field func(*config) map[int]bool, gpus []int) Option {
 	return func(c *config) {
 		for _, g := range gpus {
-			c.noEnergy[g] = true
+			field(c)[g] = true
 		}
 	}
+}
+
+// TemperatureNotSupported makes GetTemperature return ERROR_NOT_SUPPORTED on the given GPU indices: the agent
+// must leave the temperature gauge out, not report 0.
+func TemperatureNotSupported(gpus ...int) Option {
+	return notSupported(func(c *config) map[int]bool { return c.noTemp }, gpus)
+}
+
+// ClockNotSupported makes GetClockInfo return ERROR_NOT_SUPPORTED on the given GPU indices.
+func ClockNotSupported(gpus ...int) Option {
+	return notSupported(func(c *config) map[int]bool { return c.noClock }, gpus)
 }
 
 // LostAt makes GPU gpu fall off the bus at virtual time t: from then on every
@@ -147,14 +165,14 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 	if now == nil {
 		now = time.Now
 	}
-	cfg := config{procs: map[int][]Process{}, mig: map[int][]string{}, repartition: map[int][]layoutAt{}, noUtil: map[int]bool{}, noEnergy: map[int]bool{}, lostAt: map[int]time.Time{}}
+	cfg := config{procs: map[int][]Process{}, mig: map[int][]string{}, repartition: map[int][]layoutAt{}, noUtil: map[int]bool{}, noEnergy: map[int]bool{}, noTemp: map[int]bool{}, noClock: map[int]bool{}, lostAt: map[int]time.Time{}}
 	for _, o := range opts {
 		o(&cfg)
 	}
 
 	srv := model.build()
 	n := len(srv.Devices)
-	for _, set := range []map[int]bool{cfg.noUtil, cfg.noEnergy} {
+	for _, set := range []map[int]bool{cfg.noUtil, cfg.noEnergy, cfg.noTemp, cfg.noClock} {
 		for g := range set {
 			if g < 0 || g >= n {
 				return nil, fmt.Errorf("sim machine %q: option names GPU %d, machine has GPUs 0..%d", name, g, n-1)
@@ -197,10 +215,13 @@ func New(machine, node string, w Workload, now func() time.Time, opts ...Option)
 			totalMem: sd.MemoryInfo.Total,
 			idleMW:   model.idleW * 1000,
 			maxMW:    model.maxW * 1000,
+			maxSMMHz: model.maxSMMHz,
 			w:        w,
 			now:      now,
 			noUtil:   cfg.noUtil[i],
 			noEnergy: cfg.noEnergy[i],
+			noTemp:   cfg.noTemp[i],
+			noClock:  cfg.noClock[i],
 			procs:    cfg.procs[i],
 			last:     start,
 			start:    start,
@@ -338,9 +359,11 @@ type gpu struct {
 	uuid, name       string
 	totalMem         uint64
 	idleMW, maxMW    float64
+	maxSMMHz         float64
 	w                Workload
 	now              func() time.Time
 	noUtil, noEnergy bool
+	noTemp, noClock  bool
 	procs            []Process
 	lostAt           time.Time
 	canLose          bool
@@ -476,7 +499,24 @@ func (g *gpu) install() {
 		if s != nvml.TEMPERATURE_GPU {
 			return 0, nvml.ERROR_INVALID_ARGUMENT
 		}
+		if g.noTemp {
+			return 0, nvml.ERROR_NOT_SUPPORTED
+		}
 		return uint32(math.Round(30 + 45*g.util(t))), nvml.SUCCESS
+	}
+	// The SM clock follows utilization from idleSMMHz to the GPU's boost clock, in whole MHz as NVML reports it.
+	d.GetClockInfoFunc = func(c nvml.ClockType) (uint32, nvml.Return) {
+		t := g.now()
+		if g.lost(t) {
+			return 0, nvml.ERROR_GPU_IS_LOST
+		}
+		if c != nvml.CLOCK_SM {
+			return 0, nvml.ERROR_NOT_SUPPORTED // only the SM clock is simulated
+		}
+		if g.noClock {
+			return 0, nvml.ERROR_NOT_SUPPORTED
+		}
+		return uint32(math.Round(idleSMMHz + g.util(t)*(g.maxSMMHz-idleSMMHz))), nvml.SUCCESS
 	}
 	// No processes are simulated: a simulated GPU's pod comes from --sim-teams
 	// (agent/attribution), and an empty list is what a real GPU without CUDA

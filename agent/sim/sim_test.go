@@ -263,6 +263,8 @@ func TestNewErrors(t *testing.T) {
 		{"no workload", "dgxh100", "n", nil, nil, "workload is nil"},
 		{"util GPU out of range", "dgxh100", "n", w, []Option{UtilizationNotSupported(8)}, "option names GPU 8, machine has GPUs 0..7"},
 		{"energy GPU out of range", "dgxh100", "n", w, []Option{EnergyNotSupported(-1)}, "option names GPU -1"},
+		{"temperature GPU out of range", "dgxh100", "n", w, []Option{TemperatureNotSupported(8)}, "option names GPU 8"},
+		{"clock GPU out of range", "dgxh100", "n", w, []Option{ClockNotSupported(9)}, "option names GPU 9"},
 		{"lost GPU out of range", "dgxa100", "n", w, []Option{LostAt(9, t0)}, "option names GPU 9"},
 	}
 	for _, tc := range tests {
@@ -602,7 +604,7 @@ func TestFaults(t *testing.T) {
 	clk := newClock(t0)
 	lost := t0.Add(time.Hour)
 	lib := mustNew(t, "dgxb200", "node-1", mustParse(t, "0.5"), clk.Now,
-		UtilizationNotSupported(2), EnergyNotSupported(3, 4), LostAt(5, lost))
+		UtilizationNotSupported(2), EnergyNotSupported(3, 4), LostAt(5, lost), TemperatureNotSupported(6), ClockNotSupported(7))
 	devs := devices(t, lib)
 
 	type call struct {
@@ -616,12 +618,15 @@ func TestFaults(t *testing.T) {
 		{"GetMemoryInfo", func(d nvml.Device) nvml.Return { _, r := d.GetMemoryInfo(); return r }},
 		{"GetUUID", func(d nvml.Device) nvml.Return { _, r := d.GetUUID(); return r }},
 		{"GetName", func(d nvml.Device) nvml.Return { _, r := d.GetName(); return r }},
+		{"GetTemperature", func(d nvml.Device) nvml.Return { _, r := d.GetTemperature(nvml.TEMPERATURE_GPU); return r }},
+		{"GetClockInfo", func(d nvml.Device) nvml.Return { _, r := d.GetClockInfo(nvml.CLOCK_SM); return r }},
 	}
 	want := func(gpu int, call string, now time.Time) nvml.Return {
 		switch {
 		case gpu == 5 && !now.Before(lost):
 			return nvml.ERROR_GPU_IS_LOST
-		case gpu == 2 && call == "GetUtilizationRates", (gpu == 3 || gpu == 4) && call == "GetTotalEnergyConsumption":
+		case gpu == 2 && call == "GetUtilizationRates", (gpu == 3 || gpu == 4) && call == "GetTotalEnergyConsumption",
+			gpu == 6 && call == "GetTemperature", gpu == 7 && call == "GetClockInfo":
 			return nvml.ERROR_NOT_SUPPORTED
 		}
 		return nvml.SUCCESS

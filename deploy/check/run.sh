@@ -10,8 +10,14 @@
 #   deploy/prometheus/check.sh  promtool check rules, the rule unit tests, the copies in step
 #   every shell script        checked by Debian's shellcheck
 #   go mod tidy -diff           go.mod and go.sum tidy, in both modules
+#   deploy/Dockerfile           static checks (build stage on $BUILDPLATFORM, no library path, every package the
+#                               binaries need is copied in), and both binaries cross-compiled with cgo for linux/amd64
+#                               and linux/arm64 as its build stage does: right architecture, NVML not linked (go-nvml
+#                               dlopens libnvidia-ml.so.1), glibc symbols the runtime image (Debian 12, 2.36) has.
+#                               The image itself is not built: that needs a Docker daemon (deploy/README.md).
 #
-# Installs what is missing: helm with `go install` into .local/bin, shellcheck and promtool (prometheus) from Debian.
+# Installs what is missing: helm with `go install` into .local/bin, shellcheck and promtool (prometheus) from Debian,
+# and Debian's C cross compiler for the other architecture.
 set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd -P)"
 cd "$REPO"
@@ -25,6 +31,10 @@ CHART=deploy/helm/gpumeter
 log() { printf '[deploy-check] %s\n' "$*" >&2; }
 fail() { printf '[deploy-check] FAIL: %s\n' "$*" >&2; exit 1; }
 
+# The C cross compiler for a GOARCH, as the Dockerfile's build stage names it, and its Debian package.
+cross_cc() { case "$1" in amd64) echo x86_64-linux-gnu-gcc ;; arm64) echo aarch64-linux-gnu-gcc ;; esac; }
+cross_pkg() { case "$1" in amd64) echo gcc-x86-64-linux-gnu ;; arm64) echo gcc-aarch64-linux-gnu ;; esac; }
+
 install() {
   if [ ! -x "$HELM" ] || ! "$HELM" version --template '{{.Version}}' 2>/dev/null | grep -q "^${HELM_VERSION%.*}"; then
     log "go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION into .local/bin (a few minutes the first time)"
@@ -34,6 +44,13 @@ install() {
   local missing=()
   command -v shellcheck >/dev/null 2>&1 || missing+=(shellcheck)
   command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  local arch
+  for arch in amd64 arm64; do
+    [ "$arch" = "$(go env GOHOSTARCH)" ] && continue
+    command -v "$(cross_cc "$arch")" >/dev/null 2>&1 || missing+=("$(cross_pkg "$arch")" "libc6-dev-$arch-cross")
+  done
+  command -v file >/dev/null 2>&1 || missing+=(file)
+  command -v readelf >/dev/null 2>&1 || missing+=(binutils)
   if [ "${#missing[@]}" -gt 0 ]; then
     log "apt-get install ${missing[*]}"
     local sudo=()
@@ -96,9 +113,54 @@ tidy_checks() {
   (cd deploy/check && go vet ./... && test -z "$(gofmt -l .)") || fail "deploy/check: go vet or gofmt"
 }
 
+image_checks() {
+  local df=deploy/Dockerfile
+  log "$df: static checks"
+  local bp="\$BUILDPLATFORM" ta="\$TARGETARCH"
+  grep -Eq "^FROM --platform=\\$bp .* AS build$" "$df" || fail "$df: the build stage must run on --platform=$bp"
+  if [ "$(grep -c '^FROM ' "$df")" -ne 2 ] || grep '^FROM ' "$df" | tail -n1 | grep -q -- '--platform'; then
+    fail "$df: want two stages, the runtime one on the target platform (no --platform)"
+  fi
+  if ! grep -qF "GOARCH=$ta" "$df" || ! grep -q 'CGO_ENABLED=1' "$df"; then
+    fail "$df: the build must cross-compile with cgo for $ta"
+  fi
+  if grep -nE '/[^ "]*libnvidia-ml|LD_LIBRARY_PATH' "$df"; then
+    fail "$df: names a library path; the NVIDIA Container Toolkit puts libnvidia-ml.so.1 where the loader finds it"
+  fi
+  local copied pkgdir missing=()
+  copied=$(sed -nE 's|^COPY ([a-z]+)/ .*|\1|p' "$df")
+  while IFS= read -r pkgdir; do
+    grep -qx "${pkgdir%%/*}" <<<"$copied" || missing+=("$pkgdir")
+  done < <(go list -deps -f '{{if .Module}}{{if .Module.Main}}{{.Dir}}{{end}}{{end}}' \
+    ./agent/cmd/gpumeter-agent ./collector/cmd/gpumeter-collector | sed "s|^$REPO/||" | sort -u)
+  [ "${#missing[@]}" -eq 0 ] || fail "$df: the binaries need ${missing[*]}, which the build stage does not COPY"
+  local arch out want glibc
+  out=$(mktemp -d)
+  for arch in amd64 arm64; do
+    log "cross-compile both binaries for linux/$arch with cgo ($(cross_cc "$arch"))"
+    CGO_ENABLED=1 GOOS=linux GOARCH="$arch" CC="$(cross_cc "$arch")" GOFLAGS=-buildvcs=false \
+      CGO_CFLAGS="-O2 -g -Wno-deprecated-declarations" go build -trimpath -ldflags="-s -w" -o "$out/$arch/" \
+      ./agent/cmd/gpumeter-agent ./collector/cmd/gpumeter-collector || fail "cross-compile for linux/$arch"
+    case "$arch" in amd64) want="x86-64" ;; arm64) want="ARM aarch64" ;; esac
+    local bin
+    for bin in "$out/$arch"/*; do
+      file -b "$bin" | grep -q "ELF 64-bit LSB .*$want.*dynamically linked" || fail "$bin: $(file -b "$bin")"
+      if readelf -d "$bin" | grep -q 'NEEDED.*libnvidia-ml'; then
+        fail "$bin links libnvidia-ml: go-nvml must dlopen it (the image has none)"
+      fi
+      glibc=$(readelf -V "$bin" | grep -oE 'GLIBC_[0-9]+\.[0-9]+' | sort -uV | tail -n1)
+      [ "$(printf '%s\n' "$glibc" GLIBC_2.36 | sort -V | tail -n1)" = GLIBC_2.36 ] ||
+        fail "$bin needs $glibc; the runtime image (Debian 12) has glibc 2.36"
+      log "  $(basename "$bin") linux/$arch: ELF $want, needs up to $glibc, NVML not linked"
+    done
+  done
+  rm -rf "$out"
+}
+
 install
 helm_checks
 deploy/prometheus/check.sh
 shell_checks
 tidy_checks
+image_checks
 log "all deployment checks passed"

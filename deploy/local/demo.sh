@@ -66,29 +66,37 @@ for _ in $(seq 60); do
   sleep 0.5
 done
 
-# The fleet: name provider region instance-type workload teams.
+# The fleet: name provider region instance-type workload teams records-per-minute [agent flags]. Teams joined by +
+# hold one GPU together (--sim-teams, agent/attribution ParseTeams): on a MIG GPU the k-th instance serves the k-th
+# team; a whole GPU is time-sliced, split by its simulated processes' utilization (--sim-procs, the k-th process in
+# the k-th team's pod). Records per minute: one per device (MIG instance, unpartitioned remainder) and pod.
 fleet=(
-  "aks-ndh100-0 azure eastus Standard_ND96isr_H100_v5 diurnal:low=0.25,high=0.85,peak=15h research:6,inference:2"
-  "aks-ndh100-1 azure eastus Standard_ND96isr_H100_v5 diurnal:low=0.1,high=0.6,peak=14h research:4"
-  "aks-ndh100-2 azure eastus Standard_ND96isr_H100_v5 0.35 inference:8"
-  "oke-h100-0 oracle_cloud us-ashburn-1 BM.GPU.H100.8 bursty:base=0.2,burst=0.95,duty=0.5,period=2h,seed=3 research:8"
-  "oke-h100-1 oracle_cloud us-ashburn-1 BM.GPU.H100.8 bursty:base=0.3,burst=0.9,duty=0.4,period=3h,seed=9 research:8"
-  "eks-p5-0 aws us-east-1 p5.48xlarge 0.8 inference:8"
+  "aks-ndh100-0 azure eastus Standard_ND96isr_H100_v5 diurnal:low=0.25,high=0.85,peak=15h research:6,inference:2 8"
+  "aks-ndh100-1 azure eastus Standard_ND96isr_H100_v5 diurnal:low=0.1,high=0.6,peak=14h research:4 8"
+  "aks-ndh100-2 azure eastus Standard_ND96isr_H100_v5 0.35 inference:8 8"
+  "aks-ndh100-mig-0 azure eastus Standard_ND96isr_H100_v5 diurnal:low=0.3,high=0.8,peak=13h research+inference+inference+research:1,research+inference:1,research:4 13 --sim-mig=0:3g.40gb+2g.20gb+1g.10gb*2,1:3g.40gb*2"
+  "oke-h100-0 oracle_cloud us-ashburn-1 BM.GPU.H100.8 bursty:base=0.2,burst=0.95,duty=0.5,period=2h,seed=3 research:8 8"
+  "oke-h100-1 oracle_cloud us-ashburn-1 BM.GPU.H100.8 bursty:base=0.3,burst=0.9,duty=0.4,period=3h,seed=9 research:8 8"
+  "eks-p5-0 aws us-east-1 p5.48xlarge 0.8 inference:8 8"
+  "eks-p5-shared-0 aws us-east-1 p5.48xlarge 0.8 inference+research:2,inference:4 10 --sim-procs=0:1001=0.75+1002=0.25,1:1003=0.5+1004=0.5"
 )
-say "fleet: ${#fleet[@]} simulated DGX H100 nodes (8 GPUs each) on azure, oracle_cloud and aws"
+say "fleet: ${#fleet[@]} simulated DGX H100 nodes (8 GPUs each) on azure, oracle_cloud and aws; aks-ndh100-mig-0 has"
+say "       two GPUs in MIG (instances held by research and inference), eks-p5-shared-0 two GPUs time-sliced by both"
 say "       ${DAYS} simulated days from $start at ${speed}x (about ${SECONDS_WANTED}s)"
 agents=()
+expected=0
 for spec in "${fleet[@]}"; do
-  read -r name provider region itype util teams <<<"$spec"
+  read -r name provider region itype util teams rpm flags <<<"$spec"
+  read -r -a extra <<<"${flags:-}"
   "$BIN/gpumeter-agent" --simulate dgxh100 --node-name "$name" --provider "$provider" --region "$region" \
     --instance-type "$itype" --sim-util "$util" --sim-teams "$teams" --sim-start "$start" --sim-speed "$speed" \
-    --sample-period 10s --duration "${hours}h" --spool-dir "$OUT/spool/$name" --metrics-addr "" \
+    --sample-period 10s --duration "${hours}h" --spool-dir "$OUT/spool/$name" --metrics-addr "" "${extra[@]}" \
     >"$OUT/agent-$name.log" 2>&1 &
   agents+=("$!")
   pids+=("$!")
+  expected=$(( expected + rpm * hours * 60 ))
 done
 
-expected=$(( ${#fleet[@]} * 8 * hours * 60 ))
 progress() {
   ch -q "SELECT count(), replaceOne(toString(max(interval_end)), ' ', 'T'), round(sum(provisioned_seconds)/3600) FROM gpumeter_demo.gpu_usage" \
     2>/dev/null | tr '\t' ' '

@@ -21,12 +21,8 @@ import (
 	"github.com/gpumeter/gpumeter/agent/attribution/attributiontest"
 	"github.com/gpumeter/gpumeter/agent/clock"
 	"github.com/gpumeter/gpumeter/agent/gpu"
-	"github.com/gpumeter/gpumeter/agent/send"
 	"github.com/gpumeter/gpumeter/agent/sim"
-	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
-	"github.com/gpumeter/gpumeter/collector/consume"
-	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 	"github.com/gpumeter/gpumeter/internal/teststore"
 )
@@ -176,17 +172,9 @@ func TestAttributionEndToEnd(t *testing.T) {
 	attr := &kubeletOutage{t: t, node: &attribution.Node{Kubelet: client, Pods: kube, Procs: attribution.Cgroups{Root: proc}},
 		client: client, server: kubelet, stopAt: start.Add(20 * time.Minute), startAt: start.Add(23 * time.Minute)}
 
-	sender := send.NewKafka(send.KafkaConfig{Conn: kafkaconf.Conn{Brokers: brokers}, Topic: topic}, log)
-	defer sender.Close()
-	dir := t.TempDir()
-	sp, err := spool.Open(spool.Options{Dir: dir, MaxBytes: 64 << 20, Log: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
 	cfg := agent.Config{Meta: window.Meta{Node: nodeName, Provider: "azure", Region: "eastus", InstanceType: "Standard_ND96isr_H100_v5"},
-		SamplePeriod: samplePeriod, Interval: interval, Duration: runFor, StateDir: dir}
-	if err := agent.New(cfg, vclk, src, attr, sp, sender, log).Run(t.Context()); err != nil {
+		SamplePeriod: samplePeriod, Interval: interval, Duration: runFor}
+	if err := runAgent(t.Context(), t, cfg, vclk, src, attr, brokers, topic, log); err != nil {
 		t.Fatal(err)
 	}
 	if !attr.resumed || client.Stats().ListErrors == 0 {
@@ -196,21 +184,7 @@ func TestAttributionEndToEnd(t *testing.T) {
 	// 6 whole GPUs with one workload each, the shared GPU with two, the MIG GPU's 3 instances and its remainder: one
 	// record each per interval.
 	wantRecords := int64((6 + 2 + 3 + 1) * int(runFor/interval))
-	c := consume.New(consume.Config{Conn: kafkaconf.Conn{Brokers: brokers}, Topic: topic, Group: "e2e-attr", DLQTopic: dlq,
-		BatchSize: 2000, BatchWait: 300 * time.Millisecond}, consume.Deps{Store: st}, log)
-	ctx, cancel := context.WithCancel(t.Context())
-	var runErr error
-	var cwg sync.WaitGroup
-	cwg.Go(func() { runErr = c.Run(ctx) })
-	deadline := time.Now().Add(2 * time.Minute)
-	for c.Stats.Inserted.Load() < wantRecords && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	cancel()
-	cwg.Wait()
-	if runErr != nil {
-		t.Fatal(runErr)
-	}
+	c := consumeUntil(t, st, brokers, topic, dlq, "e2e-attr", wantRecords, log)
 	if got := c.Stats.Inserted.Load(); got != wantRecords {
 		t.Fatalf("collector inserted %d records (consumed %d, dead-lettered %d), want %d (none lost across the kubelet outage)",
 			got, c.Stats.Consumed.Load(), c.Stats.DeadLettered.Load(), wantRecords)

@@ -14,13 +14,9 @@ import (
 	"github.com/gpumeter/gpumeter/agent/attribution"
 	"github.com/gpumeter/gpumeter/agent/clock"
 	"github.com/gpumeter/gpumeter/agent/gpu"
-	"github.com/gpumeter/gpumeter/agent/send"
 	"github.com/gpumeter/gpumeter/agent/sim"
-	"github.com/gpumeter/gpumeter/agent/spool"
 	"github.com/gpumeter/gpumeter/agent/window"
-	"github.com/gpumeter/gpumeter/collector/consume"
 	"github.com/gpumeter/gpumeter/collector/store"
-	"github.com/gpumeter/gpumeter/internal/kafkaconf"
 	"github.com/gpumeter/gpumeter/internal/testenv"
 	"github.com/gpumeter/gpumeter/internal/teststore"
 )
@@ -67,22 +63,11 @@ func runNode(ctx context.Context, t *testing.T, n node, start time.Time, brokers
 	if err != nil {
 		return err
 	}
-	sender := send.NewKafka(send.KafkaConfig{Conn: kafkaconf.Conn{Brokers: brokers}, Topic: topic}, log)
-	defer sender.Close()
-	dir := t.TempDir()
-	sp, err := spool.Open(spool.Options{Dir: dir, MaxBytes: 64 << 20, Log: log})
-	if err != nil {
-		return err
-	}
-	defer sp.Close()
 	cfg := agent.Config{
 		Meta:         window.Meta{Node: n.name, Provider: n.provider, Region: n.region, InstanceType: n.instanceType},
-		SamplePeriod: samplePeriod, Interval: interval, Duration: runFor, StateDir: dir,
+		SamplePeriod: samplePeriod, Interval: interval, Duration: runFor,
 	}
-	if err := cfg.Validate(); err != nil {
-		return err
-	}
-	return agent.New(cfg, vclk, src, teams, sp, sender, log).Run(ctx)
+	return runAgent(ctx, t, cfg, vclk, src, teams, brokers, topic, log)
 }
 
 // TestFleetEndToEnd runs the fleet through Kafka into one ClickHouse server, and into the local cluster
@@ -116,21 +101,7 @@ func fleetEndToEnd(t *testing.T, st *store.Store) {
 
 	// Every GPU closes one record per interval (GPUs keep one attribution for the whole run).
 	wantRecords := int64(len(fleet) * gpusPerNode * int(runFor/interval))
-	c := consume.New(consume.Config{Conn: kafkaconf.Conn{Brokers: brokers}, Topic: topic, Group: "e2e", DLQTopic: dlq, BatchSize: 2000,
-		BatchWait: 300 * time.Millisecond}, consume.Deps{Store: st}, testenv.Logger(t))
-	ctx, cancel := context.WithCancel(t.Context())
-	var runErr error
-	var cwg sync.WaitGroup
-	cwg.Go(func() { runErr = c.Run(ctx) })
-	deadline := time.Now().Add(2 * time.Minute)
-	for c.Stats.Inserted.Load() < wantRecords && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
-	cancel()
-	cwg.Wait()
-	if runErr != nil {
-		t.Fatal(runErr)
-	}
+	c := consumeUntil(t, st, brokers, topic, dlq, "e2e", wantRecords, testenv.Logger(t))
 	if got := c.Stats.Inserted.Load(); got != wantRecords {
 		t.Fatalf("collector inserted %d records, want %d", got, wantRecords)
 	}

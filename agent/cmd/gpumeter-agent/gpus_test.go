@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +15,7 @@ import (
 
 	podresourcesv1 "k8s.io/kubelet/pkg/apis/podresources/v1"
 
+	"github.com/gpumeter/gpumeter/agent/attribution"
 	"github.com/gpumeter/gpumeter/agent/attribution/attributiontest"
 	"github.com/gpumeter/gpumeter/agent/gpu"
 	"github.com/gpumeter/gpumeter/agent/sim"
@@ -131,5 +135,40 @@ current-context: x
 	}
 	if meta.Provider != "aws" || meta.Region != "flag-region" || meta.InstanceType != "p4d.24xlarge" || meta.Zone != "us-east-1a" {
 		t.Errorf("meta %+v, want aws from the node, the region from the flag", meta)
+	}
+}
+
+// --sim-teams with teams joined by +, as the demo's MIG and time-sliced nodes use it: the MIG GPU's instances go to
+// the teams in order (its remainder to nobody); the time-sliced GPU is split by its simulated processes once the
+// agent reads them (--sim-procs turns per-process reading on without a kubelet).
+func TestSimTeamsSharing(t *testing.T) {
+	o, err := parse([]string{"--simulate", "dgxh100", "--node-name", "d", "--sim-mig", "0:3g.40gb*2",
+		"--sim-teams", "research+inference:1,inference+research:1", "--sim-procs", "1:11=0.75+12=0.25",
+		"--sim-util", "0.8", "--sim-speed", "0", "--log-level", "error"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := openMachine(t.Context(), o, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.close()
+	samples, err := m.src.Read(m.clk.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{} // "index profile team" → share
+	for _, s := range samples[:4] {
+		for _, sh := range m.attr.(attribution.Sharer).Shares(s) {
+			got[fmt.Sprintf("%d %s %s", s.GPU.Index, s.GPU.MIGProfile, sh.Team)] += sh.Weight
+		}
+	}
+	want := map[string]float64{"0 3g.40gb research": 1, "0 3g.40gb inference": 1, "0  ": 1,
+		"1  inference": 0.75, "1  research": 0.25}
+	for k, v := range got {
+		got[k] = math.Round(v*1e9) / 1e9 // 0.6 / 0.8 is not a binary fraction
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("shares %v, want %v", got, want)
 	}
 }

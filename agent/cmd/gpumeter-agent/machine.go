@@ -69,6 +69,9 @@ func openMachine(ctx context.Context, o *options, kube *attribution.Kube, log *s
 		return nil, fmt.Errorf("%w (no NVIDIA driver on this machine? --simulate=dgxh100 runs a simulated one)", err)
 	}
 	m := &machine{clk: clk, src: src, attr: teams, kube: kube}
+	if o.simulate != "" && o.simProcs != "" && o.perProcess {
+		src.SetPerProcess(true) // --sim-teams splits a GPU shared by teams by its simulated processes
+	}
 	if o.podResourcesSocket != "" && (o.simulate == "" || o.explicit["pod-resources-socket"]) {
 		cfg := attribution.KubeletConfig{Socket: o.podResourcesSocket, Refresh: o.attributionRefresh, KeepFor: o.attributionKeep}
 		if kube != nil {

@@ -90,7 +90,7 @@ func parse(args []string, extra ...func(*flag.FlagSet)) (*options, error) {
 	fs.StringVar(&o.simUtil, "sim-util", "0.7", "simulated workload: 0.7, diurnal:low=0.2,high=0.9,peak=15h, bursty:base=0.1,burst=0.95,duty=0.3,period=2h, steps:0.9,0.5,0")
 	fs.Float64Var(&o.simSpeed, "sim-speed", 1, "simulated seconds per real second; 0 runs as fast as possible")
 	fs.StringVar(&o.simStart, "sim-start", "", "simulated start time, RFC 3339 (default: now, aligned down to --interval)")
-	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle); ignored with --pod-resources-socket")
+	fs.StringVar(&o.simTeams, "sim-teams", "", "simulated pod assignment by GPU index, e.g. research:4,inference:2 (the rest idle); TEAM+TEAM:N shares each of N GPUs among the teams (MIG: instance k to team k; else time-sliced, split by --sim-procs); ignored with --pod-resources-socket")
 	fs.StringVar(&o.simProcs, "sim-procs", "", "simulated processes on shared GPUs, GPU:PID=SHARE+PID=SHARE,..., e.g. 2:1001=0.75+1002=0.25 (their PIDs map to pods through --proc-root)")
 	fs.StringVar(&o.simMIG, "sim-mig", "", "simulated MIG layout, GPU:PROFILE*COUNT+PROFILE,..., e.g. 0:1g.10gb*7,1:3g.40gb*2")
 	fs.StringVar(&o.podResourcesSocket, "pod-resources-socket", attribution.DefaultPodResourcesSocket, "the kubelet's PodResources socket: which pod holds which GPU (empty: no attribution; with --simulate used only when set)")
