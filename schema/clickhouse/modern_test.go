@@ -79,6 +79,8 @@ func TestModernClickHouse(t *testing.T) {
 		"commitment_rates_of_versions":    {"Versions": "1, 2"},
 		"commitment_settings_of_versions": {"Versions": "1, 2"},
 		"insert_commitment_settings":      {},
+		"insert_price_cards":              {},
+		"price_cards_of_versions":         {"Versions": "1, 2"},
 		"insert_commitments":              {},
 		"insert_commitment_rates":         {},
 		"server_version":                  {},

@@ -257,7 +257,7 @@ type runConfig struct {
 	conn        kafkaconf.Conn
 	consume     consume.Config
 	evaluate    evaluate.Config
-	commitments []commitment.Commitment
+	commitments commitment.File
 
 	partitions, replication   int
 	metricsAddr, otlpEndpoint string
@@ -397,10 +397,11 @@ func serve(ctx context.Context, cfg runConfig) error {
 	}
 	defer func() { _ = st.Close() }()
 	if cfg.commitmentsFile != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), cfg.commitments); err != nil {
+		if err := commitment.SyncFile(ctx, st.Conn(), st.Database(), cfg.commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
-		log.Info("commitments loaded", "file", cfg.commitmentsFile, "count", len(cfg.commitments))
+		log.Info("commitments loaded", "file", cfg.commitmentsFile, "count", len(cfg.commitments.Commitments),
+			"prices", len(cfg.commitments.Prices))
 	}
 	// A table dropped under the running collector is recreated by the migrations (they check what exists).
 	c := consume.New(cfg.consume, consume.Deps{Store: st, Repair: st.Migrate}, log.With("component", "consume"))
@@ -544,7 +545,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
-	var commitments []commitment.Commitment
+	var commitments commitment.File
 	if commit != "" {
 		var err error
 		if commitments, err = commitment.Load(commit); err != nil {
@@ -566,10 +567,10 @@ func runMigrate(ctx context.Context, args []string) error {
 		}
 	}
 	if commit != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+		if err := commitment.SyncFile(ctx, st.Conn(), st.Database(), commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
-		log.Info("commitments loaded", "file", commit, "count", len(commitments))
+		log.Info("commitments loaded", "file", commit, "count", len(commitments.Commitments), "prices", len(commitments.Prices))
 	}
 	return nil
 }
