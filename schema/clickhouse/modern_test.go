@@ -69,6 +69,7 @@ func TestModernClickHouse(t *testing.T) {
 		"rollup_days":                     {"From": at, "To": at, "Days": day},
 		"commitment_status":               {"At": at},
 		"commitment_figures":              {"At": at},
+		"commitment_money":                {"At": at},
 		"commitment_overflow_by_provider": {"At": at},
 		"commitment_series":               {"At": at},
 		"commitment_unused_hourly":        {"From": at, "To": at, "Eps": "1e-09"},
