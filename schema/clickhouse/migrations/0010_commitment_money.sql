@@ -39,7 +39,9 @@ WHERE version IN (SELECT version FROM {{.DB}}.commitments_current);
 
 -- The on-demand price card of each provider folded into arrays (as commitment_scopes folds rate cards).
 CREATE VIEW IF NOT EXISTS {{.DB}}.on_demand_prices{{onCluster}} AS
-SELECT provider, groupArray(instance_type) AS od_instance_types, groupArray(gpu_model) AS od_gpu_models,
+-- A line's key is instance_type TAB gpu_model (found with indexOf: a lambda reading the usage row's columns loses them
+-- on 18.16).
+SELECT provider, groupArray(concat(instance_type, '\t', gpu_model)) AS od_keys,
     groupArray(price_per_gpu_hour) AS od_prices, any(currency) AS od_currency
 FROM {{.DB}}.price_cards_current
 WHERE commitment_id = ''
@@ -105,10 +107,10 @@ WHERE part.3 > 1e-12;
 CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_allocation_hourly{{onCluster}} AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, commitment_id, kind, gpu_hours,
     busy_gpu_hours, busy_known_gpu_hours, energy_kwh, price, cost,
-    arrayFirstIndex((it, gm) -> it = instance_type AND gm = gpu_model, od_instance_types, od_gpu_models) AS od_both,
-    arrayFirstIndex((it, gm) -> it = instance_type AND gm = '', od_instance_types, od_gpu_models) AS od_by_type,
-    arrayFirstIndex((it, gm) -> it = '' AND gm = gpu_model, od_instance_types, od_gpu_models) AS od_by_model,
-    arrayFirstIndex((it, gm) -> it = '' AND gm = '', od_instance_types, od_gpu_models) AS od_any,
+    indexOf(od_keys, concat(instance_type, '\t', gpu_model)) AS od_both,
+    indexOf(od_keys, concat(instance_type, '\t')) AS od_by_type,
+    indexOf(od_keys, concat('\t', gpu_model)) AS od_by_model,
+    indexOf(od_keys, '\t') AS od_any,
     if(commitment_id = '', multiIf(od_both > 0, od_prices[od_both], od_by_type > 0, od_prices[od_by_type],
         od_by_model > 0, od_prices[od_by_model], od_any > 0, od_prices[od_any], 0), 0) AS on_demand_price,
     gpu_hours * on_demand_price AS on_demand_cost,
