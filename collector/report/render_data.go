@@ -14,7 +14,9 @@ import (
 	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
-// The machine-readable column names of a commitment's figures, as the commitment_status view names them.
+// The machine-readable column names of a commitment's figures, as the commitment_status and commitment_money_status
+// views name them (money: overflow_cost, leakage_cost and leakage_24h_cost in money_currency, unused_value in
+// unused_value_currency; "" currencies where the file has no price for them).
 // Utilization and efficiency are fractions (0.65), times are RFC 3339 in UTC. unit is the unit of the amounts
 // (committed, used, shortfall, forecasts, rates per hour): gpu_hour for capacity and usage commitments, the currency
 // for spend ones; quantity_unit is the unit of quantity as the commitments file gives it (gpu for a reservation).
@@ -23,7 +25,8 @@ var commitmentColumns = []string{
 	"term_hours", "hours_elapsed", "hours_remaining", "commitment_total", "committed_to_date", "used_to_date",
 	"utilization", "shortfall_to_date", "rate_linear", "rate_7d", "forecast_linear", "forecast_7d",
 	"projected_shortfall_linear", "projected_shortfall_7d", "required_rate", "used_gpu_hours", "overflow_gpu_hours",
-	"leakage_gpu_hours", "leakage_24h_gpu_hours", "efficiency", "alert_projected_shortfall_pct",
+	"leakage_gpu_hours", "leakage_24h_gpu_hours", "money_currency", "overflow_cost", "leakage_cost", "leakage_24h_cost",
+	"committed_price", "unused_value", "unused_value_currency", "efficiency", "alert_projected_shortfall_pct",
 	"alert_min_utilization_pct", "alert_max_leakage_gpu_hours_24h", "verdict_level", "verdict",
 }
 
@@ -35,7 +38,8 @@ func commitmentValues(s figures.Status, at time.Time) []any {
 		formatRFC3339(s.TermStart), formatRFC3339(s.TermEnd), s.TermHours, s.HoursElapsed, s.HoursLeft,
 		s.CommitmentTotal, s.CommittedToDate, s.UsedToDate, s.Utilization, s.ShortfallToDate, s.RateLinear, s.Rate7d,
 		s.ForecastLinear, s.Forecast7d, s.ProjectedShortfallLinear, s.ProjectedShortfall7d, s.RequiredRate,
-		s.UsedGPUHours, s.OverflowGPUHours, s.LeakageGPUHours, s.Leakage24hGPUHours, s.Efficiency,
+		s.UsedGPUHours, s.OverflowGPUHours, s.LeakageGPUHours, s.Leakage24hGPUHours, s.MoneyCurrency, s.OverflowCost,
+		s.LeakageCost, s.Leakage24hCost, s.CommittedPrice, s.UnusedValue, s.UnusedValueCurrency, s.Efficiency,
 		s.AlertProjectedShortfallPct, s.AlertMinUtilizationPct, s.AlertMaxLeakageGPUHours24h, v.Level, v.Text,
 	}
 }
