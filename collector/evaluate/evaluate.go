@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -222,6 +223,9 @@ type gauge struct {
 	value func(s figures.Status) (float64, bool)
 	// currency adds the currency label (money figures).
 	currency bool
+	// currencyOf, when set, is the currency label of a money figure that is not in the commitment's unit (costs at
+	// the price cards); a commitment without one ("": no price) has no such series.
+	currencyOf func(figures.Status) string
 }
 
 // secondsPerHour turns the figures' GPU-hours into GPU-seconds.
@@ -265,7 +269,15 @@ var gauges = []gauge{
 	{name: "gpumeter.commitment.shortfall_to_date.cost", unit: "{currency}", desc: "money committed but not spent so far (spend commitments)", value: money(func(s figures.Status) float64 { return s.ShortfallToDate }), currency: true},
 	{name: "gpumeter.commitment.projected_shortfall.cost", unit: "{currency}", desc: "money short at term end at the trailing 7-day rate (spend commitments)", value: money(func(s figures.Status) float64 { return s.ProjectedShortfall7d }), currency: true},
 	{name: "gpumeter.commitment.required_rate.cost_per_hour", unit: "{currency}", desc: "money per hour to spend from now on to meet the commitment (spend commitments)", value: money(func(s figures.Status) float64 { return s.RequiredRate }), currency: true},
+
+	// Money of every kind at the file's prices (schema/README.md, "Money").
+	{name: "gpumeter.commitment.overflow.cost", unit: "{currency}", desc: "what the overflow GPU-hours of the term cost at the on-demand price cards", value: always(func(s figures.Status) float64 { return s.OverflowCost }), currencyOf: moneyCurrency},
+	{name: "gpumeter.commitment.leakage.cost", unit: "{currency}", desc: "what the leaked GPU-hours of the term cost at the on-demand price cards (bought while the commitment had room)", value: always(func(s figures.Status) float64 { return s.LeakageCost }), currencyOf: moneyCurrency},
+	{name: "gpumeter.commitment.leakage_24h.cost", unit: "{currency}", desc: "what the leaked GPU-hours of the last 24 complete hours cost at the on-demand price cards", value: always(func(s figures.Status) float64 { return s.Leakage24hCost }), currencyOf: moneyCurrency},
+	{name: "gpumeter.commitment.unused_value.cost", unit: "{currency}", desc: "the shortfall to date as money: a spend commitment's own, a capacity or usage commitment's at its price per GPU-hour", value: always(func(s figures.Status) float64 { return s.UnusedValue }), currencyOf: func(s figures.Status) string { return s.UnusedValueCurrency }},
 }
+
+func moneyCurrency(s figures.Status) string { return s.MoneyCurrency }
 
 // fleetMetrics are the fleet's GPU time in the last complete hour, from the hourly rollup, labelled by provider,
 // region, gpu_model and team: GPU-hours and busy share by provider, team and model without querying ClickHouse.
@@ -322,7 +334,14 @@ func (e *Evaluator) RegisterMetrics(m metric.Meter) error {
 					continue
 				}
 				attrs := plain
-				if g.currency {
+				switch {
+				case g.currencyOf != nil:
+					c := g.currencyOf(s)
+					if c == "" {
+						continue
+					}
+					attrs = metric.WithAttributes(append(slices.Clip(labels), attribute.String("currency", c))...)
+				case g.currency:
 					attrs = withCurrency
 				}
 				o.ObserveFloat64(instruments[i], v, attrs)
