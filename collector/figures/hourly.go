@@ -22,8 +22,8 @@ type Usage struct {
 	GPUHours, BusyGPUHours, BusyKnownGPUHours float64
 	EnergyKWh                                 float64
 	Price                                     float64 // per GPU-hour at a spend commitment's rate card; 0 otherwise
-	// OnDemandPrice is what an uncovered GPU-hour costs at the on-demand price cards, in OnDemandCurrency (0 and ""
-	// when covered or without a price card).
+	// OnDemandPrice is what one of these GPU-hours costs at the on-demand price cards, in OnDemandCurrency (0 and ""
+	// without a price card): paid for an uncovered GPU-hour, the list price of a covered one.
 	OnDemandPrice    float64
 	OnDemandCurrency string
 }

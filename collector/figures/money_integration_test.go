@@ -117,7 +117,8 @@ func TestMoneyAndUsageExhaustion(t *testing.T) {
 		}
 	}
 
-	// The allocation rows: az-use covers 15 and no more; the uncovered 12 carry their on-demand price.
+	// The allocation rows: az-use covers 15 and no more; every row carries its on-demand price (the list price of a
+	// covered one), and the uncovered 12 cost 55 at it.
 	byCommitment := map[string]float64{}
 	var uncoveredCost float64
 	if err := figures.HourlyUsage(ctx, st.Conn(), st.Database(), start, start.Add(2*time.Hour), func(u figures.Usage) error {
@@ -127,8 +128,8 @@ func TestMoneyAndUsageExhaustion(t *testing.T) {
 			if u.OnDemandCurrency != "USD" {
 				t.Errorf("uncovered %s %s: currency %q", u.Provider, u.Region, u.OnDemandCurrency)
 			}
-		} else if u.OnDemandPrice != 0 {
-			t.Errorf("covered row of %s has an on-demand price %g", u.CommitmentID, u.OnDemandPrice)
+		} else if want := map[string]float64{"azure": 4, "aws": 0}[u.Provider]; u.OnDemandPrice != want {
+			t.Errorf("covered row of %s has the on-demand price %g, want %g", u.CommitmentID, u.OnDemandPrice, want)
 		}
 		return nil
 	}); err != nil {

@@ -103,7 +103,8 @@ ARRAY JOIN [(g.14, 'capacity', g.15, 0.), (second_capacity_id, 'capacity', secon
 WHERE part.3 > 1e-12;
 -- The allocation (0008's columns, then on_demand_price, on_demand_cost and on_demand_currency): usage commitments
 -- cover their GPU-hours in the order of hour then attributes until their quantity is used up; the rest of such a
--- group is uncovered (kind ''). An uncovered row carries its on-demand price and cost (0 without a price card).
+-- group is uncovered (kind ''). Every row carries the on-demand price of its GPU-hours (0 without a price card: the
+-- FOCUS export's list price); an uncovered row also its on-demand cost, what was paid for it (0 on covered rows).
 CREATE VIEW IF NOT EXISTS {{.DB}}.commitment_allocation_hourly{{onCluster}} AS
 SELECT hour, provider, region, instance_type, account, gpu_model, team, commitment_id, kind, gpu_hours,
     busy_gpu_hours, busy_known_gpu_hours, energy_kwh, price, cost,
@@ -111,9 +112,9 @@ SELECT hour, provider, region, instance_type, account, gpu_model, team, commitme
     indexOf(od_keys, concat(instance_type, '\t')) AS od_by_type,
     indexOf(od_keys, concat('\t', gpu_model)) AS od_by_model,
     indexOf(od_keys, '\t') AS od_any,
-    if(commitment_id = '', multiIf(od_both > 0, od_prices[od_both], od_by_type > 0, od_prices[od_by_type],
-        od_by_model > 0, od_prices[od_by_model], od_any > 0, od_prices[od_any], 0), 0) AS on_demand_price,
-    gpu_hours * on_demand_price AS on_demand_cost,
+    multiIf(od_both > 0, od_prices[od_both], od_by_type > 0, od_prices[od_by_type],
+        od_by_model > 0, od_prices[od_by_model], od_any > 0, od_prices[od_any], 0) AS on_demand_price,
+    if(commitment_id = '', gpu_hours * on_demand_price, 0) AS on_demand_cost,
     if(on_demand_price > 0, od_currency, '') AS on_demand_currency
 FROM
 (
