@@ -310,6 +310,16 @@ func TestExampleFileParses(t *testing.T) {
 		!az.Start.Equal(hour("2026-11-01T00:00:00Z")) || !az.End.Equal(hour("2027-11-01T00:00:00Z")) {
 		t.Errorf("Azure capacity commitment: %+v", az)
 	}
+	if az.CommittedPrice != 7.38 || az.PriceCurrency != "USD" {
+		t.Errorf("Azure reservation price %v %q", az.CommittedPrice, az.PriceCurrency)
+	}
+	f, err := Load("../../deploy/commitments.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, cur, ok := f.Prices.OnDemand("oracle_cloud", "BM.GPU.H100.8", "NVIDIA H100 80GB HBM3"); !ok || p != 10 || cur != "USD" {
+		t.Errorf("example OCI on-demand price %v %q %v", p, cur, ok)
+	}
 	aws, ok := byID["aws-gpu-spend-2026"]
 	if !ok {
 		t.Fatalf("no AWS spend commitment in %v", dump(cs))

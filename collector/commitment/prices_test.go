@@ -1,6 +1,7 @@
 package commitment
 
 import (
+	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -89,5 +90,22 @@ commitments:
 	got := strings.Split(err.Error(), "\n")
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// The demo's commitments (deploy/local/demo.sh fills in the term) parse, with prices for the money figures.
+func TestDemoFileParses(t *testing.T) {
+	data, err := os.ReadFile("../../deploy/local/demo-commitments.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = []byte(strings.NewReplacer("@START@", "2026-11-01T00:00:00Z", "@END@", "2027-11-01T00:00:00Z").Replace(string(data)))
+	f, err := Parse("demo-commitments.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := f.Prices.OnDemand("oracle_cloud", "BM.GPU.H100.8", "NVIDIA H100 80GB HBM3"); !ok || len(f.Commitments) == 0 ||
+		f.Commitments[0].CommittedPrice <= 0 {
+		t.Errorf("demo file without the prices the demo's money needs: %+v", f)
 	}
 }
