@@ -71,6 +71,14 @@ func TestMoneyAndUsageExhaustion(t *testing.T) {
 	} {
 		rows = append(rows, b...)
 	}
+	for i := range rows { // teams for the team section: westus is research's, OCI infra's, the rest nobody's
+		switch rows[i].Record.Region {
+		case "westus":
+			rows[i].Record.Team = "research"
+		case "iad":
+			rows[i].Record.Team = "infra"
+		}
+	}
 	if err := st.Insert(ctx, rows); err != nil {
 		t.Fatal(err)
 	}
@@ -138,5 +146,30 @@ func TestMoneyAndUsageExhaustion(t *testing.T) {
 	if math.Abs(byCommitment["az-use"]-15) > 1e-9 || math.Abs(byCommitment[""]-12) > 1e-9 || math.Abs(uncoveredCost-55) > 1e-9 {
 		t.Errorf("allocation: az-use %g GPU-h (want 15), uncovered %g (want 12) costing %g (want 55)",
 			byCommitment["az-use"], byCommitment[""], uncoveredCost)
+	}
+
+	// Per team, provider and commitment, the same allocation in money: a priced commitment's GPU-hours at its
+	// price, spend at its rate card, the uncovered at the price cards.
+	teams, err := figures.Teams(ctx, st.Conn(), st.Database(), start, start.Add(2*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	type teamWant struct{ gpuHours, cost float64 }
+	wantTeams := map[string]teamWant{
+		"/azure/az-cap/USD":         {16, 32},
+		"research/azure/az-use/USD": {15, 45},
+		"research/azure//USD":       {5, 20},
+		"/aws/aws-spend/USD":        {1, 10},
+		"infra/oracle_cloud//USD":   {7, 35},
+	}
+	if len(teams) != len(wantTeams) {
+		t.Errorf("team rows %+v, want %v", teams, wantTeams)
+	}
+	for _, u := range teams {
+		k := u.Team + "/" + u.Provider + "/" + u.CommitmentID + "/" + u.Currency
+		w, ok := wantTeams[k]
+		if !ok || math.Abs(u.GPUHours-w.gpuHours) > 1e-9 || math.Abs(u.Cost-w.cost) > 1e-9 || math.Abs(u.BusyShare()-0.5) > 1e-9 {
+			t.Errorf("team row %s: %g GPU-h, %g cost, busy %g; want %+v and busy 0.5", k, u.GPUHours, u.Cost, u.BusyShare(), w)
+		}
 	}
 }

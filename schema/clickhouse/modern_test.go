@@ -75,6 +75,7 @@ func TestModernClickHouse(t *testing.T) {
 		"commitment_unused_hourly":        {"From": at, "To": at, "Eps": "1e-09"},
 		"usage_allocated_hourly":          {"From": at, "To": at},
 		"usage_daily":                     {"From": at, "To": at},
+		"usage_by_team":                   {"From": at, "To": at},
 		"commitments_live":                {},
 		"commitments_latest_version":      {},
 		"commitment_rates_of_versions":    {"Versions": "1, 2"},
