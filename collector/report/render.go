@@ -22,6 +22,8 @@ type Report struct {
 	Commitments []figures.Status
 	Series      map[string]figures.Series
 	Daily       []figures.DailyUsage
+	// Teams is the allocation per team, provider and commitment over the daily section's hours, with its cost.
+	Teams []figures.TeamUsage
 }
 
 // WriteTable prints the report for a person: one row per commitment, grouped by the unit its amounts are in, a
@@ -58,6 +60,9 @@ func WriteTable(w io.Writer, r Report) error {
 	if len(r.Daily) == 0 {
 		fmt.Fprintln(bw, "no usage recorded")
 	} else if err := WriteDaily(bw, r.Daily); err != nil {
+		return err
+	}
+	if err := writeTeams(bw, r.Teams); err != nil {
 		return err
 	}
 	return bw.err

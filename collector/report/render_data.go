@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -53,7 +52,8 @@ func amountUnit(s figures.Status) string {
 }
 
 // WriteCSV writes one row per commitment with every figure, then overflow_<provider>_gpu_hours for every provider
-// any commitment overflowed to (0 where a commitment had none there).
+// any commitment overflowed to (0 where a commitment had none there), rounded for people (csvNumber; the JSON keeps
+// full precision). The daily and team sections are files of their own (CSVFiles).
 func WriteCSV(w io.Writer, r Report) error {
 	byColumn := make([]map[string]float64, len(r.Commitments))
 	union := map[string]bool{}
@@ -72,16 +72,16 @@ func WriteCSV(w io.Writer, r Report) error {
 	}
 	for i, s := range r.Commitments {
 		var rec []string
-		for _, v := range commitmentValues(s, r.At) {
+		for j, v := range commitmentValues(s, r.At) {
 			switch v := v.(type) {
 			case string:
 				rec = append(rec, v)
 			case float64:
-				rec = append(rec, formatCSVFloat(v))
+				rec = append(rec, csvNumber(commitmentColumns[j], v))
 			}
 		}
 		for _, c := range extra {
-			rec = append(rec, formatCSVFloat(byColumn[i][c]))
+			rec = append(rec, csvNumber(c, byColumn[i][c]))
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -109,8 +109,6 @@ func columnName(s string) string {
 	}
 	return strings.Trim(b.String(), "_")
 }
-
-func formatCSVFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func formatRFC3339(t time.Time) string {
 	if t.IsZero() {
@@ -156,6 +154,18 @@ func (o jsonObject) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+type jsonTeam struct {
+	Team              string    `json:"team"`
+	Provider          string    `json:"provider"`
+	CommitmentID      string    `json:"commitment_id"`
+	GPUHours          jsonFloat `json:"gpu_hours"`
+	BusyGPUHours      jsonFloat `json:"busy_gpu_hours"`
+	BusyKnownGPUHours jsonFloat `json:"busy_known_gpu_hours"`
+	BusyShare         jsonFloat `json:"busy_share"`
+	Cost              jsonFloat `json:"cost"`
+	Currency          string    `json:"currency"`
+}
+
 type jsonDaily struct {
 	Day                 string    `json:"day"`
 	Provider            string    `json:"provider"`
@@ -167,7 +177,8 @@ type jsonDaily struct {
 }
 
 // WriteJSON writes {"at", "database", "commitments": [every figure under the CSV's column names, with
-// overflow_by_provider], "daily": [GPU-hours per provider and day]}, indented.
+// overflow_by_provider], "daily": [GPU-hours per provider and day], "teams": [GPU-hours, busy share and cost per
+// team, provider and commitment]}, indented, in full precision.
 func WriteJSON(w io.Writer, r Report) error {
 	commitments := []jsonObject{}
 	for _, s := range r.Commitments {
@@ -192,6 +203,13 @@ func WriteJSON(w io.Writer, r Report) error {
 			ProvisionedGPUHours: jsonFloat(d.ProvisionedHours), BusyGPUHours: jsonFloat(d.BusyHours),
 			Efficiency: jsonFloat(d.Efficiency()), EnergyKWh: jsonFloat(d.EnergyKWh)})
 	}
+	teams := []jsonTeam{}
+	for _, u := range r.Teams {
+		teams = append(teams, jsonTeam{Team: u.Team, Provider: u.Provider, CommitmentID: u.CommitmentID,
+			GPUHours: jsonFloat(u.GPUHours), BusyGPUHours: jsonFloat(u.BusyGPUHours),
+			BusyKnownGPUHours: jsonFloat(u.BusyKnownGPUHours), BusyShare: jsonFloat(u.BusyShare()),
+			Cost: jsonFloat(u.Cost), Currency: u.Currency})
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
@@ -199,5 +217,6 @@ func WriteJSON(w io.Writer, r Report) error {
 		Database    string       `json:"database"`
 		Commitments []jsonObject `json:"commitments"`
 		Daily       []jsonDaily  `json:"daily"`
-	}{formatRFC3339(r.At), r.Database, commitments, daily})
+		Teams       []jsonTeam   `json:"teams"`
+	}{formatRFC3339(r.At), r.Database, commitments, daily, teams})
 }

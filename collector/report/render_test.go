@@ -63,6 +63,12 @@ func handReport() Report {
 	}
 	day := func(d int) time.Time { return renderTermStart.AddDate(0, 0, d-2) }
 	return Report{
+		Teams: []figures.TeamUsage{
+			{Team: "research", Provider: "azure", CommitmentID: "cap", Currency: "USD", GPUHours: 13, BusyGPUHours: 6, BusyKnownGPUHours: 12, Cost: 32.5},
+			{Team: "research", Provider: "azure", GPUHours: 2, BusyGPUHours: 1, BusyKnownGPUHours: 2},
+			{Team: "", Provider: "aws", CommitmentID: "spend", Currency: "USD", GPUHours: 2, BusyGPUHours: 1, BusyKnownGPUHours: 2, Cost: 20},
+			{Team: "research", Provider: "oracle_cloud", Currency: "USD", GPUHours: 6, BusyGPUHours: 3, BusyKnownGPUHours: 6, Cost: 60.123456},
+		},
 		At: at, Database: "gpumeter", Commitments: []figures.Status{capacity, spend},
 		Series: map[string]figures.Series{"cap": series("cap", 4, 4, 4, 2, 0, 3), "spend": series("spend", 100, 0, 0, 0, 20, 0)},
 		Daily: []figures.DailyUsage{

@@ -589,7 +589,7 @@ func runReport(ctx context.Context, args []string) error {
 	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
 	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json or html")
-	fs.StringVar(&output, "out", "", "write to this file instead of standard output")
+	fs.StringVar(&output, "out", "", "write to this file instead of standard output (csv: the commitments there, the daily and team sections beside it as FILE-daily.csv and FILE-teams.csv; standard output gets the commitments only)")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
@@ -642,6 +642,12 @@ func runReport(ctx context.Context, args []string) error {
 	if r.Daily, err = figures.Daily(ctx, st.Conn(), st.Database(), from, to); err != nil {
 		return err
 	}
+	if r.Teams, err = figures.Teams(ctx, st.Conn(), st.Database(), from, to); err != nil {
+		return err
+	}
+	if format == "csv" && output != "" {
+		return writeCSVFiles(output, r)
+	}
 	var w io.Writer = os.Stdout
 	if output != "" {
 		f, err := os.Create(output)
@@ -656,6 +662,30 @@ func runReport(ctx context.Context, args []string) error {
 	}
 	if f, ok := w.(*os.File); ok && f != os.Stdout {
 		return f.Close()
+	}
+	return nil
+}
+
+// writeCSVFiles writes the CSV report as one file per section: out (the commitments) and, beside it, out with
+// -daily and -teams before its .csv.
+func writeCSVFiles(out string, r report.Report) error {
+	base := strings.TrimSuffix(out, ".csv")
+	for _, f := range report.CSVFiles {
+		path := out
+		if f.Suffix != "" {
+			path = base + f.Suffix + ".csv"
+		}
+		file, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		if err := f.Write(file, r); err != nil {
+			_ = file.Close()
+			return fmt.Errorf("write csv report %s: %w", path, err)
+		}
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
 	}
 	return nil
 }
