@@ -180,15 +180,23 @@ func Alerts(statuses []figures.Status) []alert.Alert {
 			out = append(out, newAlert(AlertLeakage, s, "warning",
 				fmt.Sprintf("%.1f GPU-hours leaked from commitment %s in the last 24h (threshold %.1f)",
 					s.Leakage24hGPUHours, s.ID, s.AlertMaxLeakageGPUHours24h),
-				fmt.Sprintf("Overflow providers ran %.1f GPU-hours in the last 24 hours while %s had unused capacity; "+
-					"overflow by provider to date: %v.", s.Leakage24hGPUHours, s.ID, s.OverflowByProvider)))
+				fmt.Sprintf("Overflow providers ran %.1f GPU-hours in the last 24 hours while %s had unused capacity%s; "+
+					"overflow by provider to date: %v.", s.Leakage24hGPUHours, s.ID, leakageCost(s), s.OverflowByProvider)))
 		}
 	}
 	return out
 }
 
+// leakageCost is ", costing X CUR on demand" when prices value the last 24 hours' leakage, else "".
+func leakageCost(s figures.Status) string {
+	if s.MoneyCurrency == "" {
+		return ""
+	}
+	return fmt.Sprintf(", costing %.2f %s on demand", s.Leakage24hCost, s.MoneyCurrency)
+}
+
 func newAlert(name string, s figures.Status, severity, summary, description string) alert.Alert {
-	return alert.Alert{
+	a := alert.Alert{
 		Name: name,
 		Labels: map[string]string{
 			"commitment": s.ID, "provider": s.Provider, "team": s.Team, "kind": s.Kind, "severity": severity,
@@ -204,6 +212,16 @@ func newAlert(name string, s figures.Status, severity, summary, description stri
 			"unit":                   unitName(s),
 		},
 	}
+	if s.MoneyCurrency != "" { // money at the file's prices (schema/README.md, "Money")
+		a.Annotations["leakage_24h_cost"] = fmt.Sprintf("%.2f", s.Leakage24hCost)
+		a.Annotations["overflow_cost"] = fmt.Sprintf("%.2f", s.OverflowCost)
+		a.Annotations["money_currency"] = s.MoneyCurrency
+	}
+	if s.UnusedValueCurrency != "" {
+		a.Annotations["unused_value"] = fmt.Sprintf("%.2f", s.UnusedValue)
+		a.Annotations["unused_value_currency"] = s.UnusedValueCurrency
+	}
+	return a
 }
 
 func unitName(s figures.Status) string {
