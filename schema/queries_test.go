@@ -22,6 +22,7 @@ import (
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
 	"github.com/gpumeter/gpumeter/collector/export"
+	"github.com/gpumeter/gpumeter/collector/figures"
 	"github.com/gpumeter/gpumeter/collector/store"
 	"github.com/gpumeter/gpumeter/internal/cloudprovider"
 	"github.com/gpumeter/gpumeter/internal/teststore"
@@ -51,7 +52,8 @@ func TestCookbookQueries(t *testing.T) {
 	db := st.Database()
 	now := time.Now().UTC().Truncate(time.Hour)
 	seed(t, st, now)
-	if err := commitment.Sync(ctx, st.Conn(), db, cookbookCommitments(now)); err != nil {
+	if err := commitment.SyncFile(ctx, st.Conn(), db, commitment.File{Currency: "USD", Commitments: cookbookCommitments(now),
+		Prices: cookbookPrices}); err != nil {
 		t.Fatal(err)
 	}
 	prim, reqs := cookbookRequests(now)
@@ -179,6 +181,38 @@ func TestCookbookQueries(t *testing.T) {
 	agree("Leakage per day per commitment",
 		"SELECT toFloat64(sum(gpu_hours_leaked)), toFloat64(sum(gpu_hours_overflow)) FROM (%s) GROUP BY commitment_id ORDER BY commitment_id",
 		"SELECT leakage_gpu_hours, overflow_gpu_hours FROM gpumeter.commitment_status ORDER BY commitment_id")
+	// The money figures the report prints (collector/figures) equal the cookbook's.
+	t.Run("agrees/What overflow and leakage cost per commitment", func(t *testing.T) {
+		q := byHeading["What overflow and leakage cost per commitment"]
+		_, rows, err := runQuery(ctx, st.Conn(), forDatabase(q.SQL, db))
+		if err != nil {
+			t.Fatal(err)
+		}
+		report, err := figures.Commitments(ctx, st.Conn(), db, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) != len(report) {
+			t.Fatalf("cookbook has %d commitments, the report %d", len(rows), len(report))
+		}
+		var costs float64
+		for i, s := range report {
+			r := rows[i]
+			got := []float64{r[1].(float64), r[2].(float64), r[3].(float64), r[4].(float64)}
+			want := []float64{s.OverflowGPUHours, s.OverflowCost, s.LeakageGPUHours, s.LeakageCost}
+			for j := range got {
+				if r[0] != s.ID || math.Abs(got[j]-want[j]) > 0.006 || r[5] != s.MoneyCurrency {
+					t.Errorf("cookbook row %v, report %s: overflow %g GPU-h %g %s, leakage %g GPU-h %g", r, s.ID,
+						s.OverflowGPUHours, s.OverflowCost, s.MoneyCurrency, s.LeakageGPUHours, s.LeakageCost)
+					break
+				}
+			}
+			costs += s.OverflowCost
+		}
+		if costs == 0 {
+			t.Error("no overflow cost to compare: the seed should overflow onto a priced provider")
+		}
+	})
 	agree("Daily GPU-hours per provider, last 30 days",
 		"SELECT toFloat64(sum(gpu_hours)) FROM (%s)",
 		"SELECT sum(provisioned_seconds) / 3600 FROM gpumeter.gpu_usage WHERE interval_start >= toDateTime(today() - 30)")
@@ -376,6 +410,16 @@ func cookbookRequests(now time.Time) (commitment.Primary, []commitment.Request) 
 // cookbookCommitments has one commitment of each kind, all started a week ago: a 4-GPU Azure H100 reservation in
 // eastus (3 in use, so 1 GPU-hour an hour is free while AWS and on-prem H100s run), a GCP A100 usage commitment and
 // an AWS spend commitment with a rate card by instance type and by GPU model.
+// cookbookPrices are on-demand prices for every seeded provider; on_prem only for its DGX (its other GPU-hours stay
+// unpriced).
+var cookbookPrices = commitment.PriceCards{
+	{Provider: "on_prem", InstanceType: "DGX-H100", PricePerGPUHour: 1.5, Currency: "USD"},
+	{Provider: "azure", PricePerGPUHour: 9, Currency: "USD"},
+	{Provider: "aws", InstanceType: "p5.48xlarge", PricePerGPUHour: 12, Currency: "USD"},
+	{Provider: "aws", PricePerGPUHour: 2, Currency: "USD"},
+	{Provider: "gcp", PricePerGPUHour: 4, Currency: "USD"},
+}
+
 func cookbookCommitments(now time.Time) []commitment.Commitment {
 	start := now.Add(-7 * 24 * time.Hour)
 	return []commitment.Commitment{
@@ -383,7 +427,7 @@ func cookbookCommitments(now time.Time) []commitment.Commitment {
 			ID: "azure-h100-reserved", Name: "Azure H100 reservation", Provider: "azure",
 			Scope: commitment.Scope{Region: "eastus", GPUModel: h100}, Kind: commitment.KindCapacity, Quantity: 4,
 			Unit: commitment.UnitGPU, Start: start, End: start.Add(365 * 24 * time.Hour), Team: "research",
-			Alerts: commitment.DefaultThresholds,
+			Alerts: commitment.DefaultThresholds, CommittedPrice: 6, PriceCurrency: "USD",
 		},
 		{
 			ID: "gcp-a100-usage", Name: "GCP A100 committed use", Provider: "gcp",

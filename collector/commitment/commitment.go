@@ -83,6 +83,62 @@ type Commitment struct {
 	Priority int32     // among commitments of one kind covering the same GPU-hour, the higher applies first (default 0)
 	Labels   map[string]string
 	Alerts   Thresholds
+	// CommittedPrice is what one GPU-hour of a capacity or usage commitment costs (price_per_gpu_hour in the file;
+	// 0 = not priced), in PriceCurrency (the file's currency). It values the unused GPU-hours and amortises the
+	// commitment over its hours in the FOCUS export.
+	CommittedPrice float64
+	PriceCurrency  string
+}
+
+// File is a commitments file, checked: the currency at its top, its on-demand price cards and its commitments.
+type File struct {
+	Currency    string // the file's default currency ("" when it sets none)
+	Commitments []Commitment
+	Prices      PriceCards
+	Primary     Primary   // the provider holding the right of first refusal; zero when the file names none
+	Requests    []Request // the capacity requests made to the primary (request.go)
+}
+
+// Price is one on-demand price card line (prices: in the file): what a provider charges for one GPU-hour no
+// commitment covers, for an instance type and/or a GPU model, or for anything of the provider when it names neither.
+type Price struct {
+	Provider        string
+	InstanceType    string
+	GPUModel        string
+	PricePerGPUHour float64
+	Currency        string
+}
+
+// PriceCards are the on-demand prices of a file. Every price of one file is in one currency.
+type PriceCards []Price
+
+// OnDemand is the on-demand price of one GPU-hour on this provider, instance type and GPU model. The most specific
+// line of the provider wins, as in a rate card: one naming both, then the instance type, then the GPU model, then one
+// naming neither. ok is false when no line applies.
+func (pc PriceCards) OnDemand(provider, instanceType, gpuModel string) (pricePerGPUHour float64, currency string, ok bool) {
+	best := -1
+	for _, p := range pc {
+		if p.Provider != provider || (p.InstanceType != "" && p.InstanceType != instanceType) ||
+			(p.GPUModel != "" && p.GPUModel != gpuModel) {
+			continue
+		}
+		if rank := specificity(p.InstanceType, p.GPUModel); rank > best {
+			best, pricePerGPUHour, currency = rank, p.PricePerGPUHour, p.Currency
+		}
+	}
+	return pricePerGPUHour, currency, best >= 0
+}
+
+// specificity ranks a price line: both named 3, the instance type 2, the GPU model 1, neither 0.
+func specificity(instanceType, gpuModel string) int {
+	rank := 0
+	if instanceType != "" {
+		rank += 2
+	}
+	if gpuModel != "" {
+		rank++
+	}
+	return rank
 }
 
 // MaxPriority bounds Priority either way.
@@ -100,14 +156,7 @@ func (c Commitment) PricePerGPUHour(instanceType, gpuModel string) (price float6
 		if (r.InstanceType != "" && r.InstanceType != instanceType) || (r.GPUModel != "" && r.GPUModel != gpuModel) {
 			continue
 		}
-		rank := 0
-		if r.InstanceType != "" {
-			rank += 2
-		}
-		if r.GPUModel != "" {
-			rank++
-		}
-		if rank > best {
+		if rank := specificity(r.InstanceType, r.GPUModel); rank > best {
 			best, price = rank, r.PricePerGPUHour
 		}
 	}
@@ -142,10 +191,10 @@ func (ps Problems) Error() string {
 
 // Load reads and checks the commitments file at path. Its error lists every problem, one per line, as
 // "FILE:LINE: commitments[i] (id X): FIELD: problem"; errors.As finds Problems in it.
-func Load(path string) ([]Commitment, error) {
+func Load(path string) (File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("commitments: %w", err)
+		return File{}, fmt.Errorf("commitments: %w", err)
 	}
 	return Parse(path, data)
 }

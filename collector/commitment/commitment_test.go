@@ -62,7 +62,7 @@ func count(t *testing.T, conn driver.Conn, q string) uint64 {
 func TestSync(t *testing.T) {
 	conn, db := migrated(t)
 	ctx := t.Context()
-	all, err := Load("testdata/good.yaml")
+	all, err := commitmentsOf(Load("testdata/good.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,11 +158,11 @@ func TestSync(t *testing.T) {
 // table holds the duplicates while the view and Current do not.
 func TestSyncDuplicatesCollapse(t *testing.T) {
 	conn, db := migrated(t)
-	all, err := Load("testdata/good.yaml")
+	all, err := commitmentsOf(Load("testdata/good.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := setHash(all)
+	sum := setHash(all, nil)
 	hash := fmt.Sprintf("%x", sum)
 	for range 2 {
 		if err := write(t.Context(), conn, db, all, nil, hash, 1<<32|42); err != nil {
@@ -184,7 +184,7 @@ func TestSyncDuplicatesCollapse(t *testing.T) {
 
 func TestSyncConcurrent(t *testing.T) {
 	conn, db := migrated(t)
-	all, err := Load("testdata/good.yaml")
+	all, err := commitmentsOf(Load("testdata/good.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,15 +20,18 @@ import (
 )
 
 // Parse checks a commitments file's contents; name is what problems call the file. It reports every problem at
-// once (see Load), and returns the commitments in the file's order only when there is none.
-func Parse(name string, data []byte) ([]Commitment, error) {
+// once (see Load), and returns the file (commitments in the file's order, price cards) only when there is none.
+func Parse(name string, data []byte) (File, error) {
 	p := &parser{file: name, ids: map[string]int{}}
-	cs := p.parseFile(data)
+	f := p.parseFile(data)
+	if root := rootMapping(data); root != nil {
+		f.Primary, f.Requests = p.requests(root, f.Commitments)
+	}
 	if len(p.probs) > 0 {
 		sort.SliceStable(p.probs, func(i, j int) bool { return p.probs[i].Line < p.probs[j].Line })
-		return nil, p.probs
+		return File{}, p.probs
 	}
-	return cs, nil
+	return f, nil
 }
 
 var (
@@ -39,8 +42,10 @@ var (
 )
 
 var (
-	fileFields       = []string{"currency", "commitments", "primary", "requests"}
-	commitmentFields = []string{"id", "name", "provider", "scope", "kind", "quantity", "unit", "term", "team", "labels", "alerts", "rate_card", "priority"}
+	// fileFields are the top-level keys; each has its reader in parseFile.
+	fileFields       = []string{"currency", "prices", "commitments", "primary", "requests"}
+	commitmentFields = []string{"id", "name", "provider", "scope", "kind", "quantity", "unit", "term", "team", "labels", "alerts", "rate_card", "priority", "price_per_gpu_hour"}
+	priceFields      = []string{"provider", "instance_type", "gpu_model", "price_per_gpu_hour", "currency"}
 	scopeFields      = []string{"account", "region", "instance_type", "gpu_model"}
 	termFields       = []string{"start", "end"}
 	alertFields      = []string{"projected_shortfall_pct", "min_utilization_pct", "max_leakage_gpu_hours_24h", "exhaustion_days"}
@@ -52,6 +57,10 @@ type parser struct {
 	probs Problems
 	ids   map[string]int // id -> index of the first commitment that has it
 	lines []int          // line of each commitment's mapping
+	// money is the currency of the first price read (a price card or a reservation's price) and where it was; every
+	// other price must be in it, so money figures add up.
+	money     string
+	moneyLine int
 }
 
 // add records a problem at n's line. where names the commitment ("commitments[2] (id x)") or is empty for the
@@ -68,7 +77,8 @@ func (p *parser) add(n *yaml.Node, where, field, format string, args ...any) {
 	p.probs = append(p.probs, Problem{File: p.file, Line: line, Path: path, Message: fmt.Sprintf(format, args...)})
 }
 
-func (p *parser) parseFile(data []byte) []Commitment {
+func (p *parser) parseFile(data []byte) File {
+	var f File
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
@@ -77,7 +87,7 @@ func (p *parser) parseFile(data []byte) []Commitment {
 		} else {
 			p.syntax(err)
 		}
-		return nil
+		return f
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -87,12 +97,12 @@ func (p *parser) parseFile(data []byte) []Commitment {
 	}
 	if len(doc.Content) == 0 {
 		p.add(&doc, "", "file", "empty: want a mapping with a commitments list")
-		return nil
+		return f
 	}
 	root := deref(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		p.add(root, "", "file", "want a mapping with currency (optional) and a commitments list, got %s", describe(root))
-		return nil
+		return f
 	}
 	top := p.mapping(root, "", "", fileFields)
 
@@ -108,22 +118,104 @@ func (p *parser) parseFile(data []byte) []Commitment {
 			currency, currencyBad = "", true
 		}
 	}
+	f.Currency = currency
+
+	if n := top.get("prices"); n != nil {
+		f.Prices = p.prices(n, currency, currencyBad)
+	}
 
 	list := top.get("commitments")
 	if list == nil {
 		p.add(root, "", "commitments", "missing: want a list of commitments (it may be empty: commitments: [])")
-		return nil
+		return f
 	}
 	if list.Kind != yaml.SequenceNode {
 		p.add(list, "", "commitments", "want a list, got %s", describe(list))
-		return nil
+		return f
 	}
-	out := make([]Commitment, 0, len(list.Content))
+	f.Commitments = make([]Commitment, 0, len(list.Content))
 	for i, item := range list.Content {
 		c := p.commitment(i, deref(item), currency, currencyBad)
-		out = append(out, c)
+		f.Commitments = append(f.Commitments, c)
+	}
+	return f
+}
+
+// prices reads the on-demand price cards (prices:, a list of {provider, instance_type and/or gpu_model (optional),
+// price_per_gpu_hour, currency (optional, default the file's)}).
+func (p *parser) prices(v *yaml.Node, defCurrency string, defCurrencyBad bool) PriceCards {
+	const want = "{provider, instance_type and/or gpu_model (optional), price_per_gpu_hour, currency (optional)}"
+	if v.Kind != yaml.SequenceNode {
+		p.add(v, "", "prices", "want a list of %s, got %s", want, describe(v))
+		return nil
+	}
+	type key struct{ provider, it, gm string }
+	seen := map[key]int{}
+	var out PriceCards
+	for j, item := range v.Content {
+		item = deref(item)
+		field := fmt.Sprintf("prices[%d]", j)
+		if item.Kind != yaml.MappingNode {
+			p.add(item, "", field, "want %s, got %s", want, describe(item))
+			continue
+		}
+		f := p.mapping(item, "", field+".", priceFields)
+		pr := Price{
+			InstanceType: p.optStr(f.get("instance_type"), "", field+".instance_type"),
+			GPUModel:     p.optStr(f.get("gpu_model"), "", field+".gpu_model"),
+		}
+		if n := f.get("provider"); n == nil {
+			p.add(item, "", field+".provider", "missing: the OpenTelemetry cloud.provider value this price is charged by")
+		} else {
+			pr.Provider = p.str(n, "", field+".provider")
+			if msg := providerProblem(pr.Provider); msg != "" {
+				p.add(n, "", field+".provider", "%s", msg)
+			}
+		}
+		if pn := f.get("price_per_gpu_hour"); pn == nil {
+			p.add(item, "", field+".price_per_gpu_hour", "missing")
+		} else if x, ok := p.number(pn, "", field+".price_per_gpu_hour"); ok {
+			if x <= 0 {
+				p.add(pn, "", field+".price_per_gpu_hour", "%s: must be more than 0", pn.Value)
+			}
+			pr.PricePerGPUHour = x
+		}
+		if n := f.get("currency"); n != nil {
+			pr.Currency = p.str(n, "", field+".currency")
+			if msg := currencyProblem(pr.Currency); n.Kind == yaml.ScalarNode && msg != "" {
+				p.add(n, "", field+".currency", "%s", msg)
+				pr.Currency = ""
+			} else {
+				p.sameMoney(n, "", field+".currency", pr.Currency)
+			}
+		} else if defCurrency == "" {
+			if !defCurrencyBad {
+				p.add(item, "", field+".currency", "missing: set currency here or the file's currency (e.g. currency: USD)")
+			}
+		} else {
+			pr.Currency = defCurrency
+			p.sameMoney(item, "", field, pr.Currency)
+		}
+		k := key{pr.Provider, pr.InstanceType, pr.GPUModel}
+		if first, dup := seen[k]; dup {
+			p.add(item, "", field, "same provider, instance_type and gpu_model as prices[%d] (line %d)", first, deref(v.Content[first]).Line)
+		} else {
+			seen[k] = j
+		}
+		out = append(out, pr)
 	}
 	return out
+}
+
+// sameMoney checks that a price is in the currency of the file's other prices.
+func (p *parser) sameMoney(n *yaml.Node, where, field, currency string) {
+	switch {
+	case currency == "":
+	case p.money == "":
+		p.money, p.moneyLine = currency, n.Line
+	case p.money != currency:
+		p.add(n, where, field, "%s: every price of a file is in one currency, and the price at line %d is in %s", currency, p.moneyLine, p.money)
+	}
 }
 
 func (p *parser) syntax(err error) {
@@ -238,6 +330,10 @@ func (p *parser) commitment(i int, n *yaml.Node, defCurrency string, defCurrency
 		p.alerts(&c, v, where)
 	}
 
+	if v := f.get("price_per_gpu_hour"); v != nil {
+		p.reservationPrice(&c, v, where, kindOK, defCurrency, defCurrencyBad)
+	}
+
 	rc := f.get("rate_card")
 	switch {
 	case kindOK && c.Kind != KindSpend && rc != nil:
@@ -248,6 +344,28 @@ func (p *parser) commitment(i int, n *yaml.Node, defCurrency string, defCurrency
 		c.RateCard = p.rateCard(rc, where, c.Scope)
 	}
 	return c
+}
+
+// reservationPrice reads what a capacity or usage commitment costs per GPU-hour, in the file's currency.
+func (p *parser) reservationPrice(c *Commitment, v *yaml.Node, where string, kindOK bool, defCurrency string, defCurrencyBad bool) {
+	x, ok := p.number(v, where, "price_per_gpu_hour")
+	switch {
+	case !ok:
+		return
+	case kindOK && c.Kind == KindSpend:
+		p.add(v, where, "price_per_gpu_hour", "a spend commitment prices its GPU-hours with its rate_card")
+		return
+	case x <= 0:
+		p.add(v, where, "price_per_gpu_hour", "%s: must be more than 0", v.Value)
+		return
+	case defCurrency == "":
+		if !defCurrencyBad {
+			p.add(v, where, "price_per_gpu_hour", "in which currency? set the file's currency (e.g. currency: USD)")
+		}
+		return
+	}
+	c.CommittedPrice, c.PriceCurrency = x, defCurrency
+	p.sameMoney(v, where, "price_per_gpu_hour", defCurrency)
 }
 
 func (p *parser) unit(c *Commitment, v, n *yaml.Node, where string, kindOK bool, defCurrency string, defCurrencyBad bool) {

@@ -21,7 +21,7 @@ func hour(s string) time.Time {
 }
 
 func TestParseGood(t *testing.T) {
-	got, err := Load("testdata/good.yaml")
+	got, err := commitmentsOf(Load("testdata/good.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +209,7 @@ func TestParseProblems(t *testing.T) {
 	}
 	for name, want := range cases {
 		t.Run(name, func(t *testing.T) {
-			cs, err := Load(filepath.Join("testdata", name))
+			cs, err := commitmentsOf(Load(filepath.Join("testdata", name)))
 			if err == nil {
 				t.Fatalf("no error; parsed %d commitments", len(cs))
 			}
@@ -236,13 +236,13 @@ func TestParseProblems(t *testing.T) {
 
 func TestParseEdges(t *testing.T) {
 	t.Run("empty list", func(t *testing.T) {
-		cs, err := Parse("f.yaml", []byte("commitments: []\n"))
+		cs, err := commitmentsOf(Parse("f.yaml", []byte("commitments: []\n")))
 		if err != nil || len(cs) != 0 {
 			t.Fatalf("got %v, %v; want no commitments and no error", cs, err)
 		}
 	})
 	t.Run("problem fields", func(t *testing.T) {
-		_, err := Parse("f.yaml", []byte("commitments:\n  - id: x\n    kind: capacity\n    quantity: 1\n    provider: azure\n"))
+		_, err := commitmentsOf(Parse("f.yaml", []byte("commitments:\n  - id: x\n    kind: capacity\n    quantity: 1\n    provider: azure\n")))
 		var probs Problems
 		if !errors.As(err, &probs) || len(probs) != 1 {
 			t.Fatalf("got %v", err)
@@ -253,11 +253,11 @@ func TestParseEdges(t *testing.T) {
 		}
 	})
 	t.Run("spend unit from the file's currency, explicit unit wins", func(t *testing.T) {
-		cs, err := Parse("f.yaml", []byte(`currency: EUR
+		cs, err := commitmentsOf(Parse("f.yaml", []byte(`currency: EUR
 commitments:
   - {id: a, provider: aws, kind: spend, quantity: 5, term: {start: 2026-01-01, end: 2027-01-01}, rate_card: [{gpu_model: g, price_per_gpu_hour: 1}]}
   - {id: b, provider: aws, kind: spend, quantity: 5, unit: JPY, term: {start: 2026-01-01, end: 2027-01-01}, rate_card: [{gpu_model: g, price_per_gpu_hour: 1}]}
-`))
+`)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,10 +266,10 @@ commitments:
 		}
 	})
 	t.Run("unit defaults to the kind's", func(t *testing.T) {
-		cs, err := Parse("f.yaml", []byte(`commitments:
+		cs, err := commitmentsOf(Parse("f.yaml", []byte(`commitments:
   - {id: a, provider: azure, kind: capacity, quantity: 8, term: {start: 2026-01-01, end: 2027-01-01}}
   - {id: b, provider: azure, kind: usage, quantity: 8, term: {start: 2026-01-01, end: 2027-01-01}}
-`))
+`)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -278,10 +278,10 @@ commitments:
 		}
 	})
 	t.Run("a bad file currency is reported once", func(t *testing.T) {
-		_, err := Parse("f.yaml", []byte(`currency: dollars
+		_, err := commitmentsOf(Parse("f.yaml", []byte(`currency: dollars
 commitments:
   - {id: a, provider: aws, kind: spend, quantity: 5, term: {start: 2026-01-01, end: 2027-01-01}, rate_card: [{gpu_model: g, price_per_gpu_hour: 1}]}
-`))
+`)))
 		want := `f.yaml:1: currency: "dollars": want an ISO 4217 currency code such as USD or EUR`
 		if err == nil || err.Error() != want {
 			t.Errorf("got %v, want %s", err, want)
@@ -289,8 +289,11 @@ commitments:
 	})
 }
 
+// commitmentsOf is the commitments of a parsed file.
+func commitmentsOf(f File, err error) ([]Commitment, error) { return f.Commitments, err }
+
 func TestExampleFileParses(t *testing.T) {
-	cs, err := Load("../../deploy/commitments.example.yaml")
+	cs, err := commitmentsOf(Load("../../deploy/commitments.example.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,6 +309,16 @@ func TestExampleFileParses(t *testing.T) {
 		az.Scope != (Scope{Region: "eastus", InstanceType: "Standard_ND96isr_H100_v5"}) ||
 		!az.Start.Equal(hour("2026-11-01T00:00:00Z")) || !az.End.Equal(hour("2027-11-01T00:00:00Z")) {
 		t.Errorf("Azure capacity commitment: %+v", az)
+	}
+	if az.CommittedPrice != 7.38 || az.PriceCurrency != "USD" {
+		t.Errorf("Azure reservation price %v %q", az.CommittedPrice, az.PriceCurrency)
+	}
+	f, err := Load("../../deploy/commitments.example.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, cur, ok := f.Prices.OnDemand("oracle_cloud", "BM.GPU.H100.8", "NVIDIA H100 80GB HBM3"); !ok || p != 10 || cur != "USD" {
+		t.Errorf("example OCI on-demand price %v %q %v", p, cur, ok)
 	}
 	aws, ok := byID["aws-gpu-spend-2026"]
 	if !ok {
@@ -329,7 +342,7 @@ func TestExampleFileParses(t *testing.T) {
 		}
 		uncommented = append(uncommented, line)
 	}
-	cs2, err := Parse("uncommented example", []byte(strings.Join(uncommented, "\n")))
+	cs2, err := commitmentsOf(Parse("uncommented example", []byte(strings.Join(uncommented, "\n"))))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package commitment
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -83,35 +82,6 @@ var (
 	answerFields  = []string{"status", "at", "accepted_gpus", "deadline"}
 	releaseFields = []string{"provider", "gpus"}
 )
-
-// LoadRequests reads the primary and the capacity requests of the commitments file at path (see ParseRequests).
-func LoadRequests(path string) (Primary, []Request, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return Primary{}, nil, fmt.Errorf("commitments: %w", err)
-	}
-	return ParseRequests(path, data)
-}
-
-// ParseRequests checks the primary and requests keys of a commitments file (and, to check them against it, the rest
-// of the file: its problems are reported too, as Parse reports them). A file without requests has a zero Primary and
-// no requests.
-func ParseRequests(name string, data []byte) (Primary, []Request, error) {
-	p := &parser{file: name, ids: map[string]int{}}
-	cs := p.parseFile(data)
-	var (
-		prim Primary
-		reqs []Request
-	)
-	if root := rootMapping(data); root != nil {
-		prim, reqs = p.requests(root, cs)
-	}
-	if len(p.probs) > 0 {
-		sort.SliceStable(p.probs, func(i, j int) bool { return p.probs[i].Line < p.probs[j].Line })
-		return Primary{}, nil, p.probs
-	}
-	return prim, reqs, nil
-}
 
 // rootMapping is the file's top mapping, or nil where parseFile has already said why there is none.
 func rootMapping(data []byte) *yaml.Node {

@@ -2,7 +2,6 @@ package commitment
 
 import (
 	"errors"
-	"os"
 	"reflect"
 	"strings"
 	"testing"
@@ -52,7 +51,7 @@ requests:
     answer: {status: none, deadline: 2026-11-20T12:00:00Z}
     releases: [{provider: aws, gpus: 8}]
 `
-	prim, reqs, err := ParseRequests("f.yaml", []byte(data))
+	prim, reqs, err := parseRequests("f.yaml", []byte(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,11 +83,11 @@ requests:
 	if reqs[0].Refused() != 12 || reqs[1].Refused() != 0 || reqs[2].Refused() != 8 {
 		t.Errorf("refused %d %d %d, want 12 0 8", reqs[0].Refused(), reqs[1].Refused(), reqs[2].Refused())
 	}
-	// Parse ignores the keys; a file without them has no primary.
-	if cs, err := Parse("f.yaml", []byte(data)); err != nil || len(cs) != 2 {
-		t.Errorf("Parse: %d commitments, %v", len(cs), err)
+	// The commitments beside them are read as always; a file without the keys has no primary.
+	if f, err := Parse("f.yaml", []byte(data)); err != nil || len(f.Commitments) != 2 {
+		t.Errorf("Parse: %d commitments, %v", len(f.Commitments), err)
 	}
-	if prim, reqs, err := ParseRequests("f.yaml", []byte(requestsBase)); err != nil || prim.Provider != "" || reqs != nil {
+	if prim, reqs, err := parseRequests("f.yaml", []byte(requestsBase)); err != nil || prim.Provider != "" || reqs != nil {
 		t.Errorf("without requests: %+v %+v %v", prim, reqs, err)
 	}
 }
@@ -138,7 +137,7 @@ func TestParseRequestsProblems(t *testing.T) {
 			[]string{"f.yaml:13: primary: missing"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, _, err := ParseRequests("f.yaml", []byte(tc.data))
+			_, _, err := parseRequests("f.yaml", []byte(tc.data))
 			var ps Problems
 			if !errors.As(err, &ps) {
 				t.Fatalf("err = %v, want Problems", err)
@@ -158,18 +157,16 @@ func TestParseRequestsProblems(t *testing.T) {
 // The demo's story (deploy/local/demo.sh fills in the times) parses: a request to Azure partly declined, releasing 8
 // GPUs to OCI until 6 hours before the end.
 func TestDemoRequestsParse(t *testing.T) {
-	data, err := os.ReadFile("../../deploy/local/demo-commitments.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := strings.NewReplacer("@ASKED@", "2026-10-30T00:00:00Z", "@ANSWERED@", "2026-10-30T12:00:00Z",
-		"@START@", "2026-11-01T00:00:00Z", "@REQ_END@", "2026-11-03T18:00:00Z", "@END@", "2026-12-01T00:00:00Z").Replace(string(data))
-	prim, reqs, err := ParseRequests("demo-commitments.yaml", []byte(s))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := parseDemoFile(t)
+	prim, reqs := f.Primary, f.Requests
 	if prim.Provider != "azure" || len(reqs) != 1 || reqs[0].Status != AnswerPartial || reqs[0].Refused() != 8 ||
 		len(reqs[0].Releases) != 1 || reqs[0].Releases[0] != (Release{"oracle_cloud", 8}) {
 		t.Errorf("demo primary %+v, requests %+v", prim, reqs)
 	}
+}
+
+// parseRequests is Parse seen from the requests' side.
+func parseRequests(name string, data []byte) (Primary, []Request, error) {
+	f, err := Parse(name, data)
+	return f.Primary, f.Requests, err
 }

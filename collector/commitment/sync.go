@@ -37,10 +37,30 @@ func query(name string, data map[string]string) (string, error) {
 // same version, which collapse. Two collectors syncing different files at once (a rolling change) can leave a union
 // of both until either syncs again; every replica reads the same thing meanwhile, since versions are deterministic.
 func Sync(ctx context.Context, conn driver.Conn, db string, cs []Commitment) error {
+	return SyncFile(ctx, conn, db, File{Commitments: cs})
+}
+
+// SyncFile is Sync for a whole file: its commitments and, with them in the same load, its prices (the on-demand
+// price cards and the commitments' own prices, table price_cards of migration 0010). The prices are part of the
+// load: a file with prices but no commitment stores none (money figures are per commitment). The primary and the
+// capacity requests are stored beside them (SyncRequests).
+func SyncFile(ctx context.Context, conn driver.Conn, db string, f File) error {
+	if err := syncCommitments(ctx, conn, db, f); err != nil {
+		return err
+	}
+	if err := SyncRequests(ctx, conn, db, f.Primary, f.Requests); err != nil {
+		return fmt.Errorf("load the capacity requests: %w", err)
+	}
+	return nil
+}
+
+// syncCommitments stores the file's commitments and prices as one load (a new version only when they changed).
+func syncCommitments(ctx context.Context, conn driver.Conn, db string, f File) error {
+	cs := f.Commitments
 	if err := checkSet(cs); err != nil {
 		return err
 	}
-	sum := setHash(cs)
+	sum := setHash(cs, f.Prices)
 	hash := hex.EncodeToString(sum[:])
 	live, err := readLive(ctx, conn, db)
 	if err != nil {
@@ -70,7 +90,108 @@ func Sync(ctx context.Context, conn driver.Conn, db string, cs []Commitment) err
 			gone = append(gone, l.Commitment)
 		}
 	}
+	if err := writePrices(ctx, conn, db, f, version); err != nil {
+		return err
+	}
 	return write(ctx, conn, db, cs, gone, hash, version)
+}
+
+// writePrices stores the load's prices before its commitments, as the rate cards are.
+func writePrices(ctx context.Context, conn driver.Conn, db string, f File, version uint64) error {
+	n := len(f.Prices)
+	for _, c := range f.Commitments {
+		if c.CommittedPrice > 0 {
+			n++
+		}
+	}
+	if n == 0 || len(f.Commitments) == 0 {
+		return nil
+	}
+	q, err := query("insert_price_cards", map[string]string{"DB": db})
+	if err != nil {
+		return err
+	}
+	batch, err := conn.PrepareBatch(ctx, q)
+	if err != nil {
+		return fmt.Errorf("commitments: prepare insert into %s.price_cards: %w", db, err)
+	}
+	defer func() { _ = batch.Abort() }()
+	for j, p := range f.Prices {
+		if err := batch.Append("", version, uint16(j), p.Provider, p.InstanceType, p.GPUModel, p.PricePerGPUHour, p.Currency); err != nil {
+			return fmt.Errorf("commitments: prices[%d]: %w", j, err)
+		}
+	}
+	for _, c := range f.Commitments {
+		if c.CommittedPrice <= 0 {
+			continue
+		}
+		if err := batch.Append(c.ID, version, uint16(0), c.Provider, "", "", c.CommittedPrice, c.PriceCurrency); err != nil {
+			return fmt.Errorf("commitments: price of %s: %w", c.ID, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("commitments: insert %d prices into %s.price_cards: %w", n, db, err)
+	}
+	return nil
+}
+
+// CurrentPrices reads the on-demand price cards of the live load(s) back from db, in the file's order.
+func CurrentPrices(ctx context.Context, conn driver.Conn, db string) (PriceCards, error) {
+	live, err := readLive(ctx, conn, db)
+	if err != nil {
+		return nil, err
+	}
+	versions := liveVersions(live)
+	if len(versions) == 0 {
+		return nil, nil
+	}
+	var out PriceCards
+	err = readPrices(ctx, conn, db, versions, func(id string, _ uint64, p Price) {
+		if id == "" {
+			out = append(out, p)
+		}
+	})
+	return out, err
+}
+
+func liveVersions(live []stored) []string {
+	var versions []string
+	seen := map[uint64]bool{}
+	for _, l := range live {
+		if !seen[l.version] {
+			seen[l.version] = true
+			versions = append(versions, fmt.Sprint(l.version))
+		}
+	}
+	return versions
+}
+
+// readPrices calls each for every price row the loads of versions wrote.
+func readPrices(ctx context.Context, conn driver.Conn, db string, versions []string, each func(id string, version uint64, p Price)) error {
+	q, err := query("price_cards_of_versions", map[string]string{"DB": db, "Versions": strings.Join(versions, ", ")})
+	if err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return fmt.Errorf("commitments: read %s.price_cards: %w", db, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			id      string
+			version uint64
+			p       Price
+		)
+		if err := rows.Scan(&id, &version, &p.Provider, &p.InstanceType, &p.GPUModel, &p.PricePerGPUHour, &p.Currency); err != nil {
+			return fmt.Errorf("commitments: read %s.price_cards: %w", db, err)
+		}
+		each(id, version, p)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("commitments: read %s.price_cards: %w", db, err)
+	}
+	return nil
 }
 
 // Current reads the live commitments back from db, ordered by id, with their rate cards.
@@ -81,16 +202,11 @@ func Current(ctx context.Context, conn driver.Conn, db string) ([]Commitment, er
 	}
 	out := make([]Commitment, len(live))
 	idx := make(map[string]int, len(live))
-	var versions []string
-	seen := map[uint64]bool{}
 	for i, l := range live {
 		out[i] = l.Commitment
 		idx[l.ID] = i
-		if !seen[l.version] {
-			seen[l.version] = true
-			versions = append(versions, fmt.Sprint(l.version))
-		}
 	}
+	versions := liveVersions(live)
 	if len(versions) == 0 {
 		return out, nil
 	}
@@ -122,6 +238,14 @@ func Current(ctx context.Context, conn driver.Conn, db string) ([]Commitment, er
 		return nil, fmt.Errorf("commitments: read %s.commitment_rates: %w", db, err)
 	}
 	if err := readSettings(ctx, conn, db, versions, live, idx, out); err != nil {
+		return nil, err
+	}
+	err = readPrices(ctx, conn, db, versions, func(id string, version uint64, p Price) {
+		if i, ok := idx[id]; ok && id != "" && live[i].version == version {
+			out[i].CommittedPrice, out[i].PriceCurrency = p.PricePerGPUHour, p.Currency
+		}
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -348,7 +472,7 @@ func inDateTime(t time.Time) bool { return t.Unix() >= 0 && t.Unix() <= math.Max
 
 // setHash is the SHA-256 of the commitments in a canonical form: sorted by id, times as Unix seconds, labels sorted
 // (encoding/json sorts map keys), empty and absent collections alike. Reordering the file changes nothing.
-func setHash(cs []Commitment) [sha256.Size]byte {
+func setHash(cs []Commitment, prices PriceCards) [sha256.Size]byte {
 	type canon struct {
 		ID, Name, Provider string
 		Scope              Scope
@@ -361,12 +485,14 @@ func setHash(cs []Commitment) [sha256.Size]byte {
 		Team               string
 		Labels             map[string]string
 		Alerts             Thresholds
-		Priority           int32 `json:",omitempty"` // omitted at 0, so sets without priorities keep their hash
+		Priority           int32   `json:",omitempty"` // omitted at 0, so sets without priorities keep their hash
+		CommittedPrice     float64 `json:",omitempty"` // likewise for sets without prices
+		PriceCurrency      string  `json:",omitempty"`
 	}
 	list := make([]canon, len(cs))
 	for i, c := range cs {
 		list[i] = canon{c.ID, c.Name, c.Provider, c.Scope, c.Kind, c.Quantity, c.Unit, c.Start.Unix(), c.End.Unix(),
-			c.Currency, c.RateCard, c.Team, c.Labels, c.Alerts, c.Priority}
+			c.Currency, c.RateCard, c.Team, c.Labels, c.Alerts, c.Priority, c.CommittedPrice, c.PriceCurrency}
 		if len(c.RateCard) == 0 {
 			list[i].RateCard = nil
 		}
@@ -375,9 +501,16 @@ func setHash(cs []Commitment) [sha256.Size]byte {
 		}
 	}
 	slices.SortFunc(list, func(a, b canon) int { return cmp.Compare(a.ID, b.ID) })
-	data, err := json.Marshal(list)
+	var whole any = list
+	if len(prices) > 0 { // a set without prices keeps its hash
+		whole = struct {
+			Commitments []canon
+			Prices      PriceCards
+		}{list, prices}
+	}
+	data, err := json.Marshal(whole)
 	if err != nil { // only NaN or Inf quantities, which Parse rejects; hash their text instead of failing
-		data = fmt.Appendf(nil, "%#v", list)
+		data = fmt.Appendf(nil, "%#v", whole)
 	}
 	return sha256.Sum256(append([]byte("gpumeter commitments v1\n"), data...))
 }

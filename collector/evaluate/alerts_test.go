@@ -61,3 +61,21 @@ func TestAlertSaysCannotBeMet(t *testing.T) {
 		t.Fatalf("alerts %+v, want one saying the commitment cannot be met any more", got)
 	}
 }
+
+// A leakage alert says what the leaked GPU-hours cost when the file has prices, and carries the money figures.
+func TestLeakageAlertSaysTheCost(t *testing.T) {
+	s := figures.Status{ID: "c", Kind: "capacity", Quantity: 16, TermHours: 200, HoursElapsed: 10, HoursLeft: 190,
+		CommitmentTotal: 3200, Utilization: 1, Leakage24hGPUHours: 12, AlertMaxLeakageGPUHours24h: 10,
+		MoneyCurrency: "USD", Leakage24hCost: 120, OverflowCost: 300, UnusedValue: 40, UnusedValueCurrency: "USD"}
+	got := Alerts([]figures.Status{s})
+	if len(got) != 1 || got[0].Name != AlertLeakage || !strings.Contains(got[0].Annotations["description"], "costing 120.00 USD on demand") ||
+		got[0].Annotations["leakage_24h_cost"] != "120.00" || got[0].Annotations["money_currency"] != "USD" ||
+		got[0].Annotations["unused_value"] != "40.00" {
+		t.Fatalf("alerts %+v, want one leakage alert with its cost", got)
+	}
+	s.MoneyCurrency, s.UnusedValueCurrency = "", ""
+	if got := Alerts([]figures.Status{s}); len(got) != 1 || strings.Contains(got[0].Annotations["description"], "costing") ||
+		got[0].Annotations["leakage_24h_cost"] != "" {
+		t.Errorf("without prices the alert names a cost: %+v", got)
+	}
+}

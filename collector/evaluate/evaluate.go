@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -39,8 +40,6 @@ type Evaluator struct {
 	notifier Notifier // nil: metrics only
 	log      *slog.Logger
 	now      func() time.Time
-
-	pricer figures.Pricer // prices the ROFR figures; nil: GPU-hours only
 
 	mu     sync.Mutex
 	latest []figures.Status
@@ -98,7 +97,11 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	for i := range statuses {
 		statuses[i].AlertExhaustionDays = days[statuses[i].ID]
 	}
-	rofr, rofrOK, err := figures.ROFRFigures(ctx, e.conn, e.db, now, e.pricer)
+	prices, err := commitment.CurrentPrices(ctx, e.conn, e.db)
+	if err != nil {
+		return err
+	}
+	rofr, rofrOK, err := figures.ROFRFigures(ctx, e.conn, e.db, now, prices)
 	if err != nil {
 		return err
 	}
@@ -191,15 +194,23 @@ func Alerts(statuses []figures.Status) []alert.Alert {
 			out = append(out, newAlert(AlertLeakage, s, "warning",
 				fmt.Sprintf("%.1f GPU-hours leaked from commitment %s in the last 24h (threshold %.1f)",
 					s.Leakage24hGPUHours, s.ID, s.AlertMaxLeakageGPUHours24h),
-				fmt.Sprintf("Overflow providers ran %.1f GPU-hours in the last 24 hours while %s had unused capacity; "+
-					"overflow by provider to date: %v.", s.Leakage24hGPUHours, s.ID, s.OverflowByProvider)))
+				fmt.Sprintf("Overflow providers ran %.1f GPU-hours in the last 24 hours while %s had unused capacity%s; "+
+					"overflow by provider to date: %v.", s.Leakage24hGPUHours, s.ID, leakageCost(s), s.OverflowByProvider)))
 		}
 	}
 	return out
 }
 
+// leakageCost is ", costing X CUR on demand" when prices value the last 24 hours' leakage, else "".
+func leakageCost(s figures.Status) string {
+	if s.MoneyCurrency == "" {
+		return ""
+	}
+	return fmt.Sprintf(", costing %.2f %s on demand", s.Leakage24hCost, s.MoneyCurrency)
+}
+
 func newAlert(name string, s figures.Status, severity, summary, description string) alert.Alert {
-	return alert.Alert{
+	a := alert.Alert{
 		Name: name,
 		Labels: map[string]string{
 			"commitment": s.ID, "provider": s.Provider, "team": s.Team, "kind": s.Kind, "severity": severity,
@@ -215,6 +226,16 @@ func newAlert(name string, s figures.Status, severity, summary, description stri
 			"unit":                   unitName(s),
 		},
 	}
+	if s.MoneyCurrency != "" { // money at the file's prices (schema/README.md, "Money")
+		a.Annotations["leakage_24h_cost"] = fmt.Sprintf("%.2f", s.Leakage24hCost)
+		a.Annotations["overflow_cost"] = fmt.Sprintf("%.2f", s.OverflowCost)
+		a.Annotations["money_currency"] = s.MoneyCurrency
+	}
+	if s.UnusedValueCurrency != "" {
+		a.Annotations["unused_value"] = fmt.Sprintf("%.2f", s.UnusedValue)
+		a.Annotations["unused_value_currency"] = s.UnusedValueCurrency
+	}
+	return a
 }
 
 func unitName(s figures.Status) string {
@@ -234,6 +255,9 @@ type gauge struct {
 	value func(s figures.Status) (float64, bool)
 	// currency adds the currency label (money figures).
 	currency bool
+	// currencyOf, when set, is the currency label of a money figure that is not in the commitment's unit (costs at
+	// the price cards); a commitment without one ("": no price) has no such series.
+	currencyOf func(figures.Status) string
 }
 
 // secondsPerHour turns the figures' GPU-hours into GPU-seconds.
@@ -277,7 +301,15 @@ var gauges = []gauge{
 	{name: "gpumeter.commitment.shortfall_to_date.cost", unit: "{currency}", desc: "money committed but not spent so far (spend commitments)", value: money(func(s figures.Status) float64 { return s.ShortfallToDate }), currency: true},
 	{name: "gpumeter.commitment.projected_shortfall.cost", unit: "{currency}", desc: "money short at term end at the trailing 7-day rate (spend commitments)", value: money(func(s figures.Status) float64 { return s.ProjectedShortfall7d }), currency: true},
 	{name: "gpumeter.commitment.required_rate.cost_per_hour", unit: "{currency}", desc: "money per hour to spend from now on to meet the commitment (spend commitments)", value: money(func(s figures.Status) float64 { return s.RequiredRate }), currency: true},
+
+	// Money of every kind at the file's prices (schema/README.md, "Money").
+	{name: "gpumeter.commitment.overflow.cost", unit: "{currency}", desc: "what the overflow GPU-hours of the term cost at the on-demand price cards", value: always(func(s figures.Status) float64 { return s.OverflowCost }), currencyOf: moneyCurrency},
+	{name: "gpumeter.commitment.leakage.cost", unit: "{currency}", desc: "what the leaked GPU-hours of the term cost at the on-demand price cards (bought while the commitment had room)", value: always(func(s figures.Status) float64 { return s.LeakageCost }), currencyOf: moneyCurrency},
+	{name: "gpumeter.commitment.leakage_24h.cost", unit: "{currency}", desc: "what the leaked GPU-hours of the last 24 complete hours cost at the on-demand price cards", value: always(func(s figures.Status) float64 { return s.Leakage24hCost }), currencyOf: moneyCurrency},
+	{name: "gpumeter.commitment.unused_value.cost", unit: "{currency}", desc: "the shortfall to date as money: a spend commitment's own, a capacity or usage commitment's at its price per GPU-hour", value: always(func(s figures.Status) float64 { return s.UnusedValue }), currencyOf: func(s figures.Status) string { return s.UnusedValueCurrency }},
 }
+
+func moneyCurrency(s figures.Status) string { return s.MoneyCurrency }
 
 // fleetMetrics are the fleet's GPU time in the last complete hour, from the hourly rollup, labelled by provider,
 // region, gpu_model and team: GPU-hours and busy share by provider, team and model without querying ClickHouse.
@@ -334,7 +366,14 @@ func (e *Evaluator) RegisterMetrics(m metric.Meter) error {
 					continue
 				}
 				attrs := plain
-				if g.currency {
+				switch {
+				case g.currencyOf != nil:
+					c := g.currencyOf(s)
+					if c == "" {
+						continue
+					}
+					attrs = metric.WithAttributes(append(slices.Clip(labels), attribute.String("currency", c))...)
+				case g.currency:
 					attrs = withCurrency
 				}
 				o.ObserveFloat64(instruments[i], v, attrs)

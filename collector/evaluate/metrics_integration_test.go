@@ -28,11 +28,13 @@ func TestMetricsOneUnitPerSeries(t *testing.T) {
 		return c
 	}
 	cs := []commitment.Commitment{
-		term(commitment.Commitment{ID: capID, Provider: "azure", Kind: commitment.KindCapacity, Quantity: 2, Unit: "gpu", Team: "platform"}),
+		term(commitment.Commitment{ID: capID, Provider: "azure", Kind: commitment.KindCapacity, Quantity: 2, Unit: "gpu", Team: "platform",
+			CommittedPrice: 3, PriceCurrency: "USD"}),
 		term(commitment.Commitment{ID: spendID, Provider: "aws", Kind: commitment.KindSpend, Quantity: 1000, Unit: "EUR", Currency: "EUR",
 			Team: "inference", RateCard: []commitment.Rate{{InstanceType: "p5.48xlarge", PricePerGPUHour: 5}}}),
 	}
-	if err := commitment.Sync(ctx, st.Conn(), st.Database(), cs); err != nil {
+	prices := commitment.PriceCards{{Provider: "aws", PricePerGPUHour: 6, Currency: "USD"}}
+	if err := commitment.SyncFile(ctx, st.Conn(), st.Database(), commitment.File{Currency: "USD", Commitments: cs, Prices: prices}); err != nil {
 		t.Fatal(err)
 	}
 	var rows []store.Row
@@ -78,13 +80,18 @@ func TestMetricsOneUnitPerSeries(t *testing.T) {
 	has("gpumeter_commitment_projected_shortfall_cost", `commitment="`+spendID+`"`, "880")
 	// 48 − 4 GPU-hours left over the 20 hours to go: 2.2 GPUs.
 	has("gpumeter_commitment_required_rate_gpus", `commitment="`+capID+`"`, "2.2")
+	// Money at the file's prices, in their currency: the reservation's 4 unused GPU-hours at 3 USD; nothing
+	// overflowed.
+	has("gpumeter_commitment_unused_value_cost", `commitment="`+capID+`",currency="USD"`, "12")
+	has("gpumeter_commitment_overflow_cost", `commitment="`+capID+`",currency="USD"`, "0")
 	has("gpumeter_usage_last_hour_gpu_time_seconds", `provider="aws"`, "3600")
 	has("gpumeter_usage_last_hour_busy_gpu_time_seconds", `provider="azure"`, "1800")
 	for _, l := range ours {
 		if strings.Contains(l, "_gpu_time_seconds{") && strings.Contains(l, spendID) && !strings.Contains(l, "overflow") && !strings.Contains(l, "leakage") {
 			t.Errorf("a spend commitment in a GPU-time series: %s", l)
 		}
-		if strings.Contains(l, "_cost") && strings.Contains(l, capID) {
+		if strings.Contains(l, "_cost") && strings.Contains(l, capID) && !strings.Contains(l, "unused_value") &&
+			!strings.Contains(l, "overflow") && !strings.Contains(l, "leakage") {
 			t.Errorf("a capacity commitment in a money series: %s", l)
 		}
 		if strings.Contains(l, "_cost") && !strings.Contains(l, "currency=") {

@@ -109,6 +109,3 @@ func (e *Evaluator) registerROFRMetrics(m metric.Meter) error {
 	}
 	return nil
 }
-
-// SetPricer prices the ROFR figures' GPU-hours (the commitments file's price cards); nil leaves them unpriced.
-func (e *Evaluator) SetPricer(p figures.Pricer) { e.pricer = p }

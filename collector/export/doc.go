@@ -79,7 +79,7 @@
 //	                           the row, else 0 (gpumeter meters, it does not price: join with the provider's own FOCUS
 //	                           data on ResourceId/SkuId for money). Unused spend rows: EffectiveCost = the unused money
 //	                           (the amortized commitment), the others 0. Unused capacity/usage rows: all 0
-//	BillingCurrency            the spend commitment's currency, else "USD"
+//	BillingCurrency            the currency of the row's price (price card, commitment price, rate card), else "USD"
 //	RegionId, RegionName       region (unused rows: the scope's region)
 //	AvailabilityZone           empty: gpu_usage_hourly is not split by zone
 //	ResourceId                 "<provider>/<account>/<region>/<instance type>": a stable id of the pool of GPUs the
@@ -122,7 +122,7 @@
 //	ContractCommitmentQuantity, ContractCommitmentUnit   GPU-hours committed over the term (capacity: GPUs × term
 //	                           hours) and "GPU-Hours"; empty for spend commitments
 //	ContractCommitmentCost     spend: the money committed; others empty (no price is known)
-//	BillingCurrency            the spend commitment's currency, else "USD"
+//	BillingCurrency            the currency of the row's price (price card, commitment price, rate card), else "USD"
 //
 // # Columns left empty, and why
 //

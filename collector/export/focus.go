@@ -386,7 +386,16 @@ func usageRow(p part) row {
 	switch {
 	case p.c == nil:
 		r.str("PricingCategory", "Standard") // on-demand as far as gpumeter knows (doc.go)
-		costs(r, 0, 0, 0, 0, defaultCurrency)
+		if p.OnDemandPrice <= 0 {
+			costs(r, 0, 0, 0, 0, defaultCurrency)
+			break
+		}
+		// Bought on demand: every cost is the price card's (schema/README.md, "Money").
+		cost := p.OnDemandPrice * p.gpuHours
+		r.num("ListUnitPrice", p.OnDemandPrice)
+		r.num("ContractedUnitPrice", p.OnDemandPrice)
+		costs(r, cost, cost, cost, cost, p.OnDemandCurrency)
+		desc += fmt.Sprintf(", on demand at %s %s per GPU-hour", human(p.OnDemandPrice), p.OnDemandCurrency)
 	case p.c.Kind == commitment.KindSpend:
 		cost := p.price * p.gpuHours
 		r.num("ListUnitPrice", p.price)
@@ -394,6 +403,25 @@ func usageRow(p part) row {
 		costs(r, cost, cost, cost, cost, currencyOf(p.c))
 		commitmentColumns(r, p.c, "Used", cost)
 		desc += fmt.Sprintf(", at %s %s per GPU-hour of spend commitment %s", human(p.price), currencyOf(p.c), p.c.Name)
+	case p.c.CommittedPrice > 0:
+		// A priced reservation or usage commitment, amortised over the GPU-hours it covers: effective and contracted
+		// cost at its price per GPU-hour, billed with its purchase (not on this row), listed at the on-demand price
+		// card when there is one in its currency.
+		amortised := p.c.CommittedPrice * p.gpuHours
+		list := 0.0
+		if p.OnDemandPrice > 0 && p.OnDemandCurrency == p.c.PriceCurrency {
+			list = p.OnDemandPrice * p.gpuHours
+			r.num("ListUnitPrice", p.OnDemandPrice)
+		}
+		r.num("ContractedUnitPrice", p.c.CommittedPrice)
+		costs(r, 0, amortised, list, amortised, p.c.PriceCurrency)
+		commitmentColumns(r, p.c, "Used", p.gpuHours)
+		if p.c.Kind == commitment.KindCapacity {
+			desc += ", in capacity reservation " + p.c.Name
+		} else {
+			desc += ", against usage commitment " + p.c.Name
+		}
+		desc += fmt.Sprintf(" at %s %s per GPU-hour", human(p.c.CommittedPrice), p.c.PriceCurrency)
 	default:
 		costs(r, 0, 0, 0, 0, currencyOf(p.c))
 		commitmentColumns(r, p.c, "Used", p.gpuHours)
@@ -460,14 +488,14 @@ func unusedRow(u figures.UnusedHour, c *commitment.Commitment) row {
 		r.str("ResourceType", "Capacity Reservation")
 		r.num("PricingQuantity", u.Unused)
 		r.str("PricingUnit", UnitGPUHours)
-		costs(r, 0, 0, 0, 0, currencyOf(c))
+		unusedCosts(r, c, u.Unused)
 		desc = fmt.Sprintf("Unused capacity reservation %s: %s GPUs reserved, %s used",
 			c.Name, human(u.Committed), human(u.Used))
 	default:
 		r.str("ResourceType", "Commitment Discount")
 		r.num("PricingQuantity", u.Unused)
 		r.str("PricingUnit", UnitGPUHours)
-		costs(r, 0, 0, 0, 0, currencyOf(c))
+		unusedCosts(r, c, u.Unused)
 		desc = fmt.Sprintf("Unused usage commitment %s: %s GPU-hours committed this hour (pro rata), %s used",
 			c.Name, human(u.Committed), human(u.Used))
 	}
@@ -485,6 +513,17 @@ func unusedRow(u figures.UnusedHour, c *commitment.Commitment) row {
 	}
 	r.str("Tags", tagsJSON(tags))
 	return r
+}
+
+// unusedCosts are the costs of gpuHours a capacity or usage commitment left unused: amortised at its price per
+// GPU-hour into EffectiveCost (nothing billed on the row), 0 without a price.
+func unusedCosts(r row, c *commitment.Commitment, gpuHours float64) {
+	if c.CommittedPrice <= 0 {
+		costs(r, 0, 0, 0, 0, currencyOf(c))
+		return
+	}
+	r.num("ContractedUnitPrice", c.CommittedPrice)
+	costs(r, 0, c.CommittedPrice*gpuHours, 0, 0, c.PriceCurrency)
 }
 
 func orUnknown(s string) string {

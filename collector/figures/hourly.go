@@ -22,6 +22,10 @@ type Usage struct {
 	GPUHours, BusyGPUHours, BusyKnownGPUHours float64
 	EnergyKWh                                 float64
 	Price                                     float64 // per GPU-hour at a spend commitment's rate card; 0 otherwise
+	// OnDemandPrice is what one of these GPU-hours costs at the on-demand price cards, in OnDemandCurrency (0 and ""
+	// without a price card): paid for an uncovered GPU-hour, the list price of a covered one.
+	OnDemandPrice    float64
+	OnDemandCurrency string
 }
 
 // HourlyUsage streams the allocated hourly usage for the hours in [from, to) to fn, ordered by hour, then provider,
@@ -40,7 +44,8 @@ func HourlyUsage(ctx context.Context, conn driver.Conn, db string, from, to time
 	for rs.Next() {
 		var u Usage
 		if err := rs.Scan(&u.Hour, &u.Provider, &u.Region, &u.InstanceType, &u.Account, &u.GPUModel, &u.Team,
-			&u.CommitmentID, &u.GPUHours, &u.BusyGPUHours, &u.BusyKnownGPUHours, &u.EnergyKWh, &u.Price); err != nil {
+			&u.CommitmentID, &u.GPUHours, &u.BusyGPUHours, &u.BusyKnownGPUHours, &u.EnergyKWh, &u.Price,
+			&u.OnDemandPrice, &u.OnDemandCurrency); err != nil {
 			return fmt.Errorf("read %s.commitment_allocation_hourly: %w", db, err)
 		}
 		u.Hour = u.Hour.UTC()

@@ -39,6 +39,18 @@ type Status struct {
 	// OverflowByProvider splits OverflowGPUHours by provider.
 	OverflowByProvider map[string]float64
 
+	// Money (schema/README.md, "Money"): overflow and leakage at the on-demand price cards, in MoneyCurrency ("" when
+	// the file has no prices; GPU-hours without a price card cost 0); UnusedValue is the shortfall to date as money,
+	// in UnusedValueCurrency (a spend commitment's own currency; a capacity or usage commitment's at its
+	// CommittedPrice, "" and 0 without one).
+	OverflowCost        float64
+	LeakageCost         float64
+	Leakage24hCost      float64
+	UnusedValue         float64
+	MoneyCurrency       string
+	UnusedValueCurrency string
+	CommittedPrice      float64
+
 	AlertProjectedShortfallPct float64
 	AlertMinUtilizationPct     float64
 	AlertMaxLeakageGPUHours24h float64
@@ -100,7 +112,39 @@ func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time)
 			s.OverflowByProvider[provider] = hours
 		}
 	}
-	return out, orows.Err()
+	if err := orows.Err(); err != nil {
+		return nil, fmt.Errorf("read overflow by provider: %w", err)
+	}
+	return out, readMoney(ctx, conn, db, at, byID)
+}
+
+// readMoney sets the money figures (queries/commitment_money.sql) of the commitments in byID.
+func readMoney(ctx context.Context, conn driver.Conn, db string, at time.Time, byID map[string]*Status) error {
+	q, err := chschema.Query("commitment_money", map[string]string{"DB": db, "At": chschema.DateTime(at)})
+	if err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, q)
+	if err != nil {
+		return fmt.Errorf("query commitment money from %s: %w", db, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, kind, unit string
+		var m Status
+		if err := rows.Scan(&id, &kind, &unit, &m.CommittedPrice, &m.MoneyCurrency, &m.OverflowCost, &m.LeakageCost,
+			&m.Leakage24hCost, &m.UnusedValue, &m.UnusedValueCurrency); err != nil {
+			return fmt.Errorf("read commitment money: %w", err)
+		}
+		if s, ok := byID[id]; ok {
+			s.CommittedPrice, s.MoneyCurrency, s.OverflowCost, s.LeakageCost = m.CommittedPrice, m.MoneyCurrency, m.OverflowCost, m.LeakageCost
+			s.Leakage24hCost, s.UnusedValue, s.UnusedValueCurrency = m.Leakage24hCost, m.UnusedValue, m.UnusedValueCurrency
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read commitment money: %w", err)
+	}
+	return nil
 }
 
 // Unreachable reports whether a capacity commitment can no longer be met in full: the rate it needs from now on is

@@ -22,6 +22,8 @@ type Report struct {
 	Commitments []figures.Status
 	Series      map[string]figures.Series
 	Daily       []figures.DailyUsage
+	// Teams is the allocation per team, provider and commitment over the daily section's hours, with its cost.
+	Teams []figures.TeamUsage
 	// ROFR is the right-of-first-refusal section (render_rofr.go); nil when the commitments file declares no primary.
 	ROFR *figures.ROFR
 }
@@ -60,6 +62,9 @@ func WriteTable(w io.Writer, r Report) error {
 	if len(r.Daily) == 0 {
 		fmt.Fprintln(bw, "no usage recorded")
 	} else if err := WriteDaily(bw, r.Daily); err != nil {
+		return err
+	}
+	if err := writeTeams(bw, r.Teams); err != nil {
 		return err
 	}
 	if r.ROFR != nil {
@@ -120,10 +125,11 @@ func summaryGroups(cs []figures.Status) []summaryGroup {
 			groups = append(groups, summaryGroup{Unit: u, Headers: []string{"commitment", "provider", "kind",
 				"utilization %", "used / committed " + u, "shortfall " + u, "forecast 7d / total " + u,
 				"projected shortfall 7d " + u, "required rate " + u + "/h", "overflow GPU-h", "leakage GPU-h term (last 24 h)",
-				"busy %"},
+				"overflow cost", "leakage cost term (last 24 h)", "unused value", "busy %"},
 				HTMLHeaders: []htmlHeader{{"commitment", ""}, {"provider", ""}, {"utilization", "%"},
 					{"used / committed", u}, {"shortfall", u}, {"forecast 7d / total", u}, {"projected shortfall 7d", u},
-					{"required rate", u + "/h"}, {"overflow", "GPU-h"}, {"leakage term (last 24 h)", "GPU-h"}, {"busy", "%"}}})
+					{"required rate", u + "/h"}, {"overflow", "GPU-h"}, {"leakage term (last 24 h)", "GPU-h"},
+					{"overflow / leakage cost", ""}, {"unused value", ""}, {"busy", "%"}}})
 		}
 		pct := ""
 		if s.ProjectedShortfall7d > 0 && s.CommitmentTotal > 0 {
@@ -140,6 +146,8 @@ func summaryGroups(cs []figures.Status) []summaryGroup {
 			{Main: formatAmount(s, s.RequiredRate), Sub: "now " + formatAmount(s, s.Rate7d)},
 			{Main: formatNum(s.OverflowGPUHours, 1), Sub: splitOrNone(s), Class: "wrap"},
 			{Main: formatNum(s.LeakageGPUHours, 1), Sub: "24 h: " + formatNum(s.Leakage24hGPUHours, 1)},
+			{Main: money(s.OverflowCost, s.MoneyCurrency), Sub: "leakage " + money(s.LeakageCost, s.MoneyCurrency)},
+			{Main: money(s.UnusedValue, s.UnusedValueCurrency)},
 			{Main: formatNum(100*s.Efficiency, 1)},
 		}
 		groups[i].Rows = append(groups[i].Rows, summaryRow{ID: s.ID, HTML: html, Cells: []string{
@@ -152,6 +160,9 @@ func summaryGroups(cs []figures.Status) []summaryGroup {
 			formatAmount(s, s.RequiredRate),
 			overflowText(s),
 			formatNum(s.LeakageGPUHours, 1) + " (" + formatNum(s.Leakage24hGPUHours, 1) + ")",
+			money(s.OverflowCost, s.MoneyCurrency),
+			money(s.LeakageCost, s.MoneyCurrency) + moneyParen(s.Leakage24hCost, s.MoneyCurrency),
+			money(s.UnusedValue, s.UnusedValueCurrency),
 			formatNum(100*s.Efficiency, 1),
 		}})
 	}
@@ -167,6 +178,22 @@ func unitLabel(s figures.Status) string {
 		return "money"
 	}
 	return "GPU-h"
+}
+
+// money is an amount of money to the cent with its currency, or "-" when there is no price to compute it from
+// (schema/README.md, "Money").
+func money(v float64, currency string) string {
+	if currency == "" {
+		return "-"
+	}
+	return formatNum(v, 2) + " " + currency
+}
+
+func moneyParen(v float64, currency string) string {
+	if currency == "" {
+		return ""
+	}
+	return " (" + formatNum(v, 2) + ")"
 }
 
 // formatAmount writes an amount in the commitment's unit: GPU-hours to a tenth, money to the cent.
@@ -276,7 +303,11 @@ func verdictOf(s figures.Status, at time.Time) verdict {
 		}
 	}
 	if s.Leakage24hGPUHours > 0 {
-		n := "leakage " + formatNum(s.Leakage24hGPUHours, 1) + " GPU-h in the last 24 h bought elsewhere while this commitment had room"
+		n := "leakage " + formatNum(s.Leakage24hGPUHours, 1) + " GPU-h"
+		if s.MoneyCurrency != "" {
+			n += " (" + money(s.Leakage24hCost, s.MoneyCurrency) + ")"
+		}
+		n += " in the last 24 h bought elsewhere while this commitment had room"
 		if s.AlertMaxLeakageGPUHours24h > 0 && s.Leakage24hGPUHours > s.AlertMaxLeakageGPUHours24h {
 			n += " (alert above " + formatNum(s.AlertMaxLeakageGPUHours24h, 1) + ")"
 			if v.Level == "ok" {

@@ -7,14 +7,15 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
-// The machine-readable column names of a commitment's figures, as the commitment_status view names them.
+// The machine-readable column names of a commitment's figures, as the commitment_status and commitment_money_status
+// views name them (money: overflow_cost, leakage_cost and leakage_24h_cost in money_currency, unused_value in
+// unused_value_currency; "" currencies where the file has no price for them).
 // Utilization and efficiency are fractions (0.65), times are RFC 3339 in UTC. unit is the unit of the amounts
 // (committed, used, shortfall, forecasts, rates per hour): gpu_hour for capacity and usage commitments, the currency
 // for spend ones; quantity_unit is the unit of quantity as the commitments file gives it (gpu for a reservation).
@@ -23,7 +24,8 @@ var commitmentColumns = []string{
 	"term_hours", "hours_elapsed", "hours_remaining", "commitment_total", "committed_to_date", "used_to_date",
 	"utilization", "shortfall_to_date", "rate_linear", "rate_7d", "forecast_linear", "forecast_7d",
 	"projected_shortfall_linear", "projected_shortfall_7d", "required_rate", "used_gpu_hours", "overflow_gpu_hours",
-	"leakage_gpu_hours", "leakage_24h_gpu_hours", "efficiency", "alert_projected_shortfall_pct",
+	"leakage_gpu_hours", "leakage_24h_gpu_hours", "money_currency", "overflow_cost", "leakage_cost", "leakage_24h_cost",
+	"committed_price", "unused_value", "unused_value_currency", "efficiency", "alert_projected_shortfall_pct",
 	"alert_min_utilization_pct", "alert_max_leakage_gpu_hours_24h", "verdict_level", "verdict",
 }
 
@@ -35,7 +37,8 @@ func commitmentValues(s figures.Status, at time.Time) []any {
 		formatRFC3339(s.TermStart), formatRFC3339(s.TermEnd), s.TermHours, s.HoursElapsed, s.HoursLeft,
 		s.CommitmentTotal, s.CommittedToDate, s.UsedToDate, s.Utilization, s.ShortfallToDate, s.RateLinear, s.Rate7d,
 		s.ForecastLinear, s.Forecast7d, s.ProjectedShortfallLinear, s.ProjectedShortfall7d, s.RequiredRate,
-		s.UsedGPUHours, s.OverflowGPUHours, s.LeakageGPUHours, s.Leakage24hGPUHours, s.Efficiency,
+		s.UsedGPUHours, s.OverflowGPUHours, s.LeakageGPUHours, s.Leakage24hGPUHours, s.MoneyCurrency, s.OverflowCost,
+		s.LeakageCost, s.Leakage24hCost, s.CommittedPrice, s.UnusedValue, s.UnusedValueCurrency, s.Efficiency,
 		s.AlertProjectedShortfallPct, s.AlertMinUtilizationPct, s.AlertMaxLeakageGPUHours24h, v.Level, v.Text,
 	}
 }
@@ -49,7 +52,8 @@ func amountUnit(s figures.Status) string {
 }
 
 // WriteCSV writes one row per commitment with every figure, then overflow_<provider>_gpu_hours for every provider
-// any commitment overflowed to (0 where a commitment had none there).
+// any commitment overflowed to (0 where a commitment had none there), rounded for people (csvNumber; the JSON keeps
+// full precision). The daily and team sections are files of their own (CSVFiles).
 func WriteCSV(w io.Writer, r Report) error {
 	byColumn := make([]map[string]float64, len(r.Commitments))
 	union := map[string]bool{}
@@ -68,16 +72,16 @@ func WriteCSV(w io.Writer, r Report) error {
 	}
 	for i, s := range r.Commitments {
 		var rec []string
-		for _, v := range commitmentValues(s, r.At) {
+		for j, v := range commitmentValues(s, r.At) {
 			switch v := v.(type) {
 			case string:
 				rec = append(rec, v)
 			case float64:
-				rec = append(rec, formatCSVFloat(v))
+				rec = append(rec, csvNumber(commitmentColumns[j], v))
 			}
 		}
 		for _, c := range extra {
-			rec = append(rec, formatCSVFloat(byColumn[i][c]))
+			rec = append(rec, csvNumber(c, byColumn[i][c]))
 		}
 		if err := cw.Write(rec); err != nil {
 			return err
@@ -105,8 +109,6 @@ func columnName(s string) string {
 	}
 	return strings.Trim(b.String(), "_")
 }
-
-func formatCSVFloat(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
 
 func formatRFC3339(t time.Time) string {
 	if t.IsZero() {
@@ -152,6 +154,18 @@ func (o jsonObject) MarshalJSON() ([]byte, error) {
 	return append(b, '}'), nil
 }
 
+type jsonTeam struct {
+	Team              string    `json:"team"`
+	Provider          string    `json:"provider"`
+	CommitmentID      string    `json:"commitment_id"`
+	GPUHours          jsonFloat `json:"gpu_hours"`
+	BusyGPUHours      jsonFloat `json:"busy_gpu_hours"`
+	BusyKnownGPUHours jsonFloat `json:"busy_known_gpu_hours"`
+	BusyShare         jsonFloat `json:"busy_share"`
+	Cost              jsonFloat `json:"cost"`
+	Currency          string    `json:"currency"`
+}
+
 type jsonDaily struct {
 	Day                 string    `json:"day"`
 	Provider            string    `json:"provider"`
@@ -163,7 +177,8 @@ type jsonDaily struct {
 }
 
 // WriteJSON writes {"at", "database", "commitments": [every figure under the CSV's column names, with
-// overflow_by_provider], "daily": [GPU-hours per provider and day]}, indented.
+// overflow_by_provider], "daily": [GPU-hours per provider and day], "teams": [GPU-hours, busy share and cost per
+// team, provider and commitment]}, indented, in full precision.
 func WriteJSON(w io.Writer, r Report) error {
 	commitments := []jsonObject{}
 	for _, s := range r.Commitments {
@@ -188,6 +203,13 @@ func WriteJSON(w io.Writer, r Report) error {
 			ProvisionedGPUHours: jsonFloat(d.ProvisionedHours), BusyGPUHours: jsonFloat(d.BusyHours),
 			Efficiency: jsonFloat(d.Efficiency()), EnergyKWh: jsonFloat(d.EnergyKWh)})
 	}
+	teams := []jsonTeam{}
+	for _, u := range r.Teams {
+		teams = append(teams, jsonTeam{Team: u.Team, Provider: u.Provider, CommitmentID: u.CommitmentID,
+			GPUHours: jsonFloat(u.GPUHours), BusyGPUHours: jsonFloat(u.BusyGPUHours),
+			BusyKnownGPUHours: jsonFloat(u.BusyKnownGPUHours), BusyShare: jsonFloat(u.BusyShare()),
+			Cost: jsonFloat(u.Cost), Currency: u.Currency})
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
@@ -195,6 +217,7 @@ func WriteJSON(w io.Writer, r Report) error {
 		Database    string       `json:"database"`
 		Commitments []jsonObject `json:"commitments"`
 		Daily       []jsonDaily  `json:"daily"`
+		Teams       []jsonTeam   `json:"teams"`
 		ROFR        *jsonROFR    `json:"rofr,omitempty"`
-	}{formatRFC3339(r.At), r.Database, commitments, daily, rofrJSON(r.ROFR)})
+	}{formatRFC3339(r.At), r.Database, commitments, daily, teams, rofrJSON(r.ROFR)})
 }

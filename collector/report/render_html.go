@@ -24,6 +24,8 @@ func WriteHTML(w io.Writer, r Report) error {
 	}
 	page.Daily = dailyChart(r.Daily)
 	page.DailyRows = dailyTableRows(r.Daily)
+	page.TeamRows = teamCells(byTeamProvider(r.Teams))
+	page.CommitmentTeamRows = teamCells(byCommitmentTeam(r.Teams))
 	page.ROFR = rofrHTML(r.ROFR)
 	return pageTemplate.Execute(w, page)
 }
@@ -34,7 +36,9 @@ type htmlPage struct {
 	Cards               []htmlCard
 	Daily               svgDrawing
 	DailyRows           [][]string
-	ROFR                *htmlROFR
+	// TeamRows and CommitmentTeamRows are the team sections' cells (render_teams.go).
+	TeamRows, CommitmentTeamRows [][]string
+	ROFR                         *htmlROFR
 }
 
 type htmlCard struct {
@@ -265,6 +269,33 @@ footer { color: #9ca3af; font-size: 12px; text-align: center; padding: 0 0 24px;
 </details>
 {{- end}}
 </div>
+{{- if .TeamRows}}
+<h2>GPU-hours and cost per team</h2>
+<div class="panel">
+<div class="scroll">
+<table>
+<thead><tr><th>team</th><th>provider</th><th>GPU-hours</th><th>busy %</th><th>cost</th></tr></thead>
+<tbody>
+{{- range .TeamRows}}
+<tr>{{range $i, $c := .}}{{if lt $i 2}}<td class="text">{{$c}}</td>{{else}}<td>{{$c}}</td>{{end}}{{end}}</tr>
+{{- end}}
+</tbody>
+</table>
+</div>
+{{- if .CommitmentTeamRows}}
+<div class="scroll">
+<table>
+<thead><tr><th>commitment</th><th>team</th><th>GPU-hours</th><th>busy %</th><th>cost</th></tr></thead>
+<tbody>
+{{- range .CommitmentTeamRows}}
+<tr>{{range $i, $c := .}}{{if lt $i 2}}<td class="text">{{$c}}</td>{{else}}<td>{{$c}}</td>{{end}}{{end}}</tr>
+{{- end}}
+</tbody>
+</table>
+</div>
+{{- end}}
+</div>
+{{- end}}
 {{template "rofr" .ROFR}}
 </main>
 <footer>gpumeter · GPU-hours are provisioned (billed) hours; busy is an efficiency figure beside them</footer>

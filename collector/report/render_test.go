@@ -40,14 +40,16 @@ func handReport() Report {
 		Utilization: 0.65, ShortfallToDate: 7, RateLinear: 2.6, Rate7d: 2.6, ForecastLinear: 26, Forecast7d: 26,
 		ProjectedShortfallLinear: 14, ProjectedShortfall7d: 14, RequiredRate: 5.4, UsedGPUHours: 15,
 		OverflowGPUHours: 8, LeakageGPUHours: 5, Leakage24hGPUHours: 5, Efficiency: 0.5,
-		OverflowByProvider: map[string]float64{"oracle_cloud": 6, "aws": 2}}
+		OverflowByProvider: map[string]float64{"oracle_cloud": 6, "aws": 2},
+		MoneyCurrency:      "USD", OverflowCost: 52, LeakageCost: 32.5, Leakage24hCost: 32.5, CommittedPrice: 2.5,
+		UnusedValue: 17.5, UnusedValueCurrency: "USD"}
 	alerts(&capacity)
 	spend := figures.Status{ID: "spend", Name: "spend", Provider: "aws", Kind: "spend", Unit: "USD", Quantity: 1000,
 		TermStart: renderTermStart, TermEnd: end, TermHours: 10, HoursElapsed: 5, HoursLeft: 5, CommitmentTotal: 1000,
 		CommittedToDate: 500, UsedToDate: 20, Utilization: 0.04, ShortfallToDate: 480, RateLinear: 4, Rate7d: 4,
 		ForecastLinear: 40, Forecast7d: 40, ProjectedShortfallLinear: 960, ProjectedShortfall7d: 960, RequiredRate: 196,
 		UsedGPUHours: 2, OverflowGPUHours: 26, LeakageGPUHours: 26, Leakage24hGPUHours: 26, Efficiency: 0.5,
-		OverflowByProvider: map[string]float64{"azure": 20, "oracle_cloud": 6}}
+		OverflowByProvider: map[string]float64{"azure": 20, "oracle_cloud": 6}, UnusedValue: 480, UnusedValueCurrency: "USD"}
 	alerts(&spend)
 	series := func(id string, committed float64, used ...float64) figures.Series {
 		s := figures.Series{Commitment: id}
@@ -61,6 +63,12 @@ func handReport() Report {
 	}
 	day := func(d int) time.Time { return renderTermStart.AddDate(0, 0, d-2) }
 	return Report{
+		Teams: []figures.TeamUsage{
+			{Team: "research", Provider: "azure", CommitmentID: "cap", Currency: "USD", GPUHours: 13, BusyGPUHours: 6, BusyKnownGPUHours: 12, Cost: 32.5},
+			{Team: "research", Provider: "azure", GPUHours: 2, BusyGPUHours: 1, BusyKnownGPUHours: 2},
+			{Team: "", Provider: "aws", CommitmentID: "spend", Currency: "USD", GPUHours: 2, BusyGPUHours: 1, BusyKnownGPUHours: 2, Cost: 20},
+			{Team: "research", Provider: "oracle_cloud", Currency: "USD", GPUHours: 6, BusyGPUHours: 3, BusyKnownGPUHours: 6, Cost: 60.123456},
+		},
 		At: at, Database: "gpumeter", Commitments: []figures.Status{capacity, spend},
 		Series: map[string]figures.Series{"cap": series("cap", 4, 4, 4, 2, 0, 3), "spend": series("spend", 100, 0, 0, 0, 20, 0)},
 		Daily: []figures.DailyUsage{

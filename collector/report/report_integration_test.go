@@ -67,8 +67,15 @@ func TestCommitmentSeriesFromClickHouse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := Report{At: at, Database: st.Database(), Commitments: statuses, Series: got, Daily: daily}
-	for _, write := range []func(io.Writer, Report) error{WriteTable, WriteCSV, WriteJSON} {
+	teams, err := figures.Teams(ctx, st.Conn(), st.Database(), from, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(teams) == 0 {
+		t.Error("no team rows for the worked example's usage")
+	}
+	r := Report{At: at, Database: st.Database(), Commitments: statuses, Series: got, Daily: daily, Teams: teams}
+	for _, write := range []func(io.Writer, Report) error{WriteTable, WriteCSV, WriteJSON, WriteDailyCSV, WriteTeamsCSV} {
 		render(t, write, r)
 	}
 	page := render(t, WriteHTML, r)

@@ -127,7 +127,7 @@ func clusterCountsExactly(t *testing.T, cluster string, addrs []string, wantShar
 	at := day.Add(13 * time.Hour)
 	reports := make([]string, 2)
 	for i, st := range []*store.Store{a, single} {
-		if err := commitment.Sync(t.Context(), st.Conn(), st.Database(), cs); err != nil {
+		if err := commitment.SyncFile(t.Context(), st.Conn(), st.Database(), cs); err != nil {
 			t.Fatal(err)
 		}
 		r := report.Report{At: at, Database: "gpumeter"}

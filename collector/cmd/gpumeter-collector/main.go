@@ -257,8 +257,7 @@ type runConfig struct {
 	conn        kafkaconf.Conn
 	consume     consume.Config
 	evaluate    evaluate.Config
-	commitments []commitment.Commitment
-	rofr        rofrFile
+	commitments commitment.File
 
 	partitions, replication   int
 	metricsAddr, otlpEndpoint string
@@ -326,8 +325,6 @@ func (o *runOptions) validate() (runConfig, error) {
 	}
 	if o.commitments != "" {
 		if cfg.commitments, err = commitment.Load(o.commitments); err != nil {
-			errs = append(errs, fmt.Errorf("--commitments: %w", err))
-		} else if cfg.rofr, err = loadROFR(o.commitments); err != nil {
 			errs = append(errs, fmt.Errorf("--commitments: %w", err))
 		}
 	}
@@ -400,13 +397,11 @@ func serve(ctx context.Context, cfg runConfig) error {
 	}
 	defer func() { _ = st.Close() }()
 	if cfg.commitmentsFile != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), cfg.commitments); err != nil {
+		if err := commitment.SyncFile(ctx, st.Conn(), st.Database(), cfg.commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
-		if err := cfg.rofr.sync(ctx, st.Conn(), st.Database()); err != nil {
-			return err
-		}
-		log.Info("commitments loaded", "file", cfg.commitmentsFile, "count", len(cfg.commitments), "requests", len(cfg.rofr.requests))
+		log.Info("commitments loaded", "file", cfg.commitmentsFile, "count", len(cfg.commitments.Commitments),
+			"prices", len(cfg.commitments.Prices), "requests", len(cfg.commitments.Requests))
 	}
 	// A table dropped under the running collector is recreated by the migrations (they check what exists).
 	c := consume.New(cfg.consume, consume.Deps{Store: st, Repair: st.Migrate}, log.With("component", "consume"))
@@ -550,14 +545,10 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
-	var commitments []commitment.Commitment
-	var rofr rofrFile
+	var commitments commitment.File
 	if commit != "" {
 		var err error
 		if commitments, err = commitment.Load(commit); err != nil {
-			return fmt.Errorf("--commitments: %w", err)
-		}
-		if rofr, err = loadROFR(commit); err != nil {
 			return fmt.Errorf("--commitments: %w", err)
 		}
 	}
@@ -576,13 +567,11 @@ func runMigrate(ctx context.Context, args []string) error {
 		}
 	}
 	if commit != "" {
-		if err := commitment.Sync(ctx, st.Conn(), st.Database(), commitments); err != nil {
+		if err := commitment.SyncFile(ctx, st.Conn(), st.Database(), commitments); err != nil {
 			return fmt.Errorf("--commitments: load into clickhouse: %w", err)
 		}
-		if err := rofr.sync(ctx, st.Conn(), st.Database()); err != nil {
-			return err
-		}
-		log.Info("commitments loaded", "file", commit, "count", len(commitments), "requests", len(rofr.requests))
+		log.Info("commitments loaded", "file", commit, "count", len(commitments.Commitments), "prices", len(commitments.Prices),
+			"requests", len(commitments.Requests))
 	}
 	return nil
 }
@@ -601,7 +590,7 @@ func runReport(ctx context.Context, args []string) error {
 	fs.StringVar(&at, "at", "", "report as of this time, RFC 3339, not later than now (default: now); figures cover the complete hours before it")
 	fs.IntVar(&days, "days", 31, "days the GPU-hours per provider and day cover, ending with the day of --at (cut at its complete hours)")
 	fs.StringVar(&format, "format", "table", "table, csv, json, html, or rofr-csv (the right-of-first-refusal classification per hour)")
-	fs.StringVar(&output, "out", "", "write to this file instead of standard output")
+	fs.StringVar(&output, "out", "", "write to this file instead of standard output (csv: the commitments there, the daily and team sections beside it as FILE-daily.csv and FILE-teams.csv; standard output gets the commitments only)")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, stdout); err != nil {
 		return err
 	}
@@ -655,8 +644,14 @@ func runReport(ctx context.Context, args []string) error {
 	if r.Daily, err = figures.Daily(ctx, st.Conn(), st.Database(), from, to); err != nil {
 		return err
 	}
+	if r.Teams, err = figures.Teams(ctx, st.Conn(), st.Database(), from, to); err != nil {
+		return err
+	}
 	if r.ROFR, err = reportROFR(ctx, st.Conn(), st.Database(), when); err != nil {
 		return err
+	}
+	if format == "csv" && output != "" {
+		return writeCSVFiles(output, r)
 	}
 	var w io.Writer = os.Stdout
 	if output != "" {
@@ -672,6 +667,30 @@ func runReport(ctx context.Context, args []string) error {
 	}
 	if f, ok := w.(*os.File); ok && f != os.Stdout {
 		return f.Close()
+	}
+	return nil
+}
+
+// writeCSVFiles writes the CSV report as one file per section: out (the commitments) and, beside it, out with
+// -daily and -teams before its .csv.
+func writeCSVFiles(out string, r report.Report) error {
+	base := strings.TrimSuffix(out, ".csv")
+	for _, f := range report.CSVFiles {
+		path := out
+		if f.Suffix != "" {
+			path = base + f.Suffix + ".csv"
+		}
+		file, err := os.Create(path)
+		if err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+		if err := f.Write(file, r); err != nil {
+			_ = file.Close()
+			return fmt.Errorf("write csv report %s: %w", path, err)
+		}
+		if err := file.Close(); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
 	}
 	return nil
 }

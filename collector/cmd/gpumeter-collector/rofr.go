@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -11,31 +10,14 @@ import (
 	"github.com/gpumeter/gpumeter/collector/figures"
 )
 
-// rofrFile is the right-of-first-refusal part of a commitments file: its primary and capacity requests.
-type rofrFile struct {
-	primary  commitment.Primary
-	requests []commitment.Request
-}
-
-// loadROFR reads the primary and requests of the commitments file at path (called once its commitments parsed, so
-// their problems are not reported twice).
-func loadROFR(path string) (rofrFile, error) {
-	prim, reqs, err := commitment.LoadRequests(path)
-	return rofrFile{prim, reqs}, err
-}
-
-// sync stores the file's primary and requests beside its commitments.
-func (f rofrFile) sync(ctx context.Context, conn driver.Conn, db string) error {
-	if err := commitment.SyncRequests(ctx, conn, db, f.primary, f.requests); err != nil {
-		return fmt.Errorf("--commitments: load the capacity requests into clickhouse: %w", err)
-	}
-	return nil
-}
-
-// reportROFR is the report's right-of-first-refusal section, nil when the live file declares no primary. The price
-// cards are not plugged in yet: the section's money columns read "-".
+// reportROFR is the report's right-of-first-refusal section, nil when the live file declares no primary; its money
+// is priced by the live file's price cards.
 func reportROFR(ctx context.Context, conn driver.Conn, db string, at time.Time) (*figures.ROFR, error) {
-	r, ok, err := figures.ROFRFigures(ctx, conn, db, at, nil)
+	prices, err := commitment.CurrentPrices(ctx, conn, db)
+	if err != nil {
+		return nil, err
+	}
+	r, ok, err := figures.ROFRFigures(ctx, conn, db, at, prices)
 	if err != nil || !ok {
 		return nil, err
 	}

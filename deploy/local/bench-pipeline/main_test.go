@@ -51,7 +51,7 @@ func TestTermCommitmentsLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cs) != 3 {
-		t.Errorf("%d commitments, want capacity, usage and spend", len(cs))
+	if len(cs.Commitments) != 3 {
+		t.Errorf("%d commitments, want capacity, usage and spend", len(cs.Commitments))
 	}
 }

@@ -60,7 +60,7 @@ func (b *bench) term(ctx context.Context) (*termResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := commitment.Sync(ctx, st.Conn(), st.Database(), cs); err != nil {
+	if err := commitment.SyncFile(ctx, st.Conn(), st.Database(), cs); err != nil {
 		return nil, err
 	}
 	res.reportOut = filepath.Join(b.o.outDir, "term-report.txt")
