@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strconv"
 	"time"
@@ -25,19 +26,24 @@ func (s *Store) Migrate(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
 	for pass := 1; ; pass++ {
 		err := s.migrateOnce(ctx)
-		if err == nil || !isConcurrentDDL(err) || pass == 5 || ctx.Err() != nil {
+		if err == nil || !isConcurrentDDL(err) || pass == migratePasses || ctx.Err() != nil {
 			return err
 		}
 		s.log.Info("schema changed under a migration, as when another collector migrates at the same time; trying again",
 			"database", s.db, "pass", pass, "err", err)
+		// Jittered, so two collectors that collided do not collide again in step: the one that waits less finishes
+		// while the other sleeps, and the other's next pass finds the schema complete.
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(backoff):
+		case <-time.After(backoff/2 + rand.N(backoff)):
 		}
-		backoff *= 2
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
+
+// migratePasses bounds Migrate's passes when other migrators keep changing the schema under it.
+const migratePasses = 10
 
 func (s *Store) migrateOnce(ctx context.Context) error {
 	layout := s.Layout()
