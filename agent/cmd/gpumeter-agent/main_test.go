@@ -1,0 +1,70 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/gpumeter/gpumeter/agent/window"
+	"github.com/gpumeter/gpumeter/internal/flagenv"
+)
+
+// captureStdout runs f with os.Stdout going to a pipe and returns what f wrote there.
+func captureStdout(t *testing.T, f func()) string {
+	t.Helper()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stdout
+	os.Stdout = w
+	done := make(chan []byte)
+	go func() { b, _ := io.ReadAll(r); done <- b }()
+	defer func() { os.Stdout = saved }()
+	f()
+	_ = w.Close()
+	return string(<-done)
+}
+
+// The agent's command line: version and --version print the stamped version on standard output; a command line
+// that does not parse exits with status 2, naming the problem.
+func TestCommandLine(t *testing.T) {
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var err error
+		out := captureStdout(t, func() { err = run(t.Context(), args) })
+		if err != nil || !strings.HasPrefix(out, "gpumeter-agent ") {
+			t.Errorf("%v: err %v, stdout %q, want the version line", args, err, out)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"--interval=5x"}, "interval"},
+		{[]string{"gpus", "--formt=json"}, "formt"},
+	} {
+		var err error
+		captureStdout(t, func() { err = run(t.Context(), tc.args) })
+		var msg bytes.Buffer
+		if code := flagenv.ExitCode("gpumeter-agent", err, &msg); code != 2 || !strings.Contains(msg.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want 2 naming %s", tc.args, code, msg.String(), tc.want)
+		}
+	}
+}
+
+// target_info carries what the agent detected, under OpenTelemetry's resource attribute names (internal/telemetry
+// TestMetricsScrape proves the attributes reach target_info).
+func TestResourceAttributes(t *testing.T) {
+	got := resourceAttributes(window.Meta{Node: "n1", Provider: "azure", Region: "eastus", Zone: "eastus-1",
+		InstanceType: "Standard_ND96isr_H100_v5", Account: "sub-1"})
+	for k, v := range map[string]string{"cloud.provider": "azure", "cloud.region": "eastus",
+		"cloud.availability_zone": "eastus-1", "cloud.account.id": "sub-1", "host.type": "Standard_ND96isr_H100_v5",
+		"k8s.node.name": "n1"} {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+}
