@@ -29,7 +29,7 @@ func captureStdout(t *testing.T, f func()) string {
 }
 
 // The agent's command line: version and --version print the stamped version on standard output; a command line
-// that does not parse exits with status 2, naming the problem.
+// that does not parse exits with status 2, a refused value with 1, each naming the problem.
 func TestCommandLine(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--version"}} {
 		var err error
@@ -40,17 +40,21 @@ func TestCommandLine(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"--no-such-flag"}, "no-such-flag"},
-		{[]string{"--interval=5x"}, "interval"},
-		{[]string{"gpus", "--formt=json"}, "formt"},
+		{[]string{"--no-such-flag"}, 2, "no-such-flag"},
+		{[]string{"--interval=5x"}, 2, "interval"},
+		{[]string{"gpus", "--formt=json"}, 2, "formt"},
+		// A value that parses but is refused: status 1, with the closest known provider.
+		{[]string{"--simulate=dgxh100", "--node-name=n1", "--provider=azur"}, 1, "did you mean azure?"},
+		{[]string{"gpus", "--format=yaml"}, 1, "--format"},
 	} {
 		var err error
 		captureStdout(t, func() { err = run(t.Context(), tc.args) })
 		var msg bytes.Buffer
-		if code := flagenv.ExitCode("gpumeter-agent", err, &msg); code != 2 || !strings.Contains(msg.String(), tc.want) {
-			t.Errorf("%v: exit %d, %q; want 2 naming %s", tc.args, code, msg.String(), tc.want)
+		if code := flagenv.ExitCode("gpumeter-agent", err, &msg); code != tc.code || !strings.Contains(msg.String(), tc.want) {
+			t.Errorf("%v: exit %d, %q; want %d naming %s", tc.args, code, msg.String(), tc.code, tc.want)
 		}
 	}
 }
