@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gpumeter/gpumeter/agent/window"
 	"github.com/gpumeter/gpumeter/internal/flagenv"
@@ -70,5 +71,38 @@ func TestResourceAttributes(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)
 		}
+	}
+}
+
+// --duration ends the run with Kafka unreachable (a refused port, through the real kafka-go writer): the records stay
+// in the spool for the next start.
+func TestDurationEndsWithKafkaUnreachable(t *testing.T) {
+	spool := t.TempDir()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(t.Context(), []string{"--simulate=dgxh100", "--node-name=n1", "--detect-provider=false",
+			"--provider=azure", "--sim-speed=0", "--duration=10m", "--kafka-brokers=127.0.0.1:1", "--spool-dir=" + spool,
+			"--metrics-addr=", "--flush-timeout=1s", "--log-level=error"})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(time.Minute): // a bound on a hang, not a timing assertion
+		t.Fatal("the agent did not end after --duration with Kafka unreachable")
+	}
+	entries, err := os.ReadDir(spool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int64
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && info.Mode().IsRegular() {
+			size += info.Size()
+		}
+	}
+	if size == 0 {
+		t.Errorf("spool %s is empty after a run with Kafka unreachable: %v", spool, entries)
 	}
 }
