@@ -155,7 +155,11 @@ scrape_configs:
 			t.Errorf("panel %q: %s returned no data", q.panel, q.expr)
 		}
 	}
-	checkMetricNames(t, "http://"+collectorAddr+"/metrics")
+	checkMetricNames(t, "http://"+collectorAddr+"/metrics", "gpumeter_commitment_used_to_date_gpu_time_seconds")
+	// The agent's own metrics and its hw.* gauges, and target_info with what it was told or detected.
+	checkMetricNames(t, "http://"+liveAddr+"/metrics", "gpumeter_agent_records_acknowledged_total", "hw_gpu_utilization_ratio",
+		`cloud_provider="aws"`, `cloud_region="us-east-1"`, `host_type="p5.48xlarge"`, `k8s_node_name="dash-live"`,
+		`service_version="dashboard-test"`)
 	if t.Failed() {
 		for _, name := range []string{"collector", "dash-hist", "dash-live", "prometheus"} {
 			t.Logf("%s log tail:\n%s", name, tail(filepath.Join(dir, name+".log"), 30))
@@ -190,9 +194,9 @@ func instant(promAddr, expr string) (int, error) {
 	return len(r.Data.Result), nil
 }
 
-// checkMetricNames runs promtool check metrics on a scrape and fails on every problem with a gpumeter metric (the
-// Go runtime's and the process collector's are not ours).
-func checkMetricNames(t *testing.T, metricsURL string) {
+// checkMetricNames runs promtool check metrics on a scrape and fails on every problem with a gpumeter or hw.* metric
+// (the Go runtime's and the process collector's are not ours), and on every wanted text the scrape does not contain.
+func checkMetricNames(t *testing.T, metricsURL string, wants ...string) {
 	t.Helper()
 	resp, err := http.Get(metricsURL)
 	if err != nil {
@@ -207,12 +211,14 @@ func checkMetricNames(t *testing.T, metricsURL string) {
 	cmd.Stdin = bytes.NewReader(body)
 	out, _ := cmd.CombinedOutput() // exit 1 when it has something to say
 	for _, line := range strings.Split(string(out), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "gpumeter_") {
-			t.Errorf("promtool check metrics: %s", strings.TrimSpace(line))
+		if line = strings.TrimSpace(line); strings.HasPrefix(line, "gpumeter_") || strings.HasPrefix(line, "hw_") {
+			t.Errorf("promtool check metrics on %s: %s", metricsURL, line)
 		}
 	}
-	if !bytes.Contains(body, []byte("gpumeter_commitment_used_to_date_gpu_time_seconds")) {
-		t.Errorf("%s has no commitment metrics to check", metricsURL)
+	for _, want := range wants {
+		if !bytes.Contains(body, []byte(want)) {
+			t.Errorf("%s has no %s", metricsURL, want)
+		}
 	}
 }
 

@@ -129,6 +129,20 @@ echo
 "$BIN/gpumeter-collector" report --at "$end" --format html --out "$OUT/report.html"
 "$BIN/gpumeter-collector" report --at "$end" --format json --out "$OUT/report.json"
 echo
+# Per-team figures (the report is per commitment and provider): every team's GPU-hours, and how the MIG node's and the
+# time-sliced node's GPUs were split among the teams holding them (busy GPU-hours count only what is known: a MIG
+# GPU's unpartitioned remainder has none).
+say "GPU-hours per team (gpu_usage), and on the MIG and time-sliced nodes:"
+{
+  ch -d gpumeter_demo --format PrettyCompactNoEscapes -q "SELECT if(team = '', '(unassigned)', team) AS who,
+      round(sum(provisioned_seconds) / 3600, 1) AS gpu_hours, round(sum(busy_seconds) / 3600, 1) AS busy_gpu_hours
+    FROM gpu_usage WHERE interval_end <= parseDateTimeBestEffort('$end') GROUP BY who ORDER BY who"
+  ch -d gpumeter_demo --format PrettyCompactNoEscapes -q "SELECT node, if(team = '', '(unassigned)', team) AS who,
+      round(sum(provisioned_seconds) / 3600, 1) AS gpu_hours, round(sum(busy_seconds) / 3600, 1) AS busy_gpu_hours
+    FROM gpu_usage WHERE node IN ('aks-ndh100-mig-0', 'eks-p5-shared-0')
+      AND interval_end <= parseDateTimeBestEffort('$end') GROUP BY node, who ORDER BY node, who"
+} | tee "$OUT/teams.txt"
+echo
 say "alerts active in Alertmanager ($GPUMETER_TEST_ALERTMANAGER):"
 curl -s "$GPUMETER_TEST_ALERTMANAGER/api/v2/alerts?active=true&filter=commitment%3D~%22.%2B%22" | python3 -c '
 import json, sys
@@ -138,5 +152,5 @@ for a in json.load(sys.stdin):
     print("         " + a["annotations"].get("summary", ""))
 ' || true
 echo
-say "report: out/demo/report.txt, out/demo/report.html (open it in a browser), out/demo/report.json"
+say "report: out/demo/report.txt, out/demo/report.html (open it in a browser), out/demo/report.json; per team: out/demo/teams.txt"
 say "query it yourself: clickhouse-client --port ${GPUMETER_TEST_CLICKHOUSE##*:} -d gpumeter_demo"

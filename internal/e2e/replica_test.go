@@ -63,8 +63,9 @@ func insertRetrying(t *testing.T, st *store.Store, rows []store.Row) {
 }
 
 // TestReplicaStoppedMidRun stops the replica the collector is connected to (replica 2 of shard 1) between two
-// batches, and redelivers the first batch with the second: the collector moves to a healthy replica, and the
-// cluster ends with every record once, in the raw data and in the rollups, on every server.
+// batches, and redelivers the first batch with the second: the collector moves to a healthy replica, reads through
+// the cluster answer whole while the replica is down, and the cluster ends with every record once, in the raw data
+// and in the rollups, on every server.
 func TestReplicaStoppedMidRun(t *testing.T) {
 	addrs := teststore.ClusterAddrs(t)
 	db := teststore.ClusterDatabase(t)
@@ -77,6 +78,14 @@ func TestReplicaStoppedMidRun(t *testing.T) {
 	first := minuteRows(nodes, 2, h, 30)
 	second := minuteRows(nodes, 2, h, 60) // minutes 0..29 again (redelivered), 30..59 new
 	insertRetrying(t, st, first)
+	// Replication is asynchronous (no insert quorum): let replica 1 fetch what replica 2 took before replica 2 stops,
+	// so that the reads below, while it is down, can be whole.
+	first1 := teststore.OpenCluster(t, db, addrs[0])
+	for _, table := range []string{"usage_raw_local", "rollup_node_hour_local", "rollup_hour_local", "rollup_day_local"} {
+		if err := first1.Conn().Exec(t.Context(), "SYSTEM SYNC REPLICA "+db+"."+table); err != nil {
+			t.Fatalf("%s: sync %s: %v", addrs[0], table, err)
+		}
+	}
 
 	services(t, "stop", "clickhouse2")
 	restarted := false
@@ -86,10 +95,25 @@ func TestReplicaStoppedMidRun(t *testing.T) {
 		}
 	})
 	insertRetrying(t, st, second)
+	want := float64(len(nodes) * 2 * 60 * 60) // provisioned GPU-seconds: every GPU, every minute, once
+	// Reads work while the replica is down: a new connection listing the stopped server first (as a report or a
+	// restarted collector would) moves to a healthy one and reads every shard's figures, whole.
+	down := teststore.OpenCluster(t, db, addrs[1], addrs[0], addrs[2])
+	for what, q := range map[string]string{
+		"raw":    "SELECT sum(provisioned_seconds) FROM %s.gpu_usage",
+		"hourly": "SELECT sum(provisioned_gpu_hours) * 3600 FROM %s.gpu_usage_hourly",
+	} {
+		var got float64
+		if err := down.Conn().QueryRow(t.Context(), fmt.Sprintf(q, db)).Scan(&got); err != nil {
+			t.Fatalf("with replica 2 of shard 1 down: %s: %v", what, err)
+		}
+		if got != want {
+			t.Errorf("with replica 2 of shard 1 down: %s provisioned %.0f GPU-s, want %.0f", what, got, want)
+		}
+	}
 	services(t, "start", "clickhouse2")
 	restarted = true
 
-	want := float64(len(nodes) * 2 * 60 * 60) // provisioned GPU-seconds: every GPU, every minute, once
 	for _, addr := range addrs {
 		one := teststore.OpenCluster(t, db, addr)
 		for _, table := range []string{"usage_raw_local", "rollup_node_hour_local", "rollup_hour_local"} {
