@@ -66,6 +66,8 @@ func TestDashboardQueriesReturnData(t *testing.T) {
 	hour := now.Truncate(time.Hour)
 	commitments := filepath.Join(dir, "commitments.yaml")
 	writeFile(t, commitments, fmt.Sprintf(`currency: USD
+prices:
+  - {provider: aws, price_per_gpu_hour: 9.80}
 commitments:
   - id: dash-azure-capacity
     name: dashboard test capacity reservation
@@ -74,6 +76,7 @@ commitments:
     kind: capacity
     quantity: 16
     unit: gpu
+    price_per_gpu_hour: 7.38
     term: {start: %[1]q, end: %[2]q}
     team: platform
   - id: dash-aws-spend
