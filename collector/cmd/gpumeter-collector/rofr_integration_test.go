@@ -17,8 +17,8 @@ import (
 )
 
 // migrate --commitments loads the primary and the requests beside the commitments, refuses a bad request with its
-// file:line, and report --format rofr-csv writes the classification: OCI's 2 GPUs of hour 0 covered by the refusal,
-// those of hour 1 (after the release) uncovered.
+// file:line, and report --format rofr-csv writes the classification, priced by the stored price cards: OCI's 2 GPUs
+// of hour 0 covered by the refusal, those of hour 1 (after the release) uncovered.
 func TestMigrateLoadsRequestsAndReportWritesROFR(t *testing.T) {
 	ctx := t.Context()
 	st := teststore.Migrated(t)
@@ -26,7 +26,9 @@ func TestMigrateLoadsRequestsAndReportWritesROFR(t *testing.T) {
 	start := figurestest.TermStart
 	file := func(name, releases string) string {
 		path := filepath.Join(dir, name)
-		data := `commitments:
+		data := `currency: USD
+prices: [{provider: oracle_cloud, gpu_model: H100, price_per_gpu_hour: 10}]
+commitments:
   - id: az
     provider: azure
     kind: capacity
@@ -49,7 +51,7 @@ requests:
 	db := []string{"--clickhouse-addr=" + testenv.ClickHouseAddr(t), "--clickhouse-database=" + st.Database()}
 	bad := file("bad.yaml", "[{provider: oracle_cloud, gpus: 3}]")
 	err := runMigrate(ctx, append(db, "--commitments="+bad))
-	if err == nil || !strings.Contains(err.Error(), bad+":15: requests[0] (id req): releases[0].gpus: releases 3 GPUs in all, more than the 2") {
+	if err == nil || !strings.Contains(err.Error(), bad+":17: requests[0] (id req): releases[0].gpus: releases 3 GPUs in all, more than the 2") {
 		t.Fatalf("migrate with a bad request: %v, want its file:line", err)
 	}
 	if err := runMigrate(ctx, append(db, "--commitments="+file("good.yaml", "[{provider: oracle_cloud, gpus: 2}]"))); err != nil {
@@ -75,8 +77,8 @@ requests:
 		t.Fatal(err)
 	}
 	want := "hour,primary,provider,gpu_model,class,request_id,gpu_hours,cost,currency\n" +
-		"2026-11-01T00:00:00Z,azure,oracle_cloud,H100,covered,req,2.000,,\n" +
-		"2026-11-01T01:00:00Z,azure,oracle_cloud,H100,uncovered,,2.000,,\n"
+		"2026-11-01T00:00:00Z,azure,oracle_cloud,H100,covered,req,2.000,20.00,USD\n" +
+		"2026-11-01T01:00:00Z,azure,oracle_cloud,H100,uncovered,,2.000,20.00,USD\n"
 	if string(b) != want {
 		t.Errorf("rofr-csv:\n%s\nwant\n%s", b, want)
 	}
