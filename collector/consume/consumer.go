@@ -295,20 +295,60 @@ func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, bool, error) {
 	batch := make([]kafka.Message, 1, min(c.cfg.BatchSize, 4096))
 	batch[0] = first
 	size := messageBytes(first)
-	bctx, cancel := context.WithTimeout(ctx, c.cfg.BatchWait)
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.BatchWait)
 	defer cancel()
+	var fetched atomic.Int64
+	bctx, stopIdle := c.closeWhenIdle(wctx, &fetched)
+	defer stopIdle()
 	for len(batch) < c.cfg.BatchSize && size < c.cfg.BatchBytes {
 		m, err := c.fetcher.FetchMessage(bctx)
 		if err != nil {
 			if bctx.Err() != nil {
-				return batch, false, nil // the wait is over (or the consumer): insert what we have
+				return batch, false, nil // the wait is over, the topic caught up (or the consumer): insert what we have
 			}
 			return batch, false, err
 		}
+		fetched.Add(1)
 		batch = append(batch, m)
 		size += messageBytes(m)
 	}
 	return batch, true, nil
+}
+
+// errCaughtUp ends a batch's fill when no message came for BatchIdle.
+var errCaughtUp = errors.New("no message for BatchIdle: caught up")
+
+// closeWhenIdle returns ctx, cancelled once fetched has not moved for BatchIdle (checked every BatchIdle/2): the
+// reader's queue stayed empty that long, so the topic is caught up and the batch is written now rather than at the
+// end of BatchWait. The end of a backlog then costs no BatchWait; steady traffic, which keeps the queue fed, still
+// fills batches for BatchWait. stop ends the watch and waits for it.
+func (c *Consumer) closeWhenIdle(ctx context.Context, fetched *atomic.Int64) (_ context.Context, stop func()) {
+	if c.cfg.BatchIdle >= c.cfg.BatchWait {
+		return ctx, func() {}
+	}
+	ictx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(c.cfg.BatchIdle / 2)
+		defer t.Stop()
+		last, quiet := int64(-1), 0
+		for {
+			select {
+			case <-ictx.Done():
+				return
+			case <-t.C:
+				if n := fetched.Load(); n != last {
+					last, quiet = n, 0
+					continue
+				}
+				if quiet++; quiet >= 2 {
+					cancel(errCaughtUp)
+					return
+				}
+			}
+		}
+	})
+	return ictx, func() { cancel(nil); wg.Wait() }
 }
 
 func messageBytes(m kafka.Message) int {

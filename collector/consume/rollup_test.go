@@ -52,11 +52,27 @@ func newDeferUnit(t *testing.T, fail func() error) (*unit, *deferSink) {
 	u := newUnit(t, 1, func(cfg *Config, deps *Deps) {
 		// Only the end of the backlog flushes (an idle fill), never a clock: not RollupInterval, and not a next batch
 		// later than BatchWait.
-		cfg.RollupInterval, cfg.BatchWait = time.Hour, time.Hour
+		cfg.RollupInterval, cfg.BatchWait, cfg.BatchIdle = time.Hour, time.Hour, time.Hour
 		deps.Store = d
 	})
 	u.sink = d.Sink
 	return u, d
+}
+
+// The end of a backlog is written once the reader has had nothing for BatchIdle, not after BatchWait.
+func TestCaughtUpBatchClosesAfterBatchIdle(t *testing.T) {
+	u := newUnit(t, 1, func(cfg *Config, _ *Deps) {
+		cfg.BatchSize, cfg.BatchWait, cfg.BatchIdle = 100, time.Hour, 20*time.Millisecond
+	})
+	u.k.produce(0, goodMessages(t, 30, 0)...)
+	u.start(t)
+	eventually(t, "the partial batch stored and committed", func() bool { return u.k.committedAt(0) == 30 })
+	if err := u.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.sink.Len(); got != 30 {
+		t.Errorf("stored %d rows, want 30", got)
+	}
 }
 
 // A backlog drained in full batches is recomputed once, when the topic is caught up, not once per batch; the
