@@ -13,8 +13,10 @@ import (
 // messages stay the reference (TestDecodeFastEqualsJSON, FuzzDecodeFast). It is a fast path and never an error path:
 // about 5× faster than encoding/json on an agent's record (BenchmarkDecode), which was most of the collector's CPU
 // (BENCHMARKS.md).
-func decodeFast(b []byte, r *Record) bool {
-	p := fastParser{b: b}
+//
+// strs, when not nil, holds one copy of the values of the low-cardinality string fields (interned), see Decoder.
+func decodeFast(b []byte, r *Record, strs map[string]string) bool {
+	p := fastParser{b: b, strs: strs}
 	p.space()
 	if !p.byte('{') {
 		return false
@@ -149,8 +151,9 @@ func fieldIndex(key []byte) int {
 }
 
 type fastParser struct {
-	b []byte
-	i int
+	b    []byte
+	i    int
+	strs map[string]string
 }
 
 func (p *fastParser) space() {
@@ -254,7 +257,7 @@ func (p *fastParser) value(f int, r *Record) bool {
 		if !ok {
 			return false
 		}
-		*stringField(r, f) = string(s)
+		*stringField(r, f) = p.str(s, f)
 		return true
 	case fIntervalStart, fIntervalEnd, fWindowStart, fWindowEnd:
 		start := p.i
@@ -333,6 +336,21 @@ func (p *fastParser) value(f int, r *Record) bool {
 		return true
 	}
 	return false
+}
+
+// str returns s as a string: the kept copy for a field whose values repeat across records (not GPU UUIDs or pods).
+func (p *fastParser) str(s []byte, f int) string {
+	if p.strs == nil || f == fGPUUUID || f == fParentGPUUUID || f == fPod {
+		return string(s)
+	}
+	if v, ok := p.strs[string(s)]; ok { // no allocation for the lookup
+		return v
+	}
+	v := string(s)
+	if len(p.strs) < maxInterned {
+		p.strs[v] = v
+	}
+	return v
 }
 
 func (p *fastParser) float() (float64, bool) {

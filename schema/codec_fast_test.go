@@ -68,7 +68,7 @@ func TestDecodeFastEqualsJSON(t *testing.T) {
 		compareDecoders(t, b)
 	}
 	for _, b := range corpus[:5] {
-		if !decodeFast(b, new(Record)) {
+		if !decodeFast(b, new(Record), nil) {
 			t.Errorf("fast path refused an agent's record: %s", b)
 		}
 	}
@@ -76,17 +76,26 @@ func TestDecodeFastEqualsJSON(t *testing.T) {
 
 func compareDecoders(t *testing.T, b []byte) {
 	t.Helper()
-	fast, ferr := decode(b, true)
-	ref, rerr := decode(b, false)
+	fast, ferr := decode(b, true, nil)
+	ref, rerr := decode(b, false, nil)
 	if (ferr == nil) != (rerr == nil) || ferr != nil && ferr.Error() != rerr.Error() {
 		t.Fatalf("%q: fast path error %v, encoding/json error %v", b, ferr, rerr)
 	}
 	if !reflect.DeepEqual(fast, ref) {
 		t.Fatalf("%q: fast path decoded\n%+v\nencoding/json\n%+v", b, fast, ref)
 	}
+	now := time.Date(2026, 11, 24, 13, 30, 0, 0, time.UTC)
+	var d Decoder
+	for range 2 { // the second time from the kept values
+		got, err := d.DecodeAt(b, now)
+		want, werr := DecodeAt(b, now)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: Decoder gave %+v, %v; DecodeAt %+v, %v", b, got, err, want, werr)
+		}
+	}
 	// What the fast path takes, encoding/json reads the same way before any validation.
 	var r Record
-	if decodeFast(b, &r) {
+	if decodeFast(b, &r, nil) {
 		var want Record
 		if err := json.Unmarshal(b, &want); err != nil {
 			t.Fatalf("%q: fast path accepted what encoding/json refuses: %v", b, err)
@@ -108,7 +117,7 @@ func TestDecodeFastTimesKeepLocation(t *testing.T) {
 	b := []byte(strings.Replace(string(must(Encode(new(sampleRecord())))), `"window_end":"2026-11-24T13:01:00Z"`,
 		`"window_end":"2026-11-24T14:01:00+01:00"`, 1))
 	var r Record
-	if !decodeFast(b, &r) {
+	if !decodeFast(b, &r, nil) {
 		t.Fatal("fast path refused an offset time")
 	}
 	if _, off := r.WindowEnd.Zone(); off != 3600 || !r.WindowEnd.Equal(time.Date(2026, 11, 24, 13, 1, 0, 0, time.UTC)) {
@@ -121,7 +130,20 @@ func BenchmarkDecodeJSON(b *testing.B) {
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := decode(msg, false); err != nil {
+		if _, err := decode(msg, false, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecoder(b *testing.B) {
+	msg, _ := Encode(new(sampleRecord()))
+	now := time.Date(2026, 11, 24, 13, 30, 0, 0, time.UTC)
+	var d Decoder
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.DecodeAt(msg, now); err != nil {
 			b.Fatal(err)
 		}
 	}

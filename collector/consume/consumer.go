@@ -86,7 +86,8 @@ type Consumer struct {
 	watch  watchState
 	dead   *limitedLog
 
-	fetcher Fetcher // the current member; only Run's goroutine touches it
+	fetcher Fetcher        // the current member; only Run's goroutine touches it
+	dec     schema.Decoder // only the fill in flight (one at a time) touches it
 
 	// Batches stored raw whose rollups and offsets wait for the next flushAndCommit (only with a Deferrer); only
 	// Run's goroutine touches them.
@@ -252,7 +253,7 @@ func (c *Consumer) fillAhead(ctx context.Context) <-chan filled {
 	out := make(chan filled, 1)
 	go func() {
 		batch, full, err := c.fill(ctx)
-		out <- filled{batch, decode(batch), full, err}
+		out <- filled{batch, c.decode(batch), full, err}
 	}()
 	return out
 }
@@ -395,12 +396,13 @@ type decoded struct {
 	dead   []deadLetterSource
 }
 
-// decode turns a batch into rows; it runs in the fill's goroutine, ahead of the batch's insert.
-func decode(batch []kafka.Message) decoded {
+// decode turns a batch into rows; it runs in the fill's goroutine, ahead of the batch's insert. One fill runs at a
+// time, so the consumer's Decoder (which keeps one copy of the values records repeat) is never used concurrently.
+func (c *Consumer) decode(batch []kafka.Message) decoded {
 	d := decoded{rows: make([]store.Row, 0, len(batch)), source: make([]int, 0, len(batch))}
 	now := time.Now() // records more than schema.MaxFuture ahead of it are dead-lettered
 	for i, m := range batch {
-		rec, err := schema.DecodeAt(m.Value, now)
+		rec, err := c.dec.DecodeAt(m.Value, now)
 		if err != nil {
 			d.dead = append(d.dead, deadLetterSource{m, err})
 			continue
