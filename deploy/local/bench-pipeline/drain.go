@@ -293,15 +293,26 @@ func freePort() (int, error) {
 	return addr.Port, nil
 }
 
-// serverCPU starts measuring the ClickHouse server's CPU time (--clickhouse-pid); the returned function reads what it
-// used since, or -1 when the pid is not known or not readable.
+// serverCPU starts measuring the ClickHouse servers' CPU time (--clickhouse-pid, summed over a cluster's servers); the
+// returned function reads what they used since, or -1 when a pid is not known or not readable.
 func (b *bench) serverCPU() func() time.Duration {
-	if b.o.clickhousePID <= 0 {
+	if len(b.o.pids) == 0 {
 		return func() time.Duration { return -1 }
 	}
-	start, err := procstat.CPU(b.o.clickhousePID)
+	cpu := func() (time.Duration, error) {
+		var sum time.Duration
+		for _, pid := range b.o.pids {
+			c, err := procstat.CPU(pid)
+			if err != nil {
+				return 0, err
+			}
+			sum += c
+		}
+		return sum, nil
+	}
+	start, err := cpu()
 	return func() time.Duration {
-		now, err2 := procstat.CPU(b.o.clickhousePID)
+		now, err2 := cpu()
 		if err != nil || err2 != nil {
 			return -1
 		}
