@@ -95,6 +95,7 @@ type Consumer struct {
 	pending     store.Pending
 	uncommitted map[int]kafka.Message // the last stored message of each partition
 	oldest      time.Time             // when the oldest uncommitted batch was stored
+	flushTook   time.Duration         // how long the last Flush took (by c.now), for rollupEvery
 
 	metrics instruments
 	tracer  trace.Tracer
@@ -263,7 +264,7 @@ func (c *Consumer) fillAhead(ctx context.Context) <-chan filled {
 func (c *Consumer) await(ctx context.Context, next <-chan filled) filled {
 	for len(c.uncommitted) > 0 {
 		wait := c.cfg.BatchWait
-		if due := c.cfg.RollupInterval - c.now().Sub(c.oldest); due < wait {
+		if due := c.rollupEvery() - c.now().Sub(c.oldest); due < wait {
 			wait = max(due, 0)
 		}
 		t := time.NewTimer(wait)
@@ -465,11 +466,26 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, d decoded
 	return nil
 }
 
-// flushDue says whether the batches stored so far have waited long enough for their rollups (RollupInterval), or
+// flushDue says whether the batches stored so far have waited long enough for their rollups (rollupEvery), or
 // too many node-hours wait.
 func (c *Consumer) flushDue() bool {
-	return len(c.uncommitted) > 0 && (c.now().Sub(c.oldest) >= c.cfg.RollupInterval || c.pending.Len() >= maxPendingNodeHours)
+	return len(c.uncommitted) > 0 && (c.now().Sub(c.oldest) >= c.rollupEvery() || c.pending.Len() >= maxPendingNodeHours)
 }
+
+// rollupShare bounds the part of a backlog's drain spent recomputing rollups: flushes are at least this many times
+// their own duration apart.
+const rollupShare = 4
+
+// rollupEvery is how long stored batches wait for their rollups during a backlog: RollupInterval, or longer when the
+// last Flush took more than a fifth of it (up to maxRollupWait RollupIntervals). A Flush recomputes every node-hour the batches touched from all of its
+// raw rows, so on a wide fleet, whose every batch touches every node of the hour, it costs more the further into the
+// hour; spacing flushes by their cost keeps recomputing to at most a fifth of the drain, whatever the fleet's width.
+func (c *Consumer) rollupEvery() time.Duration {
+	return max(c.cfg.RollupInterval, min(rollupShare*c.flushTook, maxRollupWait*c.cfg.RollupInterval))
+}
+
+// maxRollupWait caps rollupEvery at this many RollupIntervals (a minute by default).
+const maxRollupWait = 12
 
 // flushAndCommit recomputes the rollups of the batches stored since the last call, then commits their offsets: the
 // offsets of a batch are committed only once ClickHouse has both its rows and its rollups, so a crash in between
@@ -479,12 +495,16 @@ func (c *Consumer) flushAndCommit(ctx context.Context) {
 		return
 	}
 	if c.deferrer != nil && c.pending.Len() > 0 {
-		start := time.Now()
 		n := c.pending.Len()
-		if err := c.retrying(ctx, func(ctx context.Context) error { return c.deferrer.Flush(ctx, &c.pending) }, 0); err != nil {
+		if err := c.retrying(ctx, func(ctx context.Context) error {
+			start := c.now() // the attempt that succeeds, not the retries before it: an outage is no flush cost
+			err := c.deferrer.Flush(ctx, &c.pending)
+			c.flushTook = c.now().Sub(start)
+			return err
+		}, 0); err != nil {
 			return // shutdown: the batches stay uncommitted and are redelivered
 		}
-		c.log.Debug("rollups recomputed", "node_hours", n, "took", time.Since(start))
+		c.log.Debug("rollups recomputed", "node_hours", n, "took", c.flushTook)
 	}
 	msgs := make([]kafka.Message, 0, len(c.uncommitted))
 	for _, m := range c.uncommitted {
