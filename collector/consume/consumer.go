@@ -88,6 +88,7 @@ type Consumer struct {
 
 	fetcher Fetcher        // the current member; only Run's goroutine touches it
 	dec     schema.Decoder // only the fill in flight (one at a time) touches it
+	filling atomic.Bool    // the fill in flight has its first message (else a backlog may have ended)
 
 	// Batches stored raw whose rollups and offsets wait for the next flushAndCommit (only with a Deferrer); only
 	// Run's goroutine touches them.
@@ -252,6 +253,7 @@ type filled struct {
 // the current one is written.
 func (c *Consumer) fillAhead(ctx context.Context) <-chan filled {
 	out := make(chan filled, 1)
+	c.filling.Store(false)
 	go func() {
 		batch, full, err := c.fill(ctx)
 		out <- filled{batch, c.decode(batch), full, err}
@@ -260,10 +262,15 @@ func (c *Consumer) fillAhead(ctx context.Context) <-chan filled {
 }
 
 // await waits for the batch being filled. While stored batches wait for their rollups and offsets, it flushes them
-// when the next batch has not come within BatchWait (the topic is caught up) or RollupInterval is due.
+// when the topic is caught up (the next batch has had no message for BatchIdle, or has not come within BatchWait) or
+// rollupEvery is due.
 func (c *Consumer) await(ctx context.Context, next <-chan filled) filled {
+	var waited time.Duration
 	for len(c.uncommitted) > 0 {
-		wait := c.cfg.BatchWait
+		wait := c.cfg.BatchWait - waited
+		if !c.filling.Load() {
+			wait = min(wait, c.cfg.BatchIdle)
+		}
 		if due := c.rollupEvery() - c.now().Sub(c.oldest); due < wait {
 			wait = max(due, 0)
 		}
@@ -273,7 +280,11 @@ func (c *Consumer) await(ctx context.Context, next <-chan filled) filled {
 			t.Stop()
 			return f
 		case <-t.C:
+		}
+		waited += wait
+		if waited >= c.cfg.BatchWait || !c.filling.Load() || c.now().Sub(c.oldest) >= c.rollupEvery() {
 			c.flushAndCommit(ctx)
+			waited = 0
 		}
 	}
 	return <-next
@@ -294,6 +305,7 @@ func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, bool, error) {
 		}
 		return nil, false, err
 	}
+	c.filling.Store(true)
 	batch := make([]kafka.Message, 1, min(c.cfg.BatchSize, 4096))
 	batch[0] = first
 	size := messageBytes(first)

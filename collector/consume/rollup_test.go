@@ -77,6 +77,19 @@ func TestCaughtUpBatchClosesAfterBatchIdle(t *testing.T) {
 	}
 }
 
+// A backlog that ends on a full batch is flushed and committed once the next fill has had nothing for BatchIdle, not
+// after BatchWait.
+func TestBacklogEndingOnAFullBatchFlushesAfterBatchIdle(t *testing.T) {
+	u, _ := newDeferUnit(t, nil)
+	u.c.cfg.BatchSize, u.c.cfg.BatchIdle, u.c.cfg.WatchInterval = 10, 20*time.Millisecond, time.Hour
+	u.k.produce(0, goodMessages(t, 30, 0)...)
+	u.start(t)
+	eventually(t, "the backlog committed", func() bool { return u.k.committedAt(0) == 30 })
+	if err := u.stop(t); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A backlog drained in full batches is recomputed once, when the topic is caught up, not once per batch; the
 // offsets are committed after that.
 func TestBacklogRecomputesOnceForManyBatches(t *testing.T) {
