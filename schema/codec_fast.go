@@ -11,8 +11,8 @@ import (
 // input it yields exactly what encoding/json yields (the same strconv parsers, time.Time's own UnmarshalJSON). On
 // anything else, valid or not, it says no and Decode hands the message to encoding/json, whose result and error
 // messages stay the reference (TestDecodeFastEqualsJSON, FuzzDecodeFast). It is a fast path and never an error path:
-// about 5× faster than encoding/json on an agent's record (BenchmarkDecode), which was most of the collector's CPU
-// (BENCHMARKS.md).
+// several times faster than encoding/json on an agent's record (BenchmarkDecode against BenchmarkDecodeJSON), which
+// was most of the collector's CPU (BENCHMARKS.md).
 //
 // strs, when not nil, holds one copy of the values of the low-cardinality string fields (interned), see Decoder.
 func decodeFast(b []byte, r *Record, strs map[string]string) bool {
