@@ -80,13 +80,19 @@ LIVE_FOR ?= 2m
 TERM_GPUS ?= 100000
 TERM_DAYS ?= 30
 BENCH_RUN ?= drain,live,report
+# CLUSTER=gpumeter: against the local ClickHouse cluster (services.sh start cluster), collector --clickhouse-cluster.
+CLUSTER ?=
 .PHONY: bench-pipeline
 bench-pipeline: build
 	$(GO) build -o bin/bench-pipeline ./deploy/local/bench-pipeline
-	@$(SERVICES) start clickhouse && $(SERVICES) start kafka
+	@$(SERVICES) start clickhouse && $(SERVICES) start kafka $(if $(CLUSTER),&& $(SERVICES) start cluster)
 	@mkdir -p out/bench; set -o pipefail; eval "$$($(SERVICES) env)"; \
-	  pid=$$(cat "$${GPUMETER_LOCAL_DIR:-.local}/clickhouse/clickhouse.pid" 2>/dev/null || echo 0); \
-	  bin/bench-pipeline --kafka-brokers="$$GPUMETER_TEST_KAFKA" --clickhouse-addr="$$GPUMETER_TEST_CLICKHOUSE" \
+	  state="$${GPUMETER_LOCAL_DIR:-.local}"; pid=$$(cat "$$state/clickhouse/clickhouse.pid" 2>/dev/null || echo 0); \
+	  addr="$$GPUMETER_TEST_CLICKHOUSE"; \
+	  if [ -n "$(CLUSTER)" ]; then addr="$$GPUMETER_TEST_CLICKHOUSE_CLUSTER"; \
+	    pid="$$pid,$$(cat "$$state/clickhouse2/clickhouse2.pid"),$$(cat "$$state/clickhouse3/clickhouse3.pid")"; fi; \
+	  bin/bench-pipeline --kafka-brokers="$$GPUMETER_TEST_KAFKA" --clickhouse-addr="$$addr" \
+	    --clickhouse-cluster="$(CLUSTER)" \
 	    --clickhouse-pid="$$pid" --shapes="$(SHAPES)" --batches="$(BATCH)" --live-rate=$(LIVE_RATE) \
 	    --live-for=$(LIVE_FOR) --term-gpus=$(TERM_GPUS) --term-days=$(TERM_DAYS) --run=$(BENCH_RUN) \
 	  | tee out/bench/pipeline.md

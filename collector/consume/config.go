@@ -18,9 +18,13 @@ type Config struct {
 	BatchSize  int           // records per ClickHouse insert
 	BatchBytes int           // bytes of messages (keys, values, headers) per batch: bounds memory with BatchSize
 	BatchWait  time.Duration // longest a record waits for its batch to fill
-	// RollupInterval is the longest the rollups of stored batches wait while a backlog is drained, so that each
-	// node-hour is recomputed once for many batches; their offsets are committed after. A batch that is not full
-	// (the topic caught up) flushes at once.
+	// BatchIdle closes a batch early when the reader had no message for this long (the topic is caught up), so the
+	// end of a backlog does not wait out BatchWait. Not a flag: twice FetchMaxWait by default (the longest the broker
+	// holds a fetch of a partition without data); BatchIdle >= BatchWait turns it off.
+	BatchIdle time.Duration
+	// RollupInterval is how long the rollups of stored batches wait while a backlog is drained, so that each
+	// node-hour is recomputed once for many batches; their offsets are committed after. Longer when the last
+	// recomputation was slow (rollupEvery). A batch that is not full (the topic caught up) flushes at once.
 	RollupInterval time.Duration
 	FetchMaxBytes  int           // most bytes one fetch from one partition returns (kafka-go MaxBytes)
 	QueueCapacity  int           // messages the reader fetches ahead of the batch (kafka-go counts messages, not bytes)
@@ -51,6 +55,12 @@ func (c *Config) setDefaults() {
 		{&c.FetchMinBytes, &d.FetchMinBytes}} {
 		if *f.v <= 0 {
 			*f.v = *f.def
+		}
+	}
+	if c.BatchIdle <= 0 {
+		c.BatchIdle = 2 * c.FetchMaxWait
+		if c.BatchIdle <= 0 {
+			c.BatchIdle = 2 * d.FetchMaxWait
 		}
 	}
 	for _, f := range []struct{ v, def *time.Duration }{{&c.BatchWait, &d.BatchWait}, {&c.RollupInterval, &d.RollupInterval}, {&c.FetchMaxWait, &d.FetchMaxWait}, {&c.FlushTimeout, &d.FlushTimeout},

@@ -86,7 +86,9 @@ type Consumer struct {
 	watch  watchState
 	dead   *limitedLog
 
-	fetcher Fetcher // the current member; only Run's goroutine touches it
+	fetcher Fetcher        // the current member; only Run's goroutine touches it
+	dec     schema.Decoder // only the fill in flight (one at a time) touches it
+	filling atomic.Bool    // the fill in flight has its first message (else a backlog may have ended)
 
 	// Batches stored raw whose rollups and offsets wait for the next flushAndCommit (only with a Deferrer); only
 	// Run's goroutine touches them.
@@ -94,6 +96,7 @@ type Consumer struct {
 	pending     store.Pending
 	uncommitted map[int]kafka.Message // the last stored message of each partition
 	oldest      time.Time             // when the oldest uncommitted batch was stored
+	flushTook   time.Duration         // how long the last Flush took (by c.now), for rollupEvery
 
 	metrics instruments
 	tracer  trace.Tracer
@@ -250,19 +253,25 @@ type filled struct {
 // the current one is written.
 func (c *Consumer) fillAhead(ctx context.Context) <-chan filled {
 	out := make(chan filled, 1)
+	c.filling.Store(false)
 	go func() {
 		batch, full, err := c.fill(ctx)
-		out <- filled{batch, decode(batch), full, err}
+		out <- filled{batch, c.decode(batch), full, err}
 	}()
 	return out
 }
 
 // await waits for the batch being filled. While stored batches wait for their rollups and offsets, it flushes them
-// when the next batch has not come within BatchWait (the topic is caught up) or RollupInterval is due.
+// when the topic is caught up (the next batch has had no message for BatchIdle, or has not come within BatchWait) or
+// rollupEvery is due.
 func (c *Consumer) await(ctx context.Context, next <-chan filled) filled {
+	var waited time.Duration
 	for len(c.uncommitted) > 0 {
-		wait := c.cfg.BatchWait
-		if due := c.cfg.RollupInterval - c.now().Sub(c.oldest); due < wait {
+		wait := c.cfg.BatchWait - waited
+		if !c.filling.Load() {
+			wait = min(wait, c.cfg.BatchIdle)
+		}
+		if due := c.rollupEvery() - c.now().Sub(c.oldest); due < wait {
 			wait = max(due, 0)
 		}
 		t := time.NewTimer(wait)
@@ -271,7 +280,11 @@ func (c *Consumer) await(ctx context.Context, next <-chan filled) filled {
 			t.Stop()
 			return f
 		case <-t.C:
+		}
+		waited += wait
+		if waited >= c.cfg.BatchWait || !c.filling.Load() || c.now().Sub(c.oldest) >= c.rollupEvery() {
 			c.flushAndCommit(ctx)
+			waited = 0
 		}
 	}
 	return <-next
@@ -292,23 +305,64 @@ func (c *Consumer) fill(ctx context.Context) ([]kafka.Message, bool, error) {
 		}
 		return nil, false, err
 	}
+	c.filling.Store(true)
 	batch := make([]kafka.Message, 1, min(c.cfg.BatchSize, 4096))
 	batch[0] = first
 	size := messageBytes(first)
-	bctx, cancel := context.WithTimeout(ctx, c.cfg.BatchWait)
+	wctx, cancel := context.WithTimeout(ctx, c.cfg.BatchWait)
 	defer cancel()
+	var fetched atomic.Int64
+	bctx, stopIdle := c.closeWhenIdle(wctx, &fetched)
+	defer stopIdle()
 	for len(batch) < c.cfg.BatchSize && size < c.cfg.BatchBytes {
 		m, err := c.fetcher.FetchMessage(bctx)
 		if err != nil {
 			if bctx.Err() != nil {
-				return batch, false, nil // the wait is over (or the consumer): insert what we have
+				return batch, false, nil // the wait is over, the topic caught up (or the consumer): insert what we have
 			}
 			return batch, false, err
 		}
+		fetched.Add(1)
 		batch = append(batch, m)
 		size += messageBytes(m)
 	}
 	return batch, true, nil
+}
+
+// errCaughtUp ends a batch's fill when no message came for BatchIdle.
+var errCaughtUp = errors.New("no message for BatchIdle: caught up")
+
+// closeWhenIdle returns ctx, cancelled once fetched has not moved for BatchIdle (checked every BatchIdle/2): the
+// reader's queue stayed empty that long, so the topic is caught up and the batch is written now rather than at the
+// end of BatchWait. The end of a backlog then costs no BatchWait; steady traffic, which keeps the queue fed, still
+// fills batches for BatchWait. stop ends the watch and waits for it.
+func (c *Consumer) closeWhenIdle(ctx context.Context, fetched *atomic.Int64) (_ context.Context, stop func()) {
+	if c.cfg.BatchIdle >= c.cfg.BatchWait {
+		return ctx, func() {}
+	}
+	ictx, cancel := context.WithCancelCause(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(c.cfg.BatchIdle / 2)
+		defer t.Stop()
+		last, quiet := int64(-1), 0
+		for {
+			select {
+			case <-ictx.Done():
+				return
+			case <-t.C:
+				if n := fetched.Load(); n != last {
+					last, quiet = n, 0
+					continue
+				}
+				if quiet++; quiet >= 2 {
+					cancel(errCaughtUp)
+					return
+				}
+			}
+		}
+	})
+	return ictx, func() { cancel(nil); wg.Wait() }
 }
 
 func messageBytes(m kafka.Message) int {
@@ -355,12 +409,13 @@ type decoded struct {
 	dead   []deadLetterSource
 }
 
-// decode turns a batch into rows; it runs in the fill's goroutine, ahead of the batch's insert.
-func decode(batch []kafka.Message) decoded {
+// decode turns a batch into rows; it runs in the fill's goroutine, ahead of the batch's insert. One fill runs at a
+// time, so the consumer's Decoder (which keeps one copy of the values records repeat) is never used concurrently.
+func (c *Consumer) decode(batch []kafka.Message) decoded {
 	d := decoded{rows: make([]store.Row, 0, len(batch)), source: make([]int, 0, len(batch))}
 	now := time.Now() // records more than schema.MaxFuture ahead of it are dead-lettered
 	for i, m := range batch {
-		rec, err := schema.DecodeAt(m.Value, now)
+		rec, err := c.dec.DecodeAt(m.Value, now)
 		if err != nil {
 			d.dead = append(d.dead, deadLetterSource{m, err})
 			continue
@@ -423,11 +478,26 @@ func (c *Consumer) process(ctx context.Context, batch []kafka.Message, d decoded
 	return nil
 }
 
-// flushDue says whether the batches stored so far have waited long enough for their rollups (RollupInterval), or
+// flushDue says whether the batches stored so far have waited long enough for their rollups (rollupEvery), or
 // too many node-hours wait.
 func (c *Consumer) flushDue() bool {
-	return len(c.uncommitted) > 0 && (c.now().Sub(c.oldest) >= c.cfg.RollupInterval || c.pending.Len() >= maxPendingNodeHours)
+	return len(c.uncommitted) > 0 && (c.now().Sub(c.oldest) >= c.rollupEvery() || c.pending.Len() >= maxPendingNodeHours)
 }
+
+// rollupShare bounds the part of a backlog's drain spent recomputing rollups: flushes are at least this many times
+// their own duration apart.
+const rollupShare = 4
+
+// rollupEvery is how long stored batches wait for their rollups during a backlog: RollupInterval, or longer when the
+// last Flush took more than a fifth of it (up to maxRollupWait RollupIntervals). A Flush recomputes every node-hour the batches touched from all of its
+// raw rows, so on a wide fleet, whose every batch touches every node of the hour, it costs more the further into the
+// hour; spacing flushes by their cost keeps recomputing to at most a fifth of the drain, whatever the fleet's width.
+func (c *Consumer) rollupEvery() time.Duration {
+	return max(c.cfg.RollupInterval, min(rollupShare*c.flushTook, maxRollupWait*c.cfg.RollupInterval))
+}
+
+// maxRollupWait caps rollupEvery at this many RollupIntervals (a minute by default).
+const maxRollupWait = 12
 
 // flushAndCommit recomputes the rollups of the batches stored since the last call, then commits their offsets: the
 // offsets of a batch are committed only once ClickHouse has both its rows and its rollups, so a crash in between
@@ -437,12 +507,16 @@ func (c *Consumer) flushAndCommit(ctx context.Context) {
 		return
 	}
 	if c.deferrer != nil && c.pending.Len() > 0 {
-		start := time.Now()
 		n := c.pending.Len()
-		if err := c.retrying(ctx, func(ctx context.Context) error { return c.deferrer.Flush(ctx, &c.pending) }, 0); err != nil {
+		if err := c.retrying(ctx, func(ctx context.Context) error {
+			start := c.now() // the attempt that succeeds, not the retries before it: an outage is no flush cost
+			err := c.deferrer.Flush(ctx, &c.pending)
+			c.flushTook = c.now().Sub(start)
+			return err
+		}, 0); err != nil {
 			return // shutdown: the batches stay uncommitted and are redelivered
 		}
-		c.log.Debug("rollups recomputed", "node_hours", n, "took", time.Since(start))
+		c.log.Debug("rollups recomputed", "node_hours", n, "took", c.flushTook)
 	}
 	msgs := make([]kafka.Message, 0, len(c.uncommitted))
 	for _, m := range c.uncommitted {

@@ -2,6 +2,7 @@ package consume
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/gpumeter/gpumeter/collector/consume/consumetest"
 	"github.com/gpumeter/gpumeter/collector/store"
+	"github.com/gpumeter/gpumeter/internal/testenv"
 )
 
 // deferSink is a Deferrer: raw rows are recorded by the Sink, Flush counts its calls and fails while fail says so.
@@ -52,11 +54,40 @@ func newDeferUnit(t *testing.T, fail func() error) (*unit, *deferSink) {
 	u := newUnit(t, 1, func(cfg *Config, deps *Deps) {
 		// Only the end of the backlog flushes (an idle fill), never a clock: not RollupInterval, and not a next batch
 		// later than BatchWait.
-		cfg.RollupInterval, cfg.BatchWait = time.Hour, time.Hour
+		cfg.RollupInterval, cfg.BatchWait, cfg.BatchIdle = time.Hour, time.Hour, time.Hour
 		deps.Store = d
 	})
 	u.sink = d.Sink
 	return u, d
+}
+
+// The end of a backlog is written once the reader has had nothing for BatchIdle, not after BatchWait.
+func TestCaughtUpBatchClosesAfterBatchIdle(t *testing.T) {
+	u := newUnit(t, 1, func(cfg *Config, _ *Deps) {
+		cfg.BatchSize, cfg.BatchWait, cfg.BatchIdle = 100, time.Hour, 20*time.Millisecond
+	})
+	u.k.produce(0, goodMessages(t, 30, 0)...)
+	u.start(t)
+	eventually(t, "the partial batch stored and committed", func() bool { return u.k.committedAt(0) == 30 })
+	if err := u.stop(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := u.sink.Len(); got != 30 {
+		t.Errorf("stored %d rows, want 30", got)
+	}
+}
+
+// A backlog that ends on a full batch is flushed and committed once the next fill has had nothing for BatchIdle, not
+// after BatchWait.
+func TestBacklogEndingOnAFullBatchFlushesAfterBatchIdle(t *testing.T) {
+	u, _ := newDeferUnit(t, nil)
+	u.c.cfg.BatchSize, u.c.cfg.BatchIdle, u.c.cfg.WatchInterval = 10, 20*time.Millisecond, time.Hour
+	u.k.produce(0, goodMessages(t, 30, 0)...)
+	u.start(t)
+	eventually(t, "the backlog committed", func() bool { return u.k.committedAt(0) == 30 })
+	if err := u.stop(t); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // A backlog drained in full batches is recomputed once, when the topic is caught up, not once per batch; the
@@ -192,5 +223,42 @@ func TestNextBatchIsFetchedDuringTheInsert(t *testing.T) {
 		if r.Offset != int64(i) {
 			t.Fatalf("row %d has offset %d: batches stored out of order", i, r.Offset)
 		}
+	}
+}
+
+// Flushes during a backlog are spaced by their own cost: rollupShare times the last Flush's duration, between
+// RollupInterval and maxRollupWait RollupIntervals; a Flush's duration is that of its successful attempt.
+func TestRollupEveryFollowsFlushCost(t *testing.T) {
+	d := &deferSink{Sink: &consumetest.Sink{}}
+	k := newFakeKafka(1)
+	c := New(Config{Topic: "usage", Group: "g", DLQTopic: "dlq", RollupInterval: 5 * time.Second, MaxBackoff: 20 * time.Millisecond},
+		Deps{Store: d, Open: k.open, DeadLetters: k, Offsets: k}, testenv.Logger(t))
+	clock := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return clock }
+	for _, tt := range []struct{ took, want time.Duration }{
+		{0, 5 * time.Second}, {time.Second, 5 * time.Second}, {3 * time.Second, 12 * time.Second}, {time.Hour, time.Minute},
+	} {
+		c.flushTook = tt.took
+		if got := c.rollupEvery(); got != tt.want {
+			t.Errorf("last flush took %s: rollupEvery %s, want %s", tt.took, got, tt.want)
+		}
+	}
+	// The consumer's clock measures the Flush: 2s of failing attempt, then a 3s successful one.
+	attempt := 0
+	d.fail = func() error {
+		attempt++
+		if attempt == 1 {
+			clock = clock.Add(2 * time.Second)
+			return errors.New("dial tcp: connection refused")
+		}
+		clock = clock.Add(3 * time.Second)
+		return nil
+	}
+	c.pending.Add([]store.Row{{Record: records(1)[0]}})
+	c.uncommitted = map[int]kafka.Message{0: {Partition: 0, Offset: 1}}
+	c.fetcher = k.open()
+	c.flushAndCommit(context.Background())
+	if c.flushTook != 3*time.Second || c.rollupEvery() != 12*time.Second {
+		t.Errorf("flushTook %s, rollupEvery %s; want 3s and 12s", c.flushTook, c.rollupEvery())
 	}
 }

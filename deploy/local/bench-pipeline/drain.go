@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -186,15 +185,17 @@ func (p *collectorProc) exited() error {
 	}
 }
 
-// waitStable waits until the collector is ready and its group owns the topic's partitions: the drain's clock starts
-// then, so the group join (seconds, and not throughput) is not counted.
+// waitStable waits until the collector's group owns the topic's partitions: the drain's clock starts then, so the
+// group join (seconds, and not throughput) is not counted. It does not wait for /readyz: on a fresh broker the
+// offsets watch can fail its first look (no group coordinator yet) and readiness then returns only at its next look,
+// WatchInterval later, long after the collector started draining; the clock would miss the drain.
 func (b *bench) waitStable(ctx context.Context, p *collectorProc, group string) error {
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		if err := p.exited(); err != nil {
 			return err
 		}
-		if ready(p.metrics) && b.groupStable(ctx, group) {
+		if b.groupStable(ctx, group) {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -279,16 +280,6 @@ func (b *bench) drain(ctx context.Context, topic string, end map[int]int64, r *d
 	return nil
 }
 
-func ready(addr string) bool {
-	c := http.Client{Timeout: time.Second}
-	resp, err := c.Get("http://" + addr + "/readyz")
-	if err != nil {
-		return false
-	}
-	_ = resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -302,15 +293,26 @@ func freePort() (int, error) {
 	return addr.Port, nil
 }
 
-// serverCPU starts measuring the ClickHouse server's CPU time (--clickhouse-pid); the returned function reads what it
-// used since, or -1 when the pid is not known or not readable.
+// serverCPU starts measuring the ClickHouse servers' CPU time (--clickhouse-pid, summed over a cluster's servers); the
+// returned function reads what they used since, or -1 when a pid is not known or not readable.
 func (b *bench) serverCPU() func() time.Duration {
-	if b.o.clickhousePID <= 0 {
+	if len(b.o.pids) == 0 {
 		return func() time.Duration { return -1 }
 	}
-	start, err := procstat.CPU(b.o.clickhousePID)
+	cpu := func() (time.Duration, error) {
+		var sum time.Duration
+		for _, pid := range b.o.pids {
+			c, err := procstat.CPU(pid)
+			if err != nil {
+				return 0, err
+			}
+			sum += c
+		}
+		return sum, nil
+	}
+	start, err := cpu()
 	return func() time.Duration {
-		now, err2 := procstat.CPU(b.o.clickhousePID)
+		now, err2 := cpu()
 		if err != nil || err2 != nil {
 			return -1
 		}

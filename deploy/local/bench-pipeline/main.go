@@ -45,7 +45,8 @@ type options struct {
 	shapes, batches                      string
 	partitions                           int
 	what                                 string
-	clickhousePID                        int
+	clickhousePIDs                       string
+	pids                                 []int
 	drainTimeout                         time.Duration
 
 	liveRate  int
@@ -110,7 +111,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.StringVar(&o.shapes, "shapes", "1000x20h,20000x1h,100000x12m", "fleet shapes GPUSxDURATION, one record per GPU and minute")
 	fs.StringVar(&o.batches, "batches", "50000,5000", "batch sizes each shape is measured at (collector --batch-size)")
 	fs.IntVar(&o.partitions, "partitions", 12, "partitions of each preloaded topic (the collector's default)")
-	fs.IntVar(&o.clickhousePID, "clickhouse-pid", 0, "pid of the ClickHouse server, to report its CPU time too (0: not reported)")
+	fs.StringVar(&o.clickhousePIDs, "clickhouse-pid", "", "pids of the ClickHouse servers (comma-separated: every server of a cluster), to report their CPU time too (empty or 0: not reported)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Minute, "give up on a drain (and the run) that takes longer")
 	fs.StringVar(&o.what, "run", "drain,live,report", "which parts to run: drain, live, report")
 	fs.IntVar(&o.liveRate, "live-rate", 1700, "live: records per second (1 700 is a 100 000-GPU fleet at 1-minute intervals)")
@@ -126,6 +127,12 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	shapes, err := parseShapes(o.shapes)
 	batches, berr := parseInts("batches", o.batches)
 	var errs = []error{err, berr}
+	if o.clickhousePIDs != "" && o.clickhousePIDs != "0" {
+		var perr error
+		if o.pids, perr = parseInts("clickhouse-pid", o.clickhousePIDs); perr != nil {
+			errs = append(errs, perr)
+		}
+	}
 	parts := map[string]bool{}
 	for _, p := range strings.Split(o.what, ",") {
 		switch p = strings.TrimSpace(p); p {

@@ -11,6 +11,10 @@ func printResults(w io.Writer, m machineInfo, o options, drains []drainResult, l
 	fmt.Fprintf(w, "## Pipeline benchmark, %s\n\n", m.when.Format(time.RFC3339))
 	fmt.Fprintf(w, "Machine: %d CPUs (%s), %s memory, Linux %s, load average at start %s; %s, ClickHouse %s, %s; "+
 		"gpumeter %s.\n\n", m.cpus, m.cpuModel, m.memory, m.kernel, m.load, m.goVersion, m.clickhouse, m.kafka, m.gpumeter)
+	if o.cluster != "" {
+		fmt.Fprintf(w, "ClickHouse: cluster %s over %s (--clickhouse-cluster); ClickHouse CPU is the sum over its servers.\n\n",
+			o.cluster, o.clickhouse)
+	}
 	if len(drains) > 0 {
 		fmt.Fprintf(w, "Ingest: %d partitions, records of 8-GPU nodes at 1-minute intervals, one run per row.\n\n", o.partitions)
 		fmt.Fprintln(w, "| fleet shape | records | batch | ceiling (native insert) | collector drain | ratio | vs first shape | collector CPU | CPU per record | peak RSS | ClickHouse CPU, ceiling / drain |")

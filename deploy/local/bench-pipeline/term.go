@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/gpumeter/gpumeter/collector/commitment"
@@ -94,42 +94,64 @@ func (b *bench) term(ctx context.Context) (*termResult, error) {
 
 // loadTerm stores the fleet through the store's public API, as the collector's writes leave it: raw rows with
 // store.WriteRaw in batches of at most 100 000, and the rollups recomputed from them once per day loaded (not once per
-// batch, so a day is not recomputed 24 times over while it fills).
+// batch, so a day is not recomputed 24 times over while it fills). The next batch is generated while the last one is
+// written (one writer, in order), so the load takes the inserts' time rather than the inserts' and the generator's.
 func loadTerm(ctx context.Context, st *store.Store, f *fleet.Fleet) (raw, rollups time.Duration, n int, err error) {
 	const batch = 100000
-	rows := make([]store.Row, 0, batch)
-	var pending rollupQueue
-	write := func() error {
-		start := time.Now()
-		err := st.WriteRaw(ctx, rows)
-		raw += time.Since(start)
-		pending.add(rows)
-		rows = rows[:0]
-		return err
+	type work struct {
+		rows    []store.Row
+		endsDay bool // recompute the rollups of what was written so far after this batch
 	}
-	flush := func() error {
-		start := time.Now()
-		err := pending.flush(ctx, st)
-		rollups += time.Since(start)
-		return err
+	todo := make(chan work, 1)
+	free := make(chan []store.Row, 2)
+	free <- make([]store.Row, 0, batch)
+	free <- make([]store.Row, 0, batch)
+	done := make(chan error, 1)
+	var stop atomic.Bool // the writer failed: generate no more
+	go func() {
+		var pending rollupQueue
+		var failed error
+		for w := range todo {
+			if failed == nil && len(w.rows) > 0 {
+				start := time.Now()
+				failed = st.WriteRaw(ctx, w.rows)
+				raw += time.Since(start)
+				pending.add(w.rows)
+			}
+			if failed == nil && w.endsDay {
+				start := time.Now()
+				failed = pending.flush(ctx, st)
+				rollups += time.Since(start)
+			}
+			stop.Store(failed != nil)
+			free <- w.rows[:0]
+		}
+		done <- failed
+	}()
+	rows := <-free
+	send := func(endsDay bool) {
+		todo <- work{rows, endsDay}
+		rows = <-free
 	}
 	day := f.Shape().Start.Add(24 * time.Hour)
 	for r := range f.All() {
+		if stop.Load() {
+			break
+		}
 		if !r.IntervalStart.Before(day) {
-			if err := errors.Join(write(), flush()); err != nil {
-				return raw, rollups, n, err
-			}
+			send(true)
 			day = day.Add(24 * time.Hour)
 		}
 		rows = append(rows, store.Row{Record: *r, Topic: "gpumeter.usage.v1", Offset: int64(n)})
 		n++
 		if len(rows) == batch {
-			if err := write(); err != nil {
-				return raw, rollups, n, err
-			}
+			send(false)
 		}
 	}
-	return raw, rollups, n, errors.Join(write(), flush())
+	send(true)
+	close(todo)
+	err = <-done // raw and rollups are the writer's, read after it ended
+	return raw, rollups, n, err
 }
 
 // rollupQueue gathers what rows written with WriteRaw touched, until flush recomputes those rollups through the store.
