@@ -111,7 +111,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 	e.mu.Unlock()
 	active := Alerts(statuses)
 	if rofrOK {
-		active = append(active, ROFRAlerts(rofr)...)
+		active = append(active, ROFRAlerts(rofr, statuses)...)
 	}
 	if e.notifier == nil {
 		return nil

@@ -3,6 +3,7 @@ package evaluate
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -19,8 +20,15 @@ const AlertROFRExposure = "GPUCommitmentROFRExposure"
 
 // ROFRAlerts decides the exposure alerts: one per overflow provider whose uncovered GPU-hours of the last 24 complete
 // hours exceed primary.alerts.max_uncovered_gpu_hours_24h. Labelled like the commitment alerts (commitment: the
-// primary's commitments), so Alertmanager routes them alike.
-func ROFRAlerts(r figures.ROFR) []alert.Alert {
+// primary's commitments; team: their teams, from statuses), so Alertmanager routes them alike.
+func ROFRAlerts(r figures.ROFR, statuses []figures.Status) []alert.Alert {
+	var teams []string
+	for _, s := range statuses {
+		if slices.Contains(r.Primary.Commitments, s.ID) && s.Team != "" && !slices.Contains(teams, s.Team) {
+			teams = append(teams, s.Team)
+		}
+	}
+	sort.Strings(teams)
 	providers := make([]string, 0, len(r.Uncovered24h))
 	for p := range r.Uncovered24h {
 		providers = append(providers, p)
@@ -46,7 +54,7 @@ func ROFRAlerts(r figures.ROFR) []alert.Alert {
 		out = append(out, alert.Alert{
 			Name: AlertROFRExposure,
 			Labels: map[string]string{"commitment": commitments, "provider": p, "primary": r.Primary.Provider,
-				"kind": "rofr", "team": "", "severity": "warning"},
+				"kind": "rofr", "team": strings.Join(teams, ","), "severity": "warning"},
 			Annotations: map[string]string{
 				"summary": fmt.Sprintf("%.1f GPU-hours ran on %s in the last 24h without a refusal from %s (threshold %.1f)",
 					u, p, r.Primary.Provider, threshold),

@@ -20,13 +20,14 @@ func TestROFRAlerts(t *testing.T) {
 		},
 		Uncovered24h: map[string]float64{"oracle_cloud": 384, "aws": 10},
 	}
-	got := ROFRAlerts(r)
+	statuses := []figures.Status{{ID: "az-nd", Team: "platform"}, {ID: "other", Team: "research"}}
+	got := ROFRAlerts(r, statuses)
 	if len(got) != 1 {
 		t.Fatalf("alerts %+v, want one (aws is at its threshold, not above)", got)
 	}
 	a := got[0]
 	if a.Name != AlertROFRExposure || a.Labels["provider"] != "oracle_cloud" || a.Labels["commitment"] != "az-nd" ||
-		a.Labels["primary"] != "azure" || a.Labels["severity"] != "warning" {
+		a.Labels["primary"] != "azure" || a.Labels["severity"] != "warning" || a.Labels["team"] != "platform" {
 		t.Errorf("alert %+v", a)
 	}
 	if !strings.Contains(a.Annotations["summary"], "384.0 GPU-hours ran on oracle_cloud") ||
@@ -34,7 +35,7 @@ func TestROFRAlerts(t *testing.T) {
 		t.Errorf("annotations %v", a.Annotations)
 	}
 	r.Primary.MaxUncoveredGPUHours24h = 400
-	if got := ROFRAlerts(r); len(got) != 0 {
+	if got := ROFRAlerts(r, statuses); len(got) != 0 {
 		t.Errorf("threshold 400: alerts %+v, want none", got)
 	}
 }
