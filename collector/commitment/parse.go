@@ -228,17 +228,27 @@ func (p *parser) syntax(err error) {
 	p.probs = append(p.probs, Problem{File: p.file, Path: "yaml", Message: strings.TrimPrefix(msg, "yaml: ")})
 }
 
+// idRule says what idPattern accepts.
+const idRule = "use letters, digits and . _ - : / (at most 128, starting with a letter or digit)"
+
+// itemWhere names the i-th item of a list (commitments, requests) in problems: by its id too when it has a usable one,
+// so every message about it can be found by the id.
+func itemWhere(list string, i int, n *yaml.Node) string {
+	if n.Kind == yaml.MappingNode {
+		if v := lookup(n, "id"); v != nil && v.Kind == yaml.ScalarNode && idPattern.MatchString(v.Value) {
+			return fmt.Sprintf("%s[%d] (id %s)", list, i, v.Value)
+		}
+	}
+	return fmt.Sprintf("%s[%d]", list, i)
+}
+
 func (p *parser) commitment(i int, n *yaml.Node, defCurrency string, defCurrencyBad bool) Commitment {
 	c := Commitment{Alerts: DefaultThresholds}
-	where := fmt.Sprintf("commitments[%d]", i)
+	where := itemWhere("commitments", i, n)
 	p.lines = append(p.lines, n.Line)
 	if n.Kind != yaml.MappingNode {
 		p.add(n, where, "commitment", "want a mapping of fields (id, provider, kind, ...), got %s", describe(n))
 		return c
-	}
-	// Name the commitment by its id in every message when it has a usable one.
-	if v := lookup(n, "id"); v != nil && v.Kind == yaml.ScalarNode && idPattern.MatchString(v.Value) {
-		where = fmt.Sprintf("commitments[%d] (id %s)", i, v.Value)
 	}
 	f := p.mapping(n, where, "", commitmentFields)
 
@@ -252,7 +262,7 @@ func (p *parser) commitment(i int, n *yaml.Node, defCurrency string, defCurrency
 		case c.ID == "":
 			p.add(v, where, "id", "empty")
 		case !idPattern.MatchString(c.ID):
-			p.add(v, where, "id", "%q: use letters, digits and . _ - : / (at most 128, starting with a letter or digit)", c.ID)
+			p.add(v, where, "id", "%q: %s", c.ID, idRule)
 		case dup:
 			p.add(v, where, "id", "duplicate: commitments[%d] at line %d has the same id", first, p.lines[first])
 		default:

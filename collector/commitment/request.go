@@ -211,13 +211,10 @@ func (p *parser) primary(prim *Primary, n *yaml.Node, cs []Commitment) bool {
 
 func (p *parser) request(i int, n *yaml.Node, prim Primary, primOK bool, known []string, ids map[string]int) Request {
 	var r Request
-	where := fmt.Sprintf("requests[%d]", i)
+	where := itemWhere("requests", i, n)
 	if n.Kind != yaml.MappingNode {
 		p.add(n, where, "request", "want a mapping of fields (id, asked, gpus, period, answer, ...), got %s", describe(n))
 		return r
-	}
-	if v := lookup(n, "id"); v != nil && v.Kind == yaml.ScalarNode && idPattern.MatchString(v.Value) {
-		where = fmt.Sprintf("requests[%d] (id %s)", i, v.Value)
 	}
 	f := p.mapping(n, where, "", requestFields)
 	if v := f.get("id"); v == nil {
@@ -226,7 +223,7 @@ func (p *parser) request(i int, n *yaml.Node, prim Primary, primOK bool, known [
 		if first, dup := ids[r.ID]; dup {
 			p.add(v, where, "id", "duplicate: requests[%d] has the same id", first)
 		} else if !idPattern.MatchString(r.ID) {
-			p.add(v, where, "id", "%q: use letters, digits and . _ - : / (at most 128, starting with a letter or digit)", r.ID)
+			p.add(v, where, "id", "%q: %s", r.ID, idRule)
 		} else {
 			ids[r.ID] = i
 		}
