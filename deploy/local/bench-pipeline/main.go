@@ -57,6 +57,7 @@ type options struct {
 	termDays     int
 	termInterval time.Duration
 	reportRuns   int
+	keep         bool
 }
 
 // shape is one row group of the drain table: a fleet and the batch sizes it is drained with.
@@ -121,6 +122,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs.IntVar(&o.termDays, "term-days", 30, "report: days in the term")
 	fs.DurationVar(&o.termInterval, "term-interval", time.Hour, "report: the agents' --interval for the loaded term (keeps the raw rows to GPUs × hours)")
 	fs.IntVar(&o.reportRuns, "report-runs", 3, "report: timed runs after the first (the median is shown)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the databases it made (their names are logged), e.g. to profile the report over the loaded term again")
 	if err := flagenv.Parse(fs, args, flagenv.LookupEnv, os.Stderr); err != nil {
 		return err
 	}
@@ -254,6 +256,10 @@ func (b *bench) cleanup() {
 		}
 	}
 	for _, db := range b.dbs {
+		if b.o.keep {
+			b.log.Info("database kept (--keep)", "database", db)
+			continue
+		}
 		if err := b.ch.Exec(ctx, "DROP DATABASE IF EXISTS "+db+b.chConfig.Layout().OnCluster()); err != nil {
 			b.log.Warn("drop database", "database", db, "err", err)
 		}
