@@ -149,11 +149,7 @@ func TestFiguresReadRollupsOnly(t *testing.T) {
 	from, to := figures.DailyPeriod(at, 31)
 	read := func() (out []any) {
 		t.Helper()
-		statuses, err := figures.Commitments(ctx, conn, db, at)
-		if err != nil {
-			t.Fatal(err)
-		}
-		series, err := figures.CommitmentSeries(ctx, conn, db, at)
+		statuses, series, err := figures.CommitmentsAndSeries(ctx, conn, db, at)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,9 @@ package figures
 
 import (
 	"context"
+
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"math"
 	"time"
 
@@ -59,92 +61,124 @@ type Status struct {
 	AlertExhaustionDays float64
 }
 
-// Commitments reads every current commitment's figures as of at, over the complete hours of its term before at, from
-// the commitment views (queries/commitment_figures.sql), which read the hourly rollup only.
+// Commitments reads every current commitment's figures as of at, over the complete hours of its term before at, with
+// their money, from the commitment views (queries/commitment_figures.sql), which read the hourly rollup only.
 func Commitments(ctx context.Context, conn driver.Conn, db string, at time.Time) ([]Status, error) {
-	q, err := chschema.Query("commitment_figures", map[string]string{"DB": db, "At": chschema.DateTime(at)})
+	out, _, err := readCommitments(ctx, conn, db, at, false)
+	return out, err
+}
+
+// CommitmentsAndSeries is Commitments with every commitment's cumulative committed and used amounts hour by hour,
+// what the report's charts draw, read in the same statement (so a series ends at its commitment's CommittedToDate
+// and UsedToDate). 18.16 has no window functions: the running sums are made here.
+func CommitmentsAndSeries(ctx context.Context, conn driver.Conn, db string, at time.Time) ([]Status, map[string]Series, error) {
+	return readCommitments(ctx, conn, db, at, true)
+}
+
+func readCommitments(ctx context.Context, conn driver.Conn, db string, at time.Time, withSeries bool) ([]Status, map[string]Series, error) {
+	params := map[string]string{"DB": db, "At": chschema.DateTime(at), "Series": ""}
+	if withSeries {
+		params["Series"] = "1"
+	}
+	// The overflow by provider is another statement over the allocation: it runs beside the figures.
+	var overflow map[string]map[string]float64
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		overflow, err = overflowByProvider(gctx, conn, db, at)
+		return err
+	})
+	out, series, err := readFigures(ctx, conn, db, params)
+	if werr := g.Wait(); err == nil {
+		err = werr
+	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	for i := range out {
+		if o := overflow[out[i].ID]; o != nil {
+			out[i].OverflowByProvider = o
+		}
+	}
+	return out, series, nil
+}
+
+// readFigures reads queries/commitment_figures.sql rendered with params (with the series when params["Series"] is
+// not empty).
+func readFigures(ctx context.Context, conn driver.Conn, db string, params map[string]string) ([]Status, map[string]Series, error) {
+	withSeries := params["Series"] != ""
+	q, err := chschema.Query("commitment_figures", params)
+	if err != nil {
+		return nil, nil, err
 	}
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
-		return nil, fmt.Errorf("query commitment figures from %s: %w", db, err)
+		return nil, nil, fmt.Errorf("query commitment figures from %s: %w", db, err)
 	}
 	defer rows.Close()
 	var out []Status
+	var series map[string]Series
+	if withSeries {
+		series = map[string]Series{}
+	}
 	for rows.Next() {
 		var s Status
 		var hoursElapsed uint64
-		if err := rows.Scan(&s.ID, &s.Name, &s.Provider, &s.Kind, &s.Unit, &s.Quantity, &s.TermStart, &s.TermEnd, &s.Team,
+		var hours []time.Time
+		var committed, used []float64
+		dest := []any{&s.ID, &s.Name, &s.Provider, &s.Kind, &s.Unit, &s.Quantity, &s.TermStart, &s.TermEnd, &s.Team,
 			&s.TermHours, &hoursElapsed, &s.HoursLeft, &s.CommitmentTotal, &s.CommittedToDate, &s.UsedToDate,
 			&s.Utilization, &s.ShortfallToDate, &s.RateLinear, &s.Rate7d, &s.ForecastLinear, &s.Forecast7d,
 			&s.ProjectedShortfallLinear, &s.ProjectedShortfall7d, &s.RequiredRate, &s.UsedGPUHours,
 			&s.OverflowGPUHours, &s.LeakageGPUHours, &s.Leakage24hGPUHours, &s.Efficiency,
-			&s.AlertProjectedShortfallPct, &s.AlertMinUtilizationPct, &s.AlertMaxLeakageGPUHours24h); err != nil {
-			return nil, fmt.Errorf("read commitment figures: %w", err)
+			&s.AlertProjectedShortfallPct, &s.AlertMinUtilizationPct, &s.AlertMaxLeakageGPUHours24h,
+			&s.CommittedPrice, &s.MoneyCurrency, &s.OverflowCost, &s.LeakageCost, &s.Leakage24hCost, &s.UnusedValue,
+			&s.UnusedValueCurrency}
+		if withSeries {
+			dest = append(dest, &hours, &committed, &used)
+		}
+		if err := rows.Scan(dest...); err != nil {
+			return nil, nil, fmt.Errorf("read commitment figures: %w", err)
 		}
 		s.HoursElapsed = float64(hoursElapsed)
 		s.OverflowByProvider = map[string]float64{}
 		out = append(out, s)
+		if withSeries && len(hours) > 0 {
+			series[s.ID] = cumulative(s.ID, hours, committed, used)
+		}
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read commitment figures: %w", err)
+		return nil, nil, fmt.Errorf("read commitment figures: %w", err)
 	}
-	byID := map[string]*Status{}
-	for i := range out {
-		byID[out[i].ID] = &out[i]
-	}
-	if q, err = chschema.Query("commitment_overflow_by_provider", map[string]string{"DB": db, "At": chschema.DateTime(at)}); err != nil {
-		return nil, err
-	}
-	orows, err := conn.Query(ctx, q)
-	if err != nil {
-		return nil, fmt.Errorf("query overflow by provider: %w", err)
-	}
-	defer orows.Close()
-	for orows.Next() {
-		var id, provider string
-		var hours float64
-		if err := orows.Scan(&id, &provider, &hours); err != nil {
-			return nil, fmt.Errorf("read overflow by provider: %w", err)
-		}
-		if s, ok := byID[id]; ok {
-			s.OverflowByProvider[provider] = hours
-		}
-	}
-	if err := orows.Err(); err != nil {
-		return nil, fmt.Errorf("read overflow by provider: %w", err)
-	}
-	return out, readMoney(ctx, conn, db, at, byID)
+	return out, series, nil
 }
 
-// readMoney sets the money figures (queries/commitment_money.sql) of the commitments in byID.
-func readMoney(ctx context.Context, conn driver.Conn, db string, at time.Time, byID map[string]*Status) error {
-	q, err := chschema.Query("commitment_money", map[string]string{"DB": db, "At": chschema.DateTime(at)})
+// overflowByProvider reads each commitment's overflow GPU-hours by provider (queries/commitment_overflow_by_provider.sql).
+func overflowByProvider(ctx context.Context, conn driver.Conn, db string, at time.Time) (map[string]map[string]float64, error) {
+	q, err := chschema.Query("commitment_overflow_by_provider", map[string]string{"DB": db, "At": chschema.DateTime(at)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	rows, err := conn.Query(ctx, q)
 	if err != nil {
-		return fmt.Errorf("query commitment money from %s: %w", db, err)
+		return nil, fmt.Errorf("query overflow by provider: %w", err)
 	}
 	defer rows.Close()
+	out := map[string]map[string]float64{}
 	for rows.Next() {
-		var id, kind, unit string
-		var m Status
-		if err := rows.Scan(&id, &kind, &unit, &m.CommittedPrice, &m.MoneyCurrency, &m.OverflowCost, &m.LeakageCost,
-			&m.Leakage24hCost, &m.UnusedValue, &m.UnusedValueCurrency); err != nil {
-			return fmt.Errorf("read commitment money: %w", err)
+		var id, provider string
+		var hours float64
+		if err := rows.Scan(&id, &provider, &hours); err != nil {
+			return nil, fmt.Errorf("read overflow by provider: %w", err)
 		}
-		if s, ok := byID[id]; ok {
-			s.CommittedPrice, s.MoneyCurrency, s.OverflowCost, s.LeakageCost = m.CommittedPrice, m.MoneyCurrency, m.OverflowCost, m.LeakageCost
-			s.Leakage24hCost, s.UnusedValue, s.UnusedValueCurrency = m.Leakage24hCost, m.UnusedValue, m.UnusedValueCurrency
+		if out[id] == nil {
+			out[id] = map[string]float64{}
 		}
+		out[id][provider] = hours
 	}
 	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read commitment money: %w", err)
+		return nil, fmt.Errorf("read overflow by provider: %w", err)
 	}
-	return nil
+	return out, nil
 }
 
 // Unreachable reports whether a capacity commitment can no longer be met in full: the rate it needs from now on is

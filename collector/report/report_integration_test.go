@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"reflect"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ func TestCommitmentSeriesFromClickHouse(t *testing.T) {
 	st := figurestest.WorkedExample(t, commitment.Commitment{ID: "later", Name: "later", Provider: "azure", Kind: commitment.KindUsage,
 		Quantity: 100, Unit: "gpu_hour", Start: end, End: end.Add(10 * time.Hour), Alerts: commitment.DefaultThresholds})
 	at := figurestest.TermStart.Add(5*time.Hour + 30*time.Minute)
-	got, err := figures.CommitmentSeries(ctx, st.Conn(), st.Database(), at)
+	withSeries, got, err := figures.CommitmentsAndSeries(ctx, st.Conn(), st.Database(), at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +52,10 @@ func TestCommitmentSeriesFromClickHouse(t *testing.T) {
 	statuses, err := figures.Commitments(ctx, st.Conn(), st.Database(), at)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The evaluator's statement (no series) and the report's give the same figures.
+	if !reflect.DeepEqual(statuses, withSeries) {
+		t.Errorf("Commitments = %+v\nCommitmentsAndSeries = %+v", statuses, withSeries)
 	}
 	for _, s := range statuses {
 		pts := got[s.ID].Points

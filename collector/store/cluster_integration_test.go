@@ -131,10 +131,7 @@ func clusterCountsExactly(t *testing.T, cluster string, addrs []string, wantShar
 			t.Fatal(err)
 		}
 		r := report.Report{At: at, Database: "gpumeter"}
-		if r.Commitments, err = chfigures.Commitments(t.Context(), st.Conn(), st.Database(), at); err != nil {
-			t.Fatal(err)
-		}
-		if r.Series, err = chfigures.CommitmentSeries(t.Context(), st.Conn(), st.Database(), at); err != nil {
+		if r.Commitments, r.Series, err = chfigures.CommitmentsAndSeries(t.Context(), st.Conn(), st.Database(), at); err != nil {
 			t.Fatal(err)
 		}
 		from, to := chfigures.DailyPeriod(at, 3)

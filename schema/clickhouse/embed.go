@@ -54,8 +54,9 @@ func Migrations(p Params, f Features) ([]Migration, error) {
 	for name, fn := range map[string]any{
 		"lc": f.lowCardinality,
 		// A view that is a query of queries/ rendered for "now()", so the view and the report share one text.
+		// (Series "": the figures without the charts' series, commitment_figures.sql.)
 		"query": func(name, db, at string) (string, error) {
-			return Query(name, map[string]string{"DB": db, "At": at})
+			return Query(name, map[string]string{"DB": db, "At": at, "Series": ""})
 		},
 		// The provider table (internal/cloudprovider) as an array of (provider, FOCUS name, FOCUS service name)
 		// tuples, so SQL names providers as the FOCUS export does.

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"golang.org/x/sync/errgroup"
 	"io"
 	"log/slog"
 	"os"
@@ -634,20 +635,18 @@ func runReport(ctx context.Context, args []string) error {
 	}
 	defer func() { _ = st.Close() }()
 	r := report.Report{At: when, Database: st.Database()}
-	if r.Commitments, err = figures.Commitments(ctx, st.Conn(), st.Database(), when); err != nil {
-		return err
-	}
-	if r.Series, err = figures.CommitmentSeries(ctx, st.Conn(), st.Database(), when); err != nil {
-		return err
-	}
 	from, to := figures.DailyPeriod(when, days)
-	if r.Daily, err = figures.Daily(ctx, st.Conn(), st.Database(), from, to); err != nil {
+	// The sections are independent statements: they run side by side, so the report takes about as long as its
+	// longest statement, the commitment figures (BENCHMARKS.md, "Report").
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		r.Commitments, r.Series, err = figures.CommitmentsAndSeries(gctx, st.Conn(), st.Database(), when)
 		return err
-	}
-	if r.Teams, err = figures.Teams(ctx, st.Conn(), st.Database(), from, to); err != nil {
-		return err
-	}
-	if r.ROFR, err = reportROFR(ctx, st.Conn(), st.Database(), when); err != nil {
+	})
+	g.Go(func() (err error) { r.Daily, err = figures.Daily(gctx, st.Conn(), st.Database(), from, to); return err })
+	g.Go(func() (err error) { r.Teams, err = figures.Teams(gctx, st.Conn(), st.Database(), from, to); return err })
+	g.Go(func() (err error) { r.ROFR, err = reportROFR(gctx, st.Conn(), st.Database(), when); return err })
+	if err := g.Wait(); err != nil {
 		return err
 	}
 	if format == "csv" && output != "" {

@@ -1,6 +1,17 @@
 -- Per commitment, the figures as of {{.At}} over the complete hours of the term before it. Definitions:
 -- schema/README.md, "Commitment figures". Used by the commitment_status view (At = now()) and by the report.
-SELECT
+SELECT{{template "commitment_status_columns" .}}
+FROM {{.DB}}.commitments_current AS c
+ANY LEFT JOIN
+(
+    SELECT commitment_id AS id,{{template "commitment_status_sums" .}}
+    FROM {{.DB}}.commitment_hourly
+    WHERE hour < toStartOfHour({{.At}})
+    GROUP BY commitment_id
+) AS figures USING id
+{{/* The figures' columns, and the per-commitment sums of commitment_hourly they are made of: one text for this
+   query and commitment_figures.sql. */}}
+{{define "commitment_status_columns"}}
     c.id AS commitment_id, c.name AS name, c.provider AS provider, c.kind AS kind, c.unit AS unit, c.quantity AS quantity,
     c.term_start AS term_start, c.term_end AS term_end, c.team AS team,
     (toUInt32(c.term_end) - toUInt32(c.term_start)) / 3600 AS term_hours,
@@ -25,11 +36,8 @@ SELECT
     if(total_busy_known_gpu_hours > 0, total_busy_gpu_hours / total_busy_known_gpu_hours, 0) AS efficiency,
     c.alert_projected_shortfall_pct AS alert_projected_shortfall_pct,
     c.alert_min_utilization_pct AS alert_min_utilization_pct,
-    c.alert_max_leakage_gpu_hours_24h AS alert_max_leakage_gpu_hours_24h
-FROM {{.DB}}.commitments_current AS c
-ANY LEFT JOIN
-(
-    SELECT commitment_id AS id,
+    c.alert_max_leakage_gpu_hours_24h AS alert_max_leakage_gpu_hours_24h{{end}}
+{{- define "commitment_status_sums"}}
         count() AS hours_elapsed,
         sum(committed) AS committed_to_date,
         sum(used) AS used_to_date,
@@ -40,8 +48,4 @@ ANY LEFT JOIN
         sum(leakage_gpu_hours) AS total_leakage_gpu_hours,
         sumIf(leakage_gpu_hours, hour >= toStartOfHour({{.At}}) - 86400) AS leakage_24h_gpu_hours,
         sum(busy_gpu_hours) AS total_busy_gpu_hours,
-        sum(busy_known_gpu_hours) AS total_busy_known_gpu_hours
-    FROM {{.DB}}.commitment_hourly
-    WHERE hour < toStartOfHour({{.At}})
-    GROUP BY commitment_id
-) AS figures USING id
+        sum(busy_known_gpu_hours) AS total_busy_known_gpu_hours{{end}}
