@@ -23,8 +23,9 @@ type Config struct {
 	// holds a fetch of a partition without data); BatchIdle >= BatchWait turns it off.
 	BatchIdle time.Duration
 	// RollupInterval is how long the rollups of stored batches wait while a backlog is drained, so that each
-	// node-hour is recomputed once for many batches; their offsets are committed after. Longer when the last
-	// recomputation was slow (rollupEvery). A batch that is not full (the topic caught up) flushes at once.
+	// node-hour is recomputed once for many batches; their offsets are committed after. Longer while the batches
+	// stored since the last recomputation hold fewer raw rows than it read (rollupEvery). A batch that is not full
+	// (the topic caught up) flushes at once.
 	RollupInterval time.Duration
 	FetchMaxBytes  int           // most bytes one fetch from one partition returns (kafka-go MaxBytes)
 	QueueCapacity  int           // messages the reader fetches ahead of the batch (kafka-go counts messages, not bytes)

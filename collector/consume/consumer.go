@@ -96,7 +96,6 @@ type Consumer struct {
 	pending     store.Pending
 	uncommitted map[int]kafka.Message // the last stored message of each partition
 	oldest      time.Time             // when the oldest uncommitted batch was stored
-	flushTook   time.Duration         // how long the last Flush took (by c.now), for rollupEvery
 
 	metrics instruments
 	tracer  trace.Tracer
@@ -484,16 +483,17 @@ func (c *Consumer) flushDue() bool {
 	return len(c.uncommitted) > 0 && (c.now().Sub(c.oldest) >= c.rollupEvery() || c.pending.Len() >= maxPendingNodeHours)
 }
 
-// rollupShare bounds the part of a backlog's drain spent recomputing rollups: flushes are at least this many times
-// their own duration apart.
-const rollupShare = 4
-
-// rollupEvery is how long stored batches wait for their rollups during a backlog: RollupInterval, or longer when the
-// last Flush took more than a fifth of it (up to maxRollupWait RollupIntervals). A Flush recomputes every node-hour the batches touched from all of its
-// raw rows, so on a wide fleet, whose every batch touches every node of the hour, it costs more the further into the
-// hour; spacing flushes by their cost keeps recomputing to at most a fifth of the drain, whatever the fleet's width.
+// rollupEvery is how long stored batches wait for their rollups during a backlog. A Flush rebuilds every node-hour
+// the batches touched from all of its raw rows, so on a wide fleet, whose every batch touches every node of the hour,
+// it reads more the further into the hour. The batches wait RollupInterval once they hold at least as many raw rows
+// as the last Flush read, and up to maxRollupWait RollupIntervals until then: a backlog's hour is then rebuilt when it
+// has doubled, so recomputing reads at most about twice the rows the drain stores, whatever the fleet's width
+// (schema/README.md, "Rollups").
 func (c *Consumer) rollupEvery() time.Duration {
-	return max(c.cfg.RollupInterval, min(rollupShare*c.flushTook, maxRollupWait*c.cfg.RollupInterval))
+	if c.pending.Added() >= c.pending.LastRead() {
+		return c.cfg.RollupInterval
+	}
+	return maxRollupWait * c.cfg.RollupInterval
 }
 
 // maxRollupWait caps rollupEvery at this many RollupIntervals (a minute by default).
@@ -507,16 +507,12 @@ func (c *Consumer) flushAndCommit(ctx context.Context) {
 		return
 	}
 	if c.deferrer != nil && c.pending.Len() > 0 {
-		n := c.pending.Len()
-		if err := c.retrying(ctx, func(ctx context.Context) error {
-			start := c.now() // the attempt that succeeds, not the retries before it: an outage is no flush cost
-			err := c.deferrer.Flush(ctx, &c.pending)
-			c.flushTook = c.now().Sub(start)
-			return err
-		}, 0); err != nil {
+		n, added, start := c.pending.Len(), c.pending.Added(), c.now()
+		if err := c.retrying(ctx, func(ctx context.Context) error { return c.deferrer.Flush(ctx, &c.pending) }, 0); err != nil {
 			return // shutdown: the batches stay uncommitted and are redelivered
 		}
-		c.log.Debug("rollups recomputed", "node_hours", n, "took", c.flushTook)
+		c.log.Debug("rollups recomputed", "node_hours", n, "rows_stored", added, "rows_read", c.pending.LastRead(),
+			"took", c.now().Sub(start))
 	}
 	msgs := make([]kafka.Message, 0, len(c.uncommitted))
 	for _, m := range c.uncommitted {

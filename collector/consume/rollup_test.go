@@ -24,6 +24,7 @@ type deferSink struct {
 	fail      func() error
 	flushes   int
 	nodeHours int
+	read      int64 // the rows each Flush says it read
 }
 
 func (d *deferSink) WriteRaw(ctx context.Context, rows []store.Row) error { return d.Insert(ctx, rows) }
@@ -38,7 +39,7 @@ func (d *deferSink) Flush(_ context.Context, p *store.Pending) error {
 	}
 	d.flushes++
 	d.nodeHours += p.Len()
-	*p = store.Pending{}
+	p.Done(d.read)
 	return nil
 }
 
@@ -226,39 +227,43 @@ func TestNextBatchIsFetchedDuringTheInsert(t *testing.T) {
 	}
 }
 
-// Flushes during a backlog are spaced by their own cost: rollupShare times the last Flush's duration, between
-// RollupInterval and maxRollupWait RollupIntervals; a Flush's duration is that of its successful attempt.
-func TestRollupEveryFollowsFlushCost(t *testing.T) {
+// Flushes during a backlog wait RollupInterval once the rows stored since the last Flush are at least the rows it
+// read, and up to maxRollupWait RollupIntervals until then; what Flush read is what the store noted on the Pending.
+func TestRollupEveryFollowsRowsRead(t *testing.T) {
 	d := &deferSink{Sink: &consumetest.Sink{}}
 	k := newFakeKafka(1)
 	c := New(Config{Topic: "usage", Group: "g", DLQTopic: "dlq", RollupInterval: 5 * time.Second, MaxBackoff: 20 * time.Millisecond},
 		Deps{Store: d, Open: k.open, DeadLetters: k, Offsets: k}, testenv.Logger(t))
-	clock := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	c.now = func() time.Time { return clock }
-	for _, tt := range []struct{ took, want time.Duration }{
-		{0, 5 * time.Second}, {time.Second, 5 * time.Second}, {3 * time.Second, 12 * time.Second}, {time.Hour, time.Minute},
+	for _, tt := range []struct {
+		read, added int
+		want        time.Duration
+	}{
+		{0, 0, 5 * time.Second}, {0, 10, 5 * time.Second}, {100, 100, 5 * time.Second}, {100, 250, 5 * time.Second},
+		{100, 99, time.Minute}, {1 << 30, 1, time.Minute},
 	} {
-		c.flushTook = tt.took
+		c.pending = store.Pending{}
+		c.pending.Done(int64(tt.read))
+		c.pending.Add(make([]store.Row, tt.added))
 		if got := c.rollupEvery(); got != tt.want {
-			t.Errorf("last flush took %s: rollupEvery %s, want %s", tt.took, got, tt.want)
+			t.Errorf("last flush read %d rows, %d stored since: rollupEvery %s, want %s", tt.read, tt.added, got, tt.want)
 		}
 	}
-	// The consumer's clock measures the Flush: 2s of failing attempt, then a 3s successful one.
+	// A Flush that fails first and then succeeds: the rows it read are those of the successful attempt.
 	attempt := 0
 	d.fail = func() error {
-		attempt++
-		if attempt == 1 {
-			clock = clock.Add(2 * time.Second)
+		if attempt++; attempt == 1 {
 			return errors.New("dial tcp: connection refused")
 		}
-		clock = clock.Add(3 * time.Second)
 		return nil
 	}
+	d.read = 500
+	c.pending = store.Pending{}
 	c.pending.Add([]store.Row{{Record: records(1)[0]}})
 	c.uncommitted = map[int]kafka.Message{0: {Partition: 0, Offset: 1}}
 	c.fetcher = k.open()
 	c.flushAndCommit(context.Background())
-	if c.flushTook != 3*time.Second || c.rollupEvery() != 12*time.Second {
-		t.Errorf("flushTook %s, rollupEvery %s; want 3s and 12s", c.flushTook, c.rollupEvery())
+	if c.pending.Len() != 0 || c.pending.Added() != 0 || c.pending.LastRead() != 500 || c.rollupEvery() != time.Minute {
+		t.Errorf("after the flush: %d node-hours, %d rows stored, %d read, rollupEvery %s; want 0, 0, 500 and 1m",
+			c.pending.Len(), c.pending.Added(), c.pending.LastRead(), c.rollupEvery())
 	}
 }

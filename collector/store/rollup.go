@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -48,7 +49,9 @@ func nodeHourOf(r *Row) NodeHour {
 // commits the batches' offsets, so a crash in between redelivers them and they are recomputed again. The zero value
 // is empty and ready; it is not safe for concurrent use.
 type Pending struct {
-	set map[NodeHour]struct{}
+	set      map[NodeHour]struct{}
+	added    int64 // raw rows noted since the last recomputation
+	lastRead int64 // rows the last recomputation read
 }
 
 // Add notes the node-hours rows fall in.
@@ -59,10 +62,24 @@ func (p *Pending) Add(rows []Row) {
 	for i := range rows {
 		p.set[nodeHourOf(&rows[i])] = struct{}{}
 	}
+	p.added += int64(len(rows))
 }
 
 // Len is the number of node-hours waiting.
 func (p *Pending) Len() int { return len(p.set) }
+
+// Added is the number of raw rows noted since the last recomputation (Done).
+func (p *Pending) Added() int64 { return p.added }
+
+// LastRead is the number of rows the last recomputation read, as ClickHouse reported them (0 before the first): what
+// the next one will read at least when it touches the same node-hours, since a node-hour is rebuilt whole.
+func (p *Pending) LastRead() int64 { return p.lastRead }
+
+// Done forgets the waiting node-hours once their recomputation succeeded, noting the rows it read.
+func (p *Pending) Done(read int64) {
+	clear(p.set)
+	p.added, p.lastRead = 0, read
+}
 
 // Flush recomputes the waiting node-hours and forgets them once that succeeded; on error they stay, to retry. Its
 // errors concern no row: Classify never calls them Rejected.
@@ -74,10 +91,12 @@ func (s *Store) Flush(ctx context.Context, p *Pending) error {
 	for nh := range p.set {
 		touched = append(touched, nh)
 	}
+	var read atomic.Int64
+	ctx = clickhouse.Context(ctx, clickhouse.WithProgress(func(pr *clickhouse.Progress) { read.Add(int64(pr.Rows)) }))
 	if err := s.Recompute(ctx, touched); err != nil {
 		return rollupError{err}
 	}
-	clear(p.set)
+	p.Done(read.Load())
 	return nil
 }
 

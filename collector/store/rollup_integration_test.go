@@ -494,3 +494,33 @@ func TestPendingRecomputesOnceForManyBatches(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Flush notes on the Pending the rows ClickHouse reported reading (what the consumer spaces backlog flushes by), at
+// least the raw rows of the node-hours it rebuilt, and forgets the rows stored since the last one.
+func TestFlushNotesRowsRead(t *testing.T) {
+	st := teststore.Migrated(t)
+	h := day.Add(10 * time.Hour)
+	var rows []store.Row
+	for n := range 3 {
+		for m := range 10 {
+			node := fmt.Sprintf("node-%d", n)
+			rows = append(rows, rec(node, node+"-gpu0", h.Add(time.Duration(m)*time.Minute), "ml", "azure"))
+		}
+	}
+	if err := st.WriteRaw(t.Context(), rows); err != nil {
+		t.Fatal(err)
+	}
+	var p store.Pending
+	p.Add(rows)
+	if p.Added() != int64(len(rows)) || p.LastRead() != 0 {
+		t.Fatalf("before the flush: %d rows stored, %d read; want %d and 0", p.Added(), p.LastRead(), len(rows))
+	}
+	if err := st.Flush(t.Context(), &p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Len() != 0 || p.Added() != 0 || p.LastRead() < int64(len(rows)) {
+		t.Errorf("after the flush: %d node-hours, %d rows stored, %d read; want 0, 0 and at least %d", p.Len(), p.Added(),
+			p.LastRead(), len(rows))
+	}
+	checkExact(t, st, "after the flush")
+}

@@ -302,7 +302,7 @@ func parseRunFlags(args []string) (*runOptions, error) {
 	fs.IntVar(&c.BatchBytes, "batch-bytes", c.BatchBytes, "bytes of Kafka messages per ClickHouse insert (bounds memory with --batch-size)")
 	fs.IntVar(&c.FetchMaxBytes, "fetch-max-bytes", c.FetchMaxBytes, "most bytes one fetch from one partition returns (a larger single message still comes through)")
 	fs.DurationVar(&c.BatchWait, "batch-wait", c.BatchWait, "longest a record waits for its batch to fill")
-	fs.DurationVar(&c.RollupInterval, "rollup-interval", c.RollupInterval, "while a backlog drains, how long the rollups of stored batches wait, so each node-hour is recomputed once for many batches (offsets are committed after); longer, up to 12 times this, when the last recomputation took more than a fifth of it")
+	fs.DurationVar(&c.RollupInterval, "rollup-interval", c.RollupInterval, "while a backlog drains, how long the rollups of stored batches wait, so each node-hour is recomputed once for many batches (offsets are committed after); longer, up to 12 times this, until the batches stored since the last recomputation hold as many raw rows as it read")
 	fs.DurationVar(&c.StallAfter, "stall-after", c.StallAfter, "a partition with lag and no commit for this long is a stall: /readyz fails and gpumeter_collector_consumer_stalled_partitions counts it")
 	fs.DurationVar(&c.FlushTimeout, "shutdown-timeout", c.FlushTimeout, "how long SIGTERM may spend flushing the last batch and leaving the group")
 	fs.BoolVar(&o.createTopics, "create-topics", true, "create the topics at start when missing (turn off where an ACL forbids CreateTopics)")
