@@ -39,14 +39,16 @@ func Decode(b []byte) (Record, error) {
 	return decode(b, true, nil)
 }
 
-// decode is Decode, with or without the fast path (decodeFast, interning into strs when not nil); tests compare the
-// two.
-func decode(b []byte, fast bool, strs map[string]string) (Record, error) {
-	var r Record
-	if fast && decodeFast(b, &r, strs) {
-		return check(&r)
+// decode is Decode, with or without the fast path (decodeFast, with d's interned values when not nil); tests compare
+// the two.
+func decode(b []byte, fast bool, d *Decoder) (Record, error) {
+	if fast {
+		var r Record
+		if decodeFast(b, &r, d) {
+			return check(&r)
+		}
 	}
-	r = Record{}
+	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
 		// A future version may change a field's type; report the version rather than the type error it caused.
 		if v, ok := peekVersion(b); ok && !slices.Contains(SupportedVersions, v) {
@@ -81,6 +83,10 @@ func DecodeAt(b []byte, now time.Time) (Record, error) {
 // ready; it is not safe for concurrent use.
 type Decoder struct {
 	strs map[string]string
+	// last is the value each interned field had in the record before: records come in runs of one node's GPUs, so
+	// it is mostly the value, found without hashing.
+	last   [fTeam + 1]string
+	floats []float64 // what the optional measures of the next records point into (floatSlab at a time)
 }
 
 // maxInterned bounds a Decoder's kept values; past it, new values are copied per record, as DecodeAt does.
@@ -88,17 +94,33 @@ const maxInterned = 1 << 16
 
 // DecodeAt is schema.DecodeAt, with the same result and errors.
 func (d *Decoder) DecodeAt(b []byte, now time.Time) (Record, error) {
+	return decodeAt(b, now, d)
+}
+
+// intern returns s as a string, the kept copy when there is one (string field f).
+func (d *Decoder) intern(f int, s []byte) string {
+	if v := d.last[f]; v == string(s) { // no allocation for the comparison
+		return v
+	}
 	if d.strs == nil {
 		d.strs = make(map[string]string, 1024)
 	}
-	return decodeAt(b, now, d.strs)
+	v, ok := d.strs[string(s)] // nor for the lookup
+	if !ok {
+		v = string(s)
+		if len(d.strs) < maxInterned {
+			d.strs[v] = v
+		}
+	}
+	d.last[f] = v
+	return v
 }
 
-func decodeAt(b []byte, now time.Time, strs map[string]string) (Record, error) {
+func decodeAt(b []byte, now time.Time, d *Decoder) (Record, error) {
 	if len(b) > MaxRecordBytes {
 		return Record{}, oversized(b)
 	}
-	r, err := decode(b, true, strs)
+	r, err := decode(b, true, d)
 	if err != nil {
 		return Record{}, err
 	}
