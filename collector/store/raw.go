@@ -17,21 +17,46 @@ type Row struct {
 	Offset    int64
 }
 
-// rawColumn is one column of usage_raw and how a row fills it. values builds the whole column for a batch as one
-// typed slice, appended to the batch in one call (columnar: no interface value per field and row).
+// rawColumn is one column of usage_raw and how a row fills it. A batch's column is one typed slice (make), appended
+// to the batch in one call (columnar: no interface value per field and row); fill writes rows' values into it from
+// index at on.
 type rawColumn struct {
-	name   string
-	values func(rows []Row) any
+	name string
+	make func(n int) any
+	fill func(column any, rows []Row, at int)
 }
 
 func col[T any](name string, value func(r *Row) T) rawColumn {
-	return rawColumn{name: name, values: func(rows []Row) any {
-		out := make([]T, len(rows))
-		for i := range rows {
-			out[i] = value(&rows[i])
+	return rawColumn{
+		name: name,
+		make: func(n int) any { return make([]T, n) },
+		fill: func(column any, rows []Row, at int) {
+			out := column.([]T)[at : at+len(rows)]
+			for i := range rows {
+				out[i] = value(&rows[i])
+			}
+		},
+	}
+}
+
+// fillChunk is how many rows rawValues fills every column with before it moves on: a chunk of rows stays in the
+// CPU's cache while all the columns read it, where a whole batch (50 000 rows of about 400 bytes) was read from
+// memory once per column.
+const fillChunk = 256
+
+// rawValues builds the batch's columns, in rawColumns' order.
+func rawValues(rows []Row) []any {
+	cols := make([]any, len(rawColumns))
+	for i, c := range rawColumns {
+		cols[i] = c.make(len(rows))
+	}
+	for at := 0; at < len(rows); at += fillChunk {
+		chunk := rows[at:min(at+fillChunk, len(rows))]
+		for i, c := range rawColumns {
+			c.fill(cols[i], chunk, at)
 		}
-		return out
-	}}
+	}
+	return cols
 }
 
 // rawColumns is the one place that maps a row onto usage_raw: a new record field is one line here plus the migration
@@ -91,8 +116,9 @@ func (s *Store) WriteRaw(ctx context.Context, rows []Row) error {
 		return fmt.Errorf("prepare insert of %d rows into %s.usage_raw: %w", len(rows), s.db, err)
 	}
 	defer func() { _ = batch.Abort() }()
-	for i, c := range rawColumns {
-		if err := batch.Column(i).Append(c.values(rows)); err != nil {
+	for i, values := range rawValues(rows) {
+		if err := batch.Column(i).Append(values); err != nil {
+			c := rawColumns[i]
 			return fmt.Errorf("append column %s of %d rows (first node %s gpu %s): %w", c.name, len(rows),
 				rows[0].Node, rows[0].GPUUUID, err)
 		}
