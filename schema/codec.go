@@ -45,7 +45,7 @@ func decode(b []byte, fast bool, d *Decoder) (Record, error) {
 	if fast {
 		var r Record
 		if decodeFast(b, &r, d) {
-			return check(&r)
+			return check(&r, d)
 		}
 	}
 	var r Record
@@ -56,18 +56,22 @@ func decode(b []byte, fast bool, d *Decoder) (Record, error) {
 		}
 		return Record{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	return check(&r)
+	return check(&r, nil)
 }
 
-// check applies the version rules and Validate to a parsed record.
-func check(r *Record) (Record, error) {
+// check applies the version rules and Validate to a parsed record (with d's kept times when not nil).
+func check(r *Record, d *Decoder) (Record, error) {
 	if r.Version == 0 {
 		return Record{}, fmt.Errorf("%w: missing schema version field \"v\"", ErrMalformed)
 	}
 	if !slices.Contains(SupportedVersions, r.Version) {
 		return Record{}, fmt.Errorf("%w %d (this build reads %v)", ErrUnknownVersion, r.Version, SupportedVersions)
 	}
-	if err := r.Validate(); err != nil {
+	var valid *[4]time.Time
+	if d != nil {
+		valid = &d.validTimes
+	}
+	if err := r.validate(valid); err != nil {
 		return Record{}, err
 	}
 	return *r, nil
@@ -87,6 +91,10 @@ type Decoder struct {
 	// it is mostly the value, found without hashing.
 	last   [fTeam + 1]string
 	floats []float64 // what the optional measures of the next records point into (floatSlab at a time)
+	times  timeCache
+	// validTimes are the four times of the last record whose times passed checkTimes: the next, when it has the same
+	// (its node's next GPU, most often), passes too.
+	validTimes [4]time.Time
 }
 
 // maxInterned bounds a Decoder's kept values; past it, new values are copied per record, as DecodeAt does.

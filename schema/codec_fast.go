@@ -323,7 +323,12 @@ func (p *fastParser) value(f int, r *Record) bool {
 		if !ok {
 			return false
 		}
-		if t, ok := utcTime(s); ok {
+		if p.d != nil {
+			if t, ok := p.d.times.parse(f-fIntervalStart, s); ok {
+				*timeField(r, f) = t
+				return true
+			}
+		} else if t, ok := utcTime(s); ok {
 			*timeField(r, f) = t
 			return true
 		}
@@ -483,6 +488,26 @@ func (p *fastParser) float() (float64, bool) {
 	}
 	v, err := strconv.ParseFloat(string(lit), 64)
 	return v, err == nil
+}
+
+// timeCache keeps, per time field, the last value utcTime parsed: a node's records, and a fleet's records of one
+// interval, carry the same four times.
+type timeCache struct {
+	raw [4][len("2006-01-02T15:04:05Z")]byte
+	t   [4]time.Time // zero: none kept
+}
+
+// parse is utcTime(s), from the kept value of time field k when s is its text.
+func (c *timeCache) parse(k int, s []byte) (time.Time, bool) {
+	if !c.t[k].IsZero() && string(s) == string(c.raw[k][:]) {
+		return c.t[k], true
+	}
+	t, ok := utcTime(s)
+	if ok {
+		copy(c.raw[k][:], s)
+		c.t[k] = t
+	}
+	return t, ok
 }
 
 // utcTime parses the form agents write, "2006-01-02T15:04:05Z" exactly, with time.Time.UnmarshalJSON's ranges and

@@ -83,7 +83,11 @@ func fastCorpus(t testing.TB) [][]byte {
 			string(repl(`"memory_used_max_bytes":62277025792`, `"memory_used_max_bytes":`+n)),
 			string(repl(`"gpu_index":3`, `"gpu_index":`+n)), string(repl(`"v":1`, `"v":`+n)))
 	}
-	in = append(in, `{"samples":60,`+strings.TrimPrefix(strings.Replace(s, `,"samples":60`, "", 1), "{"),
+	noTimes := s
+	for _, f := range []string{"interval_start", "interval_end", "window_start", "window_end"} {
+		noTimes = strings.Replace(noTimes, `"`+f+`":"2026-11-24T13:0`+map[bool]string{true: "0", false: "1"}[strings.HasSuffix(f, "start")]+`:00Z",`, "", 1)
+	}
+	in = append(in, noTimes, `{"samples":60,`+strings.TrimPrefix(strings.Replace(s, `,"samples":60`, "", 1), "{"),
 		string(repl(`"v":1,`, ``))[:len(s)-7]+`,"v":1}`, string(repl(`"node":"aks-ndh100-0001"`, `"node":"aks-ndh100-0001","node":"x"`)),
 		string(repl(`"node":"aks-ndh100-0001",`, ``)), string(repl(`"gpu_uuid":`, `"gpu_uuid" :`)),
 		string(repl(`"busy_seconds":42,`, ``)), string(repl(`"busy_seconds":42,`, `"energy_joules":1,`)))
@@ -174,6 +178,18 @@ func compareDecoders(t *testing.T, b []byte) {
 	}
 	now := time.Date(2026, 11, 24, 13, 30, 0, 0, time.UTC)
 	var d Decoder
+	for _, primed := range [][]byte{nil, must(Encode(new(sampleRecord())))} {
+		if primed != nil { // the Decoder keeps an agent's record's values and times, as in a batch
+			if _, err := d.DecodeAt(primed, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := d.DecodeAt(b, now)
+		want, werr := DecodeAt(b, now)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: Decoder (primed %t) gave %+v, %v; DecodeAt %+v, %v", b, primed != nil, got, err, want, werr)
+		}
+	}
 	for range 2 { // the second time from the kept values
 		got, err := d.DecodeAt(b, now)
 		want, werr := DecodeAt(b, now)

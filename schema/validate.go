@@ -96,7 +96,11 @@ func CheckInterval(d time.Duration) error {
 
 // Validate checks the rules every stored record satisfies, those that need no clock (see ValidateAt). It returns the
 // first broken rule as *InvalidError naming the field.
-func (r *Record) Validate() error {
+func (r *Record) Validate() error { return r.validate(nil) }
+
+// validate is Validate; valid, when not nil, holds times known to pass checkTimes (it is not run again for them), and
+// gets r's once they passed.
+func (r *Record) validate(valid *[4]time.Time) error {
 	for _, l := range FieldLimits {
 		if n := len(*stringField(r, l.index)); n > l.MaxBytes {
 			return invalid(l.Field, "%d bytes, over the limit of %d", n, l.MaxBytes)
@@ -112,8 +116,14 @@ func (r *Record) Validate() error {
 	case r.GPUIndex < 0 || r.GPUIndex > math.MaxUint16:
 		return invalid("gpu_index", "%d is outside [0, %d]", r.GPUIndex, math.MaxUint16)
 	}
-	if err := r.checkTimes(); err != nil {
-		return err
+	times := [4]time.Time{r.IntervalStart, r.IntervalEnd, r.WindowStart, r.WindowEnd}
+	if valid == nil || valid[0].IsZero() || times != *valid { // zero: nothing known yet
+		if err := r.checkTimes(); err != nil {
+			return err
+		}
+		if valid != nil {
+			*valid = times
+		}
 	}
 	return r.checkMeasures()
 }
