@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gpumeter/gpumeter/internal/fleet"
+	fleetgen "github.com/gpumeter/gpumeter/internal/fleet"
 	"github.com/gpumeter/gpumeter/schema"
 )
 
@@ -12,7 +12,7 @@ import (
 // what a Decoder keeps between records (values, times) is found as often as in a batch; per record.
 func BenchmarkDecoderFleet(b *testing.B) {
 	start := time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC)
-	f, err := fleet.New(fleet.Shape{GPUs: 1000, Start: start, Duration: 10 * time.Minute})
+	f, err := fleetgen.New(fleetgen.Shape{GPUs: 1000, Start: start, Duration: 10 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
