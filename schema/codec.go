@@ -39,14 +39,16 @@ func Decode(b []byte) (Record, error) {
 	return decode(b, true, nil)
 }
 
-// decode is Decode, with or without the fast path (decodeFast, interning into strs when not nil); tests compare the
-// two.
-func decode(b []byte, fast bool, strs map[string]string) (Record, error) {
-	var r Record
-	if fast && decodeFast(b, &r, strs) {
-		return check(&r)
+// decode is Decode, with or without the fast path (decodeFast, with d's interned values when not nil); tests compare
+// the two.
+func decode(b []byte, fast bool, d *Decoder) (Record, error) {
+	if fast {
+		var r Record
+		if decodeFast(b, &r, d) {
+			return check(&r, d)
+		}
 	}
-	r = Record{}
+	var r Record
 	if err := json.Unmarshal(b, &r); err != nil {
 		// A future version may change a field's type; report the version rather than the type error it caused.
 		if v, ok := peekVersion(b); ok && !slices.Contains(SupportedVersions, v) {
@@ -54,18 +56,22 @@ func decode(b []byte, fast bool, strs map[string]string) (Record, error) {
 		}
 		return Record{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	return check(&r)
+	return check(&r, nil)
 }
 
-// check applies the version rules and Validate to a parsed record.
-func check(r *Record) (Record, error) {
+// check applies the version rules and Validate to a parsed record (with d's kept times when not nil).
+func check(r *Record, d *Decoder) (Record, error) {
 	if r.Version == 0 {
 		return Record{}, fmt.Errorf("%w: missing schema version field \"v\"", ErrMalformed)
 	}
 	if !slices.Contains(SupportedVersions, r.Version) {
 		return Record{}, fmt.Errorf("%w %d (this build reads %v)", ErrUnknownVersion, r.Version, SupportedVersions)
 	}
-	if err := r.Validate(); err != nil {
+	var valid *[4]time.Time
+	if d != nil {
+		valid = &d.validTimes
+	}
+	if err := r.validate(valid); err != nil {
 		return Record{}, err
 	}
 	return *r, nil
@@ -81,6 +87,14 @@ func DecodeAt(b []byte, now time.Time) (Record, error) {
 // ready; it is not safe for concurrent use.
 type Decoder struct {
 	strs map[string]string
+	// last is the value each interned field had in the record before: records come in runs of one node's GPUs, so
+	// it is mostly the value, found without hashing.
+	last   [fTeam + 1]string
+	floats []float64 // what the optional measures of the next records point into (floatSlab at a time)
+	times  timeCache
+	// validTimes are the four times of the last record whose times passed checkTimes: the next, when it has the same
+	// (its node's next GPU, most often), passes too.
+	validTimes [4]time.Time
 }
 
 // maxInterned bounds a Decoder's kept values; past it, new values are copied per record, as DecodeAt does.
@@ -88,17 +102,33 @@ const maxInterned = 1 << 16
 
 // DecodeAt is schema.DecodeAt, with the same result and errors.
 func (d *Decoder) DecodeAt(b []byte, now time.Time) (Record, error) {
+	return decodeAt(b, now, d)
+}
+
+// intern returns s as a string, the kept copy when there is one (string field f).
+func (d *Decoder) intern(f int, s []byte) string {
+	if v := d.last[f]; v == string(s) { // no allocation for the comparison
+		return v
+	}
 	if d.strs == nil {
 		d.strs = make(map[string]string, 1024)
 	}
-	return decodeAt(b, now, d.strs)
+	v, ok := d.strs[string(s)] // nor for the lookup
+	if !ok {
+		v = string(s)
+		if len(d.strs) < maxInterned {
+			d.strs[v] = v
+		}
+	}
+	d.last[f] = v
+	return v
 }
 
-func decodeAt(b []byte, now time.Time, strs map[string]string) (Record, error) {
+func decodeAt(b []byte, now time.Time, d *Decoder) (Record, error) {
 	if len(b) > MaxRecordBytes {
 		return Record{}, oversized(b)
 	}
-	r, err := decode(b, true, strs)
+	r, err := decode(b, true, d)
 	if err != nil {
 		return Record{}, err
 	}

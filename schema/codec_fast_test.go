@@ -1,7 +1,9 @@
 package schema
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"math/bits"
 	"reflect"
 	"strings"
 	"testing"
@@ -53,11 +55,101 @@ func fastCorpus(t testing.TB) [][]byte {
 		string(repl(`"2026-11-24T13:00:00Z"`, `1700000000`)), string(repl(`"2026-11-24T13:00:00Z"`, `"2026-11-24T24:00:00Z"`)),
 		string(repl(`"2026-11-24T13:00:00Z"`, `"2026-11-24T13:00:00.123456789Z"`)),
 	}
+	// Times: the exact UTC form takes a shortcut, everything else goes to time.Time's parser.
+	for _, ts := range []string{
+		"2028-02-29T00:00:00Z", "2026-02-29T00:00:00Z", "2000-02-29T12:00:00Z", "2100-02-29T12:00:00Z",
+		"2026-04-31T00:00:00Z", "2026-04-30T23:59:59Z", "2026-12-31T23:59:59Z", "2026-13-01T00:00:00Z",
+		"2026-00-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-32T00:00:00Z", "2026-11-24T23:60:00Z",
+		"2026-11-24T23:00:60Z", "2026-11-24T13:00:00z", "2026-11-24t13:00:00Z", "2026-11-24T13:00:00.000Z",
+		"2026-11-24T13:00:00+00:00", "2026-11-24T08:30:00-05:30", "2026-11-24T13:00:00+24:00", "0000-01-01T00:00:00Z",
+		"9999-12-31T23:59:59Z", "1969-12-31T23:59:59Z", "1970-01-01T00:00:00Z", "2106-01-01T00:00:00Z",
+		"2106-01-01T00:00:01Z", "2026-1a-24T13:00:00Z", "2026-11-24T1:00:00Z", "2026-11-24T13:00:00ZZ",
+		"+2026-11-24T13:00:00Z", "2026-11-24T13:00:00", "2026-11-24 13:00:00Z", "20261124T130000Z",
+		"-026-11-24T13:00:00Z", "2026-11-24T13:0:000Z", "2026-11-24T13:00:0aZ",
+	} {
+		in = append(in, string(repl(`"window_start":"2026-11-24T13:00:00Z"`, `"window_start":"`+ts+`"`)),
+			string(repl(`"interval_start":"2026-11-24T13:00:00Z"`, `"interval_start":"`+ts+`"`)))
+	}
+	// Strings: a byte the fast path must refuse, at every place of an 8-byte word.
+	for n := range 18 {
+		for _, c := range []string{"\t", "\x7f", "\x80", "é", `\"`, `\\`, `\u0041`, "\x00", "\x1f", " ", "~"} {
+			in = append(in, string(repl(`"node":"aks-ndh100-0001"`, `"node":"`+strings.Repeat("x", n)+c+`y"`)))
+		}
+	}
+	// Numbers around the shortcut's 15 digits, and keys out of Encode's order.
+	for _, n := range []string{"999999999999999", "9999999999999999", "9007199254740993", "123456789012345678",
+		"1234567890123456789", "12345678901234567890", "0.5", "1E2", "-0", "-5", "00"} {
+		in = append(in, string(repl(`"memory_used_avg_bytes":61203283968`, `"memory_used_avg_bytes":`+n)),
+			string(repl(`"memory_used_max_bytes":62277025792`, `"memory_used_max_bytes":`+n)),
+			string(repl(`"gpu_index":3`, `"gpu_index":`+n)), string(repl(`"v":1`, `"v":`+n)))
+	}
+	noTimes := s
+	for _, f := range []string{"interval_start", "interval_end", "window_start", "window_end"} {
+		noTimes = strings.Replace(noTimes, `"`+f+`":"2026-11-24T13:0`+map[bool]string{true: "0", false: "1"}[strings.HasSuffix(f, "start")]+`:00Z",`, "", 1)
+	}
+	in = append(in, noTimes, `{"samples":60,`+strings.TrimPrefix(strings.Replace(s, `,"samples":60`, "", 1), "{"),
+		string(repl(`"v":1,`, ``))[:len(s)-7]+`,"v":1}`, string(repl(`"node":"aks-ndh100-0001"`, `"node":"aks-ndh100-0001","node":"x"`)),
+		string(repl(`"node":"aks-ndh100-0001",`, ``)), string(repl(`"gpu_uuid":`, `"gpu_uuid" :`)),
+		string(repl(`"busy_seconds":42,`, ``)), string(repl(`"busy_seconds":42,`, `"energy_joules":1,`)))
 	out := make([][]byte, len(in))
 	for i, v := range in {
 		out[i] = []byte(v)
 	}
 	return out
+}
+
+// The fast path's keys are Record's JSON names, in its order.
+func TestFieldKeys(t *testing.T) {
+	typ := reflect.TypeFor[Record]()
+	if typ.NumField() != len(fieldKeys) {
+		t.Fatalf("Record has %d fields, fieldKeys %d", typ.NumField(), len(fieldKeys))
+	}
+	for i := range typ.NumField() {
+		if name, _, _ := strings.Cut(typ.Field(i).Tag.Get("json"), ","); name != fieldKeys[i] {
+			t.Errorf("field %d: json name %q, fieldKeys %q", i, name, fieldKeys[i])
+		}
+		if fieldIndex([]byte(fieldKeys[i])) != i {
+			t.Errorf("fieldIndex(%q) = %d, want %d", fieldKeys[i], fieldIndex([]byte(fieldKeys[i])), i)
+		}
+	}
+}
+
+// notPlain finds the first byte of a word that the byte table calls not plain, wherever it is.
+func TestNotPlain(t *testing.T) {
+	for c := range 256 {
+		for at := range 8 {
+			w := []byte("abcdefgh")
+			w[at] = byte(c)
+			first := -1
+			for i, b := range w {
+				if !plain[b] {
+					first = i
+					break
+				}
+			}
+			m := notPlain(binary.LittleEndian.Uint64(w))
+			got := -1
+			if m != 0 {
+				got = bits.TrailingZeros64(m) >> 3
+			}
+			if got != first {
+				t.Fatalf("%q: notPlain says byte %d, the table %d", w, got, first)
+			}
+		}
+	}
+}
+
+// A Decoder's records never share the memory of their measures.
+func TestDecoderMeasuresApart(t *testing.T) {
+	msg := must(Encode(new(sampleRecord())))
+	var d Decoder
+	now := time.Date(2026, 11, 24, 13, 30, 0, 0, time.UTC)
+	a, b := must(d.DecodeAt(msg, now)), must(d.DecodeAt(msg, now))
+	*a.BusySeconds, *a.EnergyJoules = 1, 2
+	if *b.BusySeconds != 42 || *b.EnergyJoules != 31500 || *a.PowerAvgWatts != 525 || *b.PowerAvgWatts != 525 {
+		t.Errorf("measures shared: %v %v %v / %v %v %v", *a.BusySeconds, *a.EnergyJoules, *a.PowerAvgWatts,
+			*b.BusySeconds, *b.EnergyJoules, *b.PowerAvgWatts)
+	}
 }
 
 // TestDecodeFastEqualsJSON: on every input, Decode gives what it gives through encoding/json alone, the same record or
@@ -86,6 +178,18 @@ func compareDecoders(t *testing.T, b []byte) {
 	}
 	now := time.Date(2026, 11, 24, 13, 30, 0, 0, time.UTC)
 	var d Decoder
+	for _, primed := range [][]byte{nil, must(Encode(new(sampleRecord())))} {
+		if primed != nil { // the Decoder keeps an agent's record's values and times, as in a batch
+			if _, err := d.DecodeAt(primed, now); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, err := d.DecodeAt(b, now)
+		want, werr := DecodeAt(b, now)
+		if (err == nil) != (werr == nil) || err != nil && err.Error() != werr.Error() || !reflect.DeepEqual(got, want) {
+			t.Fatalf("%q: Decoder (primed %t) gave %+v, %v; DecodeAt %+v, %v", b, primed != nil, got, err, want, werr)
+		}
+	}
 	for range 2 { // the second time from the kept values
 		got, err := d.DecodeAt(b, now)
 		want, werr := DecodeAt(b, now)

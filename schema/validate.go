@@ -28,7 +28,7 @@ const MaxRecordBytes = 64 << 10
 type FieldLimit struct {
 	Field    string // the JSON name
 	MaxBytes int
-	value    func(*Record) string
+	index    int // the field, as fieldIndex numbers it (stringField reads it)
 }
 
 // FieldLimits lists every string field of the record with its longest accepted value, in wire order. The limits leave
@@ -36,19 +36,19 @@ type FieldLimit struct {
 // product names well under 100, cloud regions, zones, sizes and account ids under 128. schema/README.md's table of
 // limits is this list (TestREADMEFieldLimits keeps them equal).
 var FieldLimits = []FieldLimit{
-	{"node", 253, func(r *Record) string { return r.Node }},
-	{"provider", 64, func(r *Record) string { return r.Provider }},
-	{"region", 64, func(r *Record) string { return r.Region }},
-	{"zone", 64, func(r *Record) string { return r.Zone }},
-	{"instance_type", 128, func(r *Record) string { return r.InstanceType }},
-	{"account", 256, func(r *Record) string { return r.Account }},
-	{"gpu_uuid", 128, func(r *Record) string { return r.GPUUUID }},
-	{"gpu_model", 128, func(r *Record) string { return r.GPUModel }},
-	{"mig_profile", 64, func(r *Record) string { return r.MIGProfile }},
-	{"parent_gpu_uuid", 128, func(r *Record) string { return r.ParentGPUUUID }},
-	{"namespace", 253, func(r *Record) string { return r.Namespace }},
-	{"pod", 253, func(r *Record) string { return r.Pod }},
-	{"team", 253, func(r *Record) string { return r.Team }},
+	{"node", 253, fNode},
+	{"provider", 64, fProvider},
+	{"region", 64, fRegion},
+	{"zone", 64, fZone},
+	{"instance_type", 128, fInstanceType},
+	{"account", 256, fAccount},
+	{"gpu_uuid", 128, fGPUUUID},
+	{"gpu_model", 128, fGPUModel},
+	{"mig_profile", 64, fMIGProfile},
+	{"parent_gpu_uuid", 128, fParentGPUUUID},
+	{"namespace", 253, fNamespace},
+	{"pod", 253, fPod},
+	{"team", 253, fTeam},
 }
 
 func fieldLimit(field string) (int, bool) {
@@ -96,9 +96,13 @@ func CheckInterval(d time.Duration) error {
 
 // Validate checks the rules every stored record satisfies, those that need no clock (see ValidateAt). It returns the
 // first broken rule as *InvalidError naming the field.
-func (r *Record) Validate() error {
+func (r *Record) Validate() error { return r.validate(nil) }
+
+// validate is Validate; valid, when not nil, holds times known to pass checkTimes (it is not run again for them), and
+// gets r's once they passed.
+func (r *Record) validate(valid *[4]time.Time) error {
 	for _, l := range FieldLimits {
-		if n := len(l.value(r)); n > l.MaxBytes {
+		if n := len(*stringField(r, l.index)); n > l.MaxBytes {
 			return invalid(l.Field, "%d bytes, over the limit of %d", n, l.MaxBytes)
 		}
 	}
@@ -112,8 +116,14 @@ func (r *Record) Validate() error {
 	case r.GPUIndex < 0 || r.GPUIndex > math.MaxUint16:
 		return invalid("gpu_index", "%d is outside [0, %d]", r.GPUIndex, math.MaxUint16)
 	}
-	if err := r.checkTimes(); err != nil {
-		return err
+	times := [4]time.Time{r.IntervalStart, r.IntervalEnd, r.WindowStart, r.WindowEnd}
+	if valid == nil || valid[0].IsZero() || times != *valid { // zero: nothing known yet
+		if err := r.checkTimes(); err != nil {
+			return err
+		}
+		if valid != nil {
+			*valid = times
+		}
 	}
 	return r.checkMeasures()
 }

@@ -59,8 +59,13 @@ func (p *Pending) Add(rows []Row) {
 	if p.set == nil {
 		p.set = map[NodeHour]struct{}{}
 	}
+	var last NodeHour
 	for i := range rows {
-		p.set[nodeHourOf(&rows[i])] = struct{}{}
+		// A node's GPUs come one after the other, all in one hour: one map insert for the run.
+		if nh := nodeHourOf(&rows[i]); i == 0 || nh != last {
+			p.set[nh] = struct{}{}
+			last = nh
+		}
 	}
 	p.added += int64(len(rows))
 }
