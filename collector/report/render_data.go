@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/csv"
 	"encoding/json"
 	"io"
 	"maps"
@@ -66,29 +65,14 @@ func WriteCSV(w io.Writer, r Report) error {
 		}
 	}
 	extra := slices.Sorted(maps.Keys(union))
-	cw := csv.NewWriter(w)
-	if err := cw.Write(append(slices.Clip(commitmentColumns), extra...)); err != nil {
-		return err
-	}
+	rows := make([][]any, len(r.Commitments))
 	for i, s := range r.Commitments {
-		var rec []string
-		for j, v := range commitmentValues(s, r.At) {
-			switch v := v.(type) {
-			case string:
-				rec = append(rec, v)
-			case float64:
-				rec = append(rec, csvNumber(commitmentColumns[j], v))
-			}
-		}
+		rows[i] = commitmentValues(s, r.At)
 		for _, c := range extra {
-			rec = append(rec, csvNumber(c, byColumn[i][c]))
-		}
-		if err := cw.Write(rec); err != nil {
-			return err
+			rows[i] = append(rows[i], byColumn[i][c])
 		}
 	}
-	cw.Flush()
-	return cw.Error()
+	return writeCSVRows(w, append(slices.Clip(commitmentColumns), extra...), rows)
 }
 
 // columnName makes a provider name safe inside a snake_case column name.
