@@ -23,11 +23,14 @@ type DailyUsage struct {
 
 // Efficiency is busy / busy-known GPU-hours: GPU-hours whose busy time is unknown count neither as busy nor as idle,
 // as in the commitment figures' efficiency (schema/README.md). 0 when no busy time is known.
-func (d DailyUsage) Efficiency() float64 {
-	if d.BusyKnownHours == 0 {
+func (d DailyUsage) Efficiency() float64 { return BusyShare(d.BusyHours, d.BusyKnownHours) }
+
+// BusyShare is busy / busy-known GPU-hours (unknown busy time is neither busy nor idle); 0 when none is known.
+func BusyShare(busy, known float64) float64 {
+	if known == 0 {
 		return 0
 	}
-	return d.BusyHours / d.BusyKnownHours
+	return busy / known
 }
 
 // DailyPeriod is the span of the daily section for a report as of at: the days whole days before at's day and at's

@@ -18,13 +18,8 @@ type TeamUsage struct {
 	Cost                                      float64
 }
 
-// BusyShare is busy / busy-known GPU-hours (unknown busy time is not idle); 0 when none is known.
-func (u TeamUsage) BusyShare() float64 {
-	if u.BusyKnownGPUHours == 0 {
-		return 0
-	}
-	return u.BusyGPUHours / u.BusyKnownGPUHours
-}
+// BusyShare is the rows' busy share (BusyShare).
+func (u TeamUsage) BusyShare() float64 { return BusyShare(u.BusyGPUHours, u.BusyKnownGPUHours) }
 
 // Teams reads the allocation per team, provider, commitment and currency over the hours in [from, to), ordered so
 // (queries/usage_by_team.sql).

@@ -21,13 +21,6 @@ type teamRow struct {
 	Costs                                     map[string]float64 // by currency; "" (unpriced) is left out
 }
 
-func (t teamRow) busyShare() float64 {
-	if t.BusyKnownGPUHours == 0 {
-		return 0
-	}
-	return t.BusyGPUHours / t.BusyKnownGPUHours
-}
-
 // costText writes the costs by currency ("12.00 USD + 3.00 EUR"), or "-" when nothing priced the GPU-hours.
 func (t teamRow) costText() string {
 	var parts []string
@@ -84,7 +77,7 @@ func byCommitmentTeam(us []figures.TeamUsage) []teamRow {
 func teamCells(rows []teamRow) [][]string {
 	out := make([][]string, len(rows))
 	for i, r := range rows {
-		out[i] = append(slices.Clip(r.Key), formatNum(r.GPUHours, 1), formatNum(100*r.busyShare(), 1), r.costText())
+		out[i] = append(slices.Clip(r.Key), formatNum(r.GPUHours, 1), formatNum(100*figures.BusyShare(r.BusyGPUHours, r.BusyKnownGPUHours), 1), r.costText())
 	}
 	return out
 }
