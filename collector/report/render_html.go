@@ -24,8 +24,11 @@ func WriteHTML(w io.Writer, r Report) error {
 	}
 	page.Daily = dailyChart(r.Daily)
 	page.DailyRows = dailyTableRows(r.Daily)
-	page.TeamRows = teamCells(byTeamProvider(r.Teams))
-	page.CommitmentTeamRows = teamCells(byCommitmentTeam(r.Teams))
+	for _, sec := range teamSections(r.Teams) {
+		if len(sec.Rows) > 0 {
+			page.TeamTables = append(page.TeamTables, htmlTeamTable{K1: sec.K1, K2: sec.K2, Cells: teamCells(sec.Rows)})
+		}
+	}
 	page.ROFR = rofrHTML(r.ROFR)
 	return pageTemplate.Execute(w, page)
 }
@@ -36,9 +39,15 @@ type htmlPage struct {
 	Cards               []htmlCard
 	Daily               svgDrawing
 	DailyRows           [][]string
-	// TeamRows and CommitmentTeamRows are the team sections' cells (render_teams.go).
-	TeamRows, CommitmentTeamRows [][]string
-	ROFR                         *htmlROFR
+	// TeamTables are the team sections that have rows (render_teams.go).
+	TeamTables []htmlTeamTable
+	ROFR       *htmlROFR
+}
+
+// htmlTeamTable is one team section on the page: the names of its two key columns and its cells.
+type htmlTeamTable struct {
+	K1, K2 string
+	Cells  [][]string
 }
 
 type htmlCard struct {
@@ -269,25 +278,15 @@ footer { color: #9ca3af; font-size: 12px; text-align: center; padding: 0 0 24px;
 </details>
 {{- end}}
 </div>
-{{- if .TeamRows}}
+{{- if .TeamTables}}
 <h2>GPU-hours and cost per team</h2>
 <div class="panel">
+{{- range .TeamTables}}
 <div class="scroll">
 <table>
-<thead><tr><th>team</th><th>provider</th><th>GPU-hours</th><th>busy %</th><th>cost</th></tr></thead>
+<thead><tr><th>{{.K1}}</th><th>{{.K2}}</th><th>GPU-hours</th><th>busy %</th><th>cost</th></tr></thead>
 <tbody>
-{{- range .TeamRows}}
-<tr>{{range $i, $c := .}}{{if lt $i 2}}<td class="text">{{$c}}</td>{{else}}<td>{{$c}}</td>{{end}}{{end}}</tr>
-{{- end}}
-</tbody>
-</table>
-</div>
-{{- if .CommitmentTeamRows}}
-<div class="scroll">
-<table>
-<thead><tr><th>commitment</th><th>team</th><th>GPU-hours</th><th>busy %</th><th>cost</th></tr></thead>
-<tbody>
-{{- range .CommitmentTeamRows}}
+{{- range .Cells}}
 <tr>{{range $i, $c := .}}{{if lt $i 2}}<td class="text">{{$c}}</td>{{else}}<td>{{$c}}</td>{{end}}{{end}}</tr>
 {{- end}}
 </tbody>

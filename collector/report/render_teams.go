@@ -82,29 +82,37 @@ func teamCells(rows []teamRow) [][]string {
 	return out
 }
 
-// writeTeams prints the two team sections of the text report.
-func writeTeams(w io.Writer, us []figures.TeamUsage) error {
-	for _, sec := range []struct {
-		title, k1, k2 string
-		rows          []teamRow
-	}{
+// teamSection is one team section: its title, the names of its two key columns and its rows.
+type teamSection struct {
+	Title, K1, K2 string
+	Rows          []teamRow
+}
+
+// teamSections are the two team sections, as the table and the page show them.
+func teamSections(us []figures.TeamUsage) []teamSection {
+	return []teamSection{
 		{"GPU-hours and cost per team and provider (the daily section's hours)", "team", "provider", byTeamProvider(us)},
 		{"GPU-hours and cost per commitment and team (the daily section's hours)", "commitment", "team", byCommitmentTeam(us)},
-	} {
-		if _, err := io.WriteString(w, "\n"+sec.title+"\n"); err != nil {
+	}
+}
+
+// writeTeams prints the two team sections of the text report.
+func writeTeams(w io.Writer, us []figures.TeamUsage) error {
+	for _, sec := range teamSections(us) {
+		if _, err := io.WriteString(w, "\n"+sec.Title+"\n"); err != nil {
 			return err
 		}
-		if len(sec.rows) == 0 {
+		if len(sec.Rows) == 0 {
 			if _, err := io.WriteString(w, "no usage recorded\n"); err != nil {
 				return err
 			}
 			continue
 		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		if _, err := io.WriteString(tw, sec.k1+"\t"+sec.k2+"\tGPU-hours\tbusy %\tcost\t\n"); err != nil {
+		if _, err := io.WriteString(tw, sec.K1+"\t"+sec.K2+"\tGPU-hours\tbusy %\tcost\t\n"); err != nil {
 			return err
 		}
-		for _, c := range teamCells(sec.rows) {
+		for _, c := range teamCells(sec.Rows) {
 			if _, err := io.WriteString(tw, strings.Join(c, "\t")+"\t\n"); err != nil {
 				return err
 			}
