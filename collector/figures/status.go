@@ -2,13 +2,12 @@ package figures
 
 import (
 	"context"
-
 	"fmt"
-	"golang.org/x/sync/errgroup"
 	"math"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"golang.org/x/sync/errgroup"
 
 	chschema "github.com/gpumeter/gpumeter/schema/clickhouse"
 )
@@ -76,10 +75,6 @@ func CommitmentsAndSeries(ctx context.Context, conn driver.Conn, db string, at t
 }
 
 func readCommitments(ctx context.Context, conn driver.Conn, db string, at time.Time, withSeries bool) ([]Status, map[string]Series, error) {
-	params := map[string]string{"DB": db, "At": chschema.DateTime(at), "Series": ""}
-	if withSeries {
-		params["Series"] = "1"
-	}
 	// The overflow by provider is another statement over the allocation: it runs beside the figures.
 	var overflow map[string]map[string]float64
 	g, gctx := errgroup.WithContext(ctx)
@@ -87,7 +82,7 @@ func readCommitments(ctx context.Context, conn driver.Conn, db string, at time.T
 		overflow, err = overflowByProvider(gctx, conn, db, at)
 		return err
 	})
-	out, series, err := readFigures(ctx, conn, db, params)
+	out, series, err := readFigures(ctx, conn, db, at, withSeries)
 	if werr := g.Wait(); err == nil {
 		err = werr
 	}
@@ -102,10 +97,12 @@ func readCommitments(ctx context.Context, conn driver.Conn, db string, at time.T
 	return out, series, nil
 }
 
-// readFigures reads queries/commitment_figures.sql rendered with params (with the series when params["Series"] is
-// not empty).
-func readFigures(ctx context.Context, conn driver.Conn, db string, params map[string]string) ([]Status, map[string]Series, error) {
-	withSeries := params["Series"] != ""
+// readFigures reads queries/commitment_figures.sql, with the series when withSeries.
+func readFigures(ctx context.Context, conn driver.Conn, db string, at time.Time, withSeries bool) ([]Status, map[string]Series, error) {
+	params := map[string]string{"DB": db, "At": chschema.DateTime(at), "Series": ""}
+	if withSeries {
+		params["Series"] = "1"
+	}
 	q, err := chschema.Query("commitment_figures", params)
 	if err != nil {
 		return nil, nil, err

@@ -15,7 +15,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"golang.org/x/sync/errgroup"
 	"io"
 	"log/slog"
 	"os"
@@ -26,6 +25,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/gpumeter/gpumeter/collector/alert"
 	"github.com/gpumeter/gpumeter/collector/commitment"
@@ -637,7 +638,7 @@ func runReport(ctx context.Context, args []string) error {
 	r := report.Report{At: when, Database: st.Database()}
 	from, to := figures.DailyPeriod(when, days)
 	// The sections are independent statements: they run side by side, so the report takes about as long as its
-	// longest statement, the commitment figures (BENCHMARKS.md, "Report").
+	// longest statement, the commitment figures (schema/README.md, "Reading the allocation").
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		r.Commitments, r.Series, err = figures.CommitmentsAndSeries(gctx, st.Conn(), st.Database(), when)
